@@ -1,0 +1,100 @@
+"""The records every store keeps: users, API keys, upstream accounts and usage.
+
+Plain dataclasses so that the in-memory and SQL stores, the admin API and the
+request path all speak about the same things in the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+PLATFORMS = ("claude", "openai", "gemini")
+ROLES = ("admin", "user")
+
+# Account types per platform. Each type names the adapter that talks to its upstream.
+ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
+    "claude": ("claude-console",),
+    "openai": (),
+    "gemini": (),
+}
+
+
+def utcnow() -> datetime:
+    # Naive UTC everywhere: SQLite and MySQL DATETIME columns keep no zone, so
+    # storing naive UTC keeps a value equal to itself after a round trip.
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass
+class User:
+    username: str
+    password_hash: str
+    role: str = "user"
+    enabled: bool = True
+    must_change_password: bool = False
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class ApiKey:
+    """A user's key to the gateway. Only a hash of the key is ever stored."""
+
+    user_id: int
+    name: str
+    key_hash: str
+    key_prefix: str  # the first characters, so people can tell their keys apart
+    enabled: bool = True
+    expires_at: datetime | None = None
+    platforms: list[str] = field(default_factory=list)  # empty: every platform
+    models: list[str] = field(default_factory=list)  # empty: every model
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Account:
+    """An upstream account in the pool.
+
+    `credentials` is the encrypted token as stored; only the account pool
+    decrypts it, and the admin API never returns it.
+    """
+
+    name: str
+    platform: str
+    type: str
+    credentials: str = ""
+    base_url: str | None = None
+    priority: int = 50
+    enabled: bool = True
+    models: list[str] = field(default_factory=list)  # empty: every model
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class UsageRecord:
+    """One proxied request: who, through which account, what it cost in tokens."""
+
+    platform: str
+    endpoint: str
+    model: str = ""
+    user_id: int | None = None
+    key_id: int | None = None
+    account_id: int | None = None
+    stream: bool = False
+    status: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    duration_ms: int = 0
+    ttfb_ms: int | None = None
+    error: str | None = None
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+

@@ -1,0 +1,208 @@
+"""Stores that live in a dict: for tests and for embedding without a database."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Generic, Sequence, TypeVar
+
+from .entities import Account, ApiKey, UsageRecord, User, utcnow
+from .protocols import USAGE_GROUPS, UsageFilter, UsageTotal
+
+T = TypeVar("T", User, ApiKey, Account)
+
+
+class _Table(Generic[T]):
+    # Copies in and out, as a database would: a caller that mutates what it got
+    # back must not change the stored row behind the store's back.
+    def __init__(self) -> None:
+        self.rows: dict[int, T] = {}
+        self.next_id = 1
+
+    def get(self, row_id: int) -> T | None:
+        row = self.rows.get(row_id)
+        return copy.deepcopy(row) if row is not None else None
+
+    def all(self) -> list[T]:
+        return [copy.deepcopy(r) for _, r in sorted(self.rows.items())]
+
+    def create(self, row: T) -> T:
+        row = copy.deepcopy(row)
+        row.id = self.next_id
+        self.next_id += 1
+        self.rows[row.id] = row
+        return copy.deepcopy(row)
+
+    def update(self, row: T) -> T:
+        if row.id not in self.rows:
+            raise KeyError(row.id)
+        row = copy.deepcopy(row)
+        row.updated_at = utcnow()
+        self.rows[row.id] = row  # type: ignore[index]
+        return copy.deepcopy(row)
+
+    def delete(self, row_id: int) -> bool:
+        return self.rows.pop(row_id, None) is not None
+
+
+class MemoryUserStore:
+    def __init__(self) -> None:
+        self._t: _Table[User] = _Table()
+
+    async def get(self, user_id: int) -> User | None:
+        return self._t.get(user_id)
+
+    async def get_by_username(self, username: str) -> User | None:
+        return next((u for u in self._t.all() if u.username == username), None)
+
+    async def list(self) -> list[User]:
+        return self._t.all()
+
+    async def create(self, user: User) -> User:
+        if await self.get_by_username(user.username) is not None:
+            raise ValueError(f"user {user.username!r} exists")
+        return self._t.create(user)
+
+    async def update(self, user: User) -> User:
+        if user.id not in self._t.rows:
+            raise KeyError(user.id)
+        other = await self.get_by_username(user.username)
+        if other is not None and other.id != user.id:
+            raise ValueError(f"user {user.username!r} exists")
+        return self._t.update(user)
+
+    async def delete(self, user_id: int) -> bool:
+        return self._t.delete(user_id)
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._t: _Table[ApiKey] = _Table()
+
+    async def get(self, key_id: int) -> ApiKey | None:
+        return self._t.get(key_id)
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        for k in self._t.rows.values():
+            if k.key_hash == key_hash:
+                return copy.deepcopy(k)
+        return None
+
+    async def list(self, user_id: int | None = None) -> list[ApiKey]:
+        return [k for k in self._t.all() if user_id is None or k.user_id == user_id]
+
+    def _check_unique(self, key: ApiKey) -> None:
+        if any(k.key_hash == key.key_hash and k.id != key.id for k in self._t.rows.values()):
+            raise ValueError("an API key with this hash exists")
+
+    async def create(self, key: ApiKey) -> ApiKey:
+        self._check_unique(key)
+        return self._t.create(key)
+
+    async def update(self, key: ApiKey) -> ApiKey:
+        if key.id not in self._t.rows:
+            raise KeyError(key.id)
+        self._check_unique(key)
+        return self._t.update(key)
+
+    async def delete(self, key_id: int) -> bool:
+        return self._t.delete(key_id)
+
+    async def delete_for_user(self, user_id: int) -> int:
+        ids = [k.id for k in self._t.rows.values() if k.user_id == user_id]
+        for i in ids:
+            self._t.delete(i)  # type: ignore[arg-type]
+        return len(ids)
+
+
+class MemoryAccountStore:
+    def __init__(self) -> None:
+        self._t: _Table[Account] = _Table()
+
+    async def get(self, account_id: int) -> Account | None:
+        return self._t.get(account_id)
+
+    async def list(self) -> list[Account]:
+        return self._t.all()
+
+    async def create(self, account: Account) -> Account:
+        return self._t.create(account)
+
+    async def update(self, account: Account) -> Account:
+        return self._t.update(account)
+
+    async def delete(self, account_id: int) -> bool:
+        return self._t.delete(account_id)
+
+
+def usage_matches(r: UsageRecord, w: UsageFilter) -> bool:
+    return (
+        (w.start is None or r.created_at >= w.start)
+        and (w.end is None or r.created_at < w.end)
+        and (w.user_id is None or r.user_id == w.user_id)
+        and (w.key_id is None or r.key_id == w.key_id)
+        and (w.account_id is None or r.account_id == w.account_id)
+        and (w.model is None or r.model == w.model)
+        and (w.platform is None or r.platform == w.platform)
+        and (w.status is None or r.status == w.status)
+    )
+
+
+def usage_group_value(r: UsageRecord, group_by: str) -> str | int | None:
+    if group_by == "day":
+        return r.created_at.date().isoformat()
+    return getattr(r, {"key": "key_id", "user": "user_id", "account": "account_id"}.get(group_by, group_by))
+
+
+class MemoryUsageStore:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    async def add_many(self, records: Sequence[UsageRecord]) -> None:
+        for r in records:
+            r = copy.deepcopy(r)
+            r.id = len(self.records) + 1
+            self.records.append(r)
+
+    async def query(
+        self, where: UsageFilter, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[UsageRecord], int]:
+        found = sorted(
+            (r for r in self.records if usage_matches(r, where)),
+            key=lambda r: (r.created_at, r.id or 0),
+            reverse=True,
+        )
+        return [copy.deepcopy(r) for r in found[offset : offset + limit]], len(found)
+
+    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
+        if group_by not in USAGE_GROUPS:
+            raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
+        groups: dict[object, UsageTotal] = defaultdict(lambda: UsageTotal(group=None))
+        for r in self.records:
+            if not usage_matches(r, where):
+                continue
+            g = usage_group_value(r, group_by)
+            t = groups[g]
+            t.group = g
+            t.requests += 1
+            t.input_tokens += r.input_tokens
+            t.output_tokens += r.output_tokens
+            t.cache_creation_tokens += r.cache_creation_tokens
+            t.cache_read_tokens += r.cache_read_tokens
+        return sorted(groups.values(), key=lambda t: (-t.requests, str(t.group)))
+
+
+class MemoryStores:
+    """All four stores in memory. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self.users = MemoryUserStore()
+        self.keys = MemoryKeyStore()
+        self.accounts = MemoryAccountStore()
+        self.usage = MemoryUsageStore()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

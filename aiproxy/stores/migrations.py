@@ -1,0 +1,299 @@
+"""The SQL schema, as an ordered list of migrations.
+
+`SQLStores.open()` applies every migration above the version recorded in
+`schema_version`, in order, and records each one as it goes. Never edit a
+migration that has shipped: add a new one at the end instead, because
+databases out there already recorded the old one as applied.
+
+Each migration carries its DDL once per dialect, since the two disagree on
+auto-increment ids, index-able string types and table options. The column
+names and meanings are the same on both; `sql_tables.py` describes them to
+SQLAlchemy for queries and must be kept in step with what is created here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from databases import Database
+from databases.core import Connection
+
+from .entities import utcnow
+from .sql_tables import int_from_db, schema_version
+
+log = logging.getLogger(__name__)
+
+DIALECTS = ("sqlite", "mysql")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    mysql: tuple[str, ...]
+
+    def statements(self, dialect: str) -> tuple[str, ...]:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r}")
+        return self.sqlite if dialect == "sqlite" else self.mysql
+
+
+# Created before any migration runs (inside the migration lock), so it is not a
+# migration itself. One row per applied migration: the history is kept, and the
+# primary key makes a second recording of the same version fail loudly.
+SCHEMA_VERSION_DDL = {
+    "sqlite": (
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER NOT NULL PRIMARY KEY,"
+        " applied_at DATETIME NOT NULL)"
+    ),
+    "mysql": (
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INT NOT NULL PRIMARY KEY,"
+        " applied_at DATETIME(6) NOT NULL"
+        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    ),
+}
+
+# MySQL notes, for every table below:
+# - utf8mb4_bin: string comparison, UNIQUE and GROUP BY are exact, as they are in
+#   SQLite and the memory store; the default *_ci collations would make "Alice"
+#   and "alice" the same user and merge model names that differ only in case.
+# - DATETIME(6): keep microseconds, so a datetime equals itself after a round trip.
+# - Indexes are declared inside CREATE TABLE: MySQL has no CREATE INDEX IF NOT
+#   EXISTS, and MySQL DDL is not transactional, so one self-contained
+#   `CREATE TABLE IF NOT EXISTS` per table is what makes a half-applied migration
+#   safe to run again.
+# - No foreign keys, on either dialect: the memory store has none, usage rows
+#   must outlive the keys and accounts they name, and deleting a user's keys is
+#   the caller's decision (KeyStore.delete_for_user).
+_MYSQL_TABLE = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+_V1_SQLITE = (
+    """CREATE TABLE IF NOT EXISTS users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        must_change_password INTEGER NOT NULL,
+        created_at DATETIME NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS uq_users_username ON users (username)",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL,
+        key_prefix TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        expires_at DATETIME NULL,
+        platforms TEXT NOT NULL,
+        models TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS uq_api_keys_key_hash ON api_keys (key_hash)",
+    "CREATE INDEX IF NOT EXISTS ix_api_keys_user_id ON api_keys (user_id)",
+    """CREATE TABLE IF NOT EXISTS accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        type TEXT NOT NULL,
+        credentials TEXT NOT NULL,
+        base_url TEXT NULL,
+        priority INTEGER NOT NULL,
+        enabled INTEGER NOT NULL,
+        models TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS usage_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        user_id INTEGER NULL,
+        key_id INTEGER NULL,
+        account_id INTEGER NULL,
+        stream INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cache_read_tokens INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        ttfb_ms INTEGER NULL,
+        error TEXT NULL,
+        created_at DATETIME NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS ix_usage_created_at ON usage_records (created_at)",
+    "CREATE INDEX IF NOT EXISTS ix_usage_key_created ON usage_records (key_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS ix_usage_account_created"
+    " ON usage_records (account_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS ix_usage_user_created ON usage_records (user_id, created_at)",
+)
+
+_V1_MYSQL = (
+    f"""CREATE TABLE IF NOT EXISTS users (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        username VARCHAR(255) NOT NULL,
+        password_hash VARCHAR(255) NOT NULL,
+        role VARCHAR(32) NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        must_change_password BOOLEAN NOT NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        UNIQUE KEY uq_users_username (username)
+    ) {_MYSQL_TABLE}""",
+    f"""CREATE TABLE IF NOT EXISTS api_keys (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        user_id BIGINT NOT NULL,
+        name VARCHAR(255) NOT NULL,
+        key_hash VARCHAR(255) NOT NULL,
+        key_prefix VARCHAR(64) NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        expires_at DATETIME(6) NULL,
+        platforms TEXT NOT NULL,
+        models TEXT NOT NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        UNIQUE KEY uq_api_keys_key_hash (key_hash),
+        KEY ix_api_keys_user_id (user_id)
+    ) {_MYSQL_TABLE}""",
+    # credentials is TEXT: an encrypted token of unknown length, never indexed.
+    f"""CREATE TABLE IF NOT EXISTS accounts (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        name VARCHAR(255) NOT NULL,
+        platform VARCHAR(32) NOT NULL,
+        type VARCHAR(64) NOT NULL,
+        credentials TEXT NOT NULL,
+        base_url TEXT NULL,
+        priority INT NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        models TEXT NOT NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL
+    ) {_MYSQL_TABLE}""",
+    # The string lengths here are enforced by SQLUsageStore, which truncates
+    # before inserting: model and endpoint come from client requests, and one
+    # over-long value must not make MySQL reject a whole batch of usage.
+    f"""CREATE TABLE IF NOT EXISTS usage_records (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY,
+        platform VARCHAR(32) NOT NULL,
+        endpoint VARCHAR(255) NOT NULL,
+        model VARCHAR(255) NOT NULL,
+        user_id BIGINT NULL,
+        key_id BIGINT NULL,
+        account_id BIGINT NULL,
+        stream BOOLEAN NOT NULL,
+        status INT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cache_creation_tokens BIGINT NOT NULL,
+        cache_read_tokens BIGINT NOT NULL,
+        duration_ms INT NOT NULL,
+        ttfb_ms INT NULL,
+        error TEXT NULL,
+        created_at DATETIME(6) NOT NULL,
+        KEY ix_usage_created_at (created_at),
+        KEY ix_usage_key_created (key_id, created_at),
+        KEY ix_usage_account_created (account_id, created_at),
+        KEY ix_usage_user_created (user_id, created_at)
+    ) {_MYSQL_TABLE}""",
+)
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
+]
+
+# Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.
+assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+# MySQL: a server-wide named lock, so that two processes starting together on a
+# new database do not both run the DDL (which MySQL cannot roll back).
+MYSQL_LOCK = "aiproxy_migrate"
+MYSQL_LOCK_TIMEOUT_S = 30
+
+
+async def migrate(db: Database, dialect: str) -> None:
+    """Bring the schema of a connected `db` up to SCHEMA_VERSION.
+
+    Safe for several processes at once: each takes the lock, and whoever comes
+    second finds the migrations recorded and applies nothing.
+    """
+    # One connection throughout: the lock (a SQLite write transaction or a
+    # MySQL session lock) belongs to the connection that took it.
+    async with db.connection() as conn:
+        if dialect == "sqlite":
+            # WAL lets readers (the admin UI, a CLI) read while the server
+            # writes. It is persistent in the file, so setting it here is enough.
+            await conn.fetch_val("PRAGMA journal_mode=WAL")
+            # IMMEDIATE takes the write lock now, so a second process waits here
+            # (busy timeout) and then finds the work done. SQLite DDL is
+            # transactional: a failed migration leaves nothing behind.
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await _apply_pending(conn, dialect)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return
+        got = await conn.fetch_val(sa.select(sa.func.get_lock(MYSQL_LOCK, MYSQL_LOCK_TIMEOUT_S)))
+        if got != 1:
+            raise RuntimeError(f"could not take the MySQL lock {MYSQL_LOCK!r} to migrate the schema")
+        try:
+            await _apply_pending(conn, dialect)
+        finally:
+            await conn.fetch_val(sa.select(sa.func.release_lock(MYSQL_LOCK)))
+
+
+async def recorded_version(conn: Connection) -> int:
+    """The latest migration recorded (0 for none)."""
+    return int_from_db(await conn.fetch_val(sa.select(sa.func.max(schema_version.c.version))))
+
+
+async def _apply_pending(conn: Connection, dialect: str) -> None:
+    if not await _has_version_table(conn, dialect):
+        await conn.execute(_ddl(SCHEMA_VERSION_DDL[dialect]))
+    current = await recorded_version(conn)
+    # Read at call time, not import time, so tests can add a migration.
+    known = MIGRATIONS[-1].version if MIGRATIONS else 0
+    if current > known:
+        # Written by a newer aiproxy: its tables may not mean what we think.
+        raise RuntimeError(f"database schema is at version {current}, newer than this aiproxy knows ({known})")
+    for m in MIGRATIONS:
+        if m.version <= current:
+            continue
+        log.info("applying schema migration %d: %s", m.version, m.description)
+        for statement in m.statements(dialect):
+            await conn.execute(_ddl(statement))
+        # MySQL commits each DDL statement by itself, so record every migration
+        # as soon as it is done: a crash then leaves a correct version behind.
+        await conn.execute(sa.insert(schema_version).values(version=m.version, applied_at=utcnow()))
+
+
+def _ddl(statement: str) -> sa.ExecutableDDLElement:
+    # sa.DDL, not text(): text() would read any ":word" as a bind parameter.
+    return sa.DDL(statement)  # type: ignore[no-untyped-call]
+
+
+async def _has_version_table(conn: Connection, dialect: str) -> bool:
+    # Asked, rather than running `CREATE TABLE IF NOT EXISTS` at every start:
+    # MySQL answers that with a warning, which asyncmy logs each time.
+    if dialect == "sqlite":
+        query = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    else:
+        query = (
+            "SELECT COUNT(*) FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+        )
+    return int_from_db(await conn.fetch_val(query)) > 0

@@ -1,0 +1,101 @@
+"""What the gateway needs from storage, as protocols.
+
+The in-memory stores (tests, embedding) and the SQL stores (server) both
+implement these; nothing above `stores/` knows which one it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Sequence, runtime_checkable
+
+from .entities import Account, ApiKey, UsageRecord, User
+
+# The ways usage can be grouped; each names a UsageRecord column except "day".
+USAGE_GROUPS = ("key", "user", "account", "model", "platform", "day")
+
+
+@dataclass
+class UsageFilter:
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    user_id: int | None = None
+    key_id: int | None = None
+    account_id: int | None = None
+    model: str | None = None
+    platform: str | None = None
+    status: int | None = None
+
+
+@dataclass
+class UsageTotal:
+    group: str | int | None  # the key id, model name, "2026-11-26", …
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+
+
+class UserStore(Protocol):
+    async def get(self, user_id: int) -> User | None: ...
+    async def get_by_username(self, username: str) -> User | None: ...
+    async def list(self) -> list[User]: ...
+    async def create(self, user: User) -> User: ...
+    async def update(self, user: User) -> User: ...
+    async def delete(self, user_id: int) -> bool: ...
+
+
+class KeyStore(Protocol):
+    async def get(self, key_id: int) -> ApiKey | None: ...
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None: ...
+    async def list(self, user_id: int | None = None) -> list[ApiKey]: ...
+    async def create(self, key: ApiKey) -> ApiKey: ...
+    async def update(self, key: ApiKey) -> ApiKey: ...
+    async def delete(self, key_id: int) -> bool: ...
+    async def delete_for_user(self, user_id: int) -> int: ...
+
+
+class AccountStore(Protocol):
+    async def get(self, account_id: int) -> Account | None: ...
+    async def list(self) -> list[Account]: ...
+    async def create(self, account: Account) -> Account: ...
+    async def update(self, account: Account) -> Account: ...
+    async def delete(self, account_id: int) -> bool: ...
+
+
+class UsageStore(Protocol):
+    async def add_many(self, records: Sequence[UsageRecord]) -> None: ...
+
+    async def query(
+        self, where: UsageFilter, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[UsageRecord], int]:
+        """Records matching `where`, newest first, and the total count."""
+        ...
+
+    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
+        """Sums per group (one of USAGE_GROUPS), largest request count first."""
+        ...
+
+
+@runtime_checkable
+class Stores(Protocol):
+    """The four stores together, opened and closed as one."""
+
+    # Read-only properties, so that an implementation may declare its own
+    # store classes (protocol attributes would be invariant).
+    @property
+    def users(self) -> UserStore: ...
+    @property
+    def keys(self) -> KeyStore: ...
+    @property
+    def accounts(self) -> AccountStore: ...
+    @property
+    def usage(self) -> UsageStore: ...
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Called once at app start."""
+        ...
+
+    async def close(self) -> None: ...

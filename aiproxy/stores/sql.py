@@ -1,0 +1,399 @@
+"""Stores on a SQL database, through `databases`: SQLite (the embedded default)
+or MySQL/MariaDB.
+
+One query definition serves both dialects: queries are SQLAlchemy Core
+expressions over the tables in `sql_tables.py`, compiled by `databases` for the
+driver in use. Only the schema (`migrations.py`) and the few statements that
+exist in one dialect only (locks, pragmas, row counts) are written per dialect.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Generic, Iterator, Sequence, TypeVar
+
+import sqlalchemy as sa
+from databases import Database, DatabaseURL
+from databases.core import Connection
+from databases.interfaces import Record
+
+from . import migrations
+from .entities import Account, ApiKey, UsageRecord, User, utcnow
+from .protocols import (
+    USAGE_GROUPS,
+    AccountStore,
+    KeyStore,
+    UsageFilter,
+    UsageStore,
+    UsageTotal,
+    UserStore,
+)
+from .sql_tables import (
+    USAGE_STRING_LIMITS,
+    accounts,
+    api_keys,
+    day_from_db,
+    from_db,
+    int_from_db,
+    sqlalchemy_dialect,
+    usage_records,
+    users,
+)
+
+# How long a SQLite connection waits for another one's write lock before
+# failing with "database is locked". Writes are short (one row, or one usage
+# batch), so this is only ever reached when something is wrong.
+SQLITE_BUSY_TIMEOUT_S = 10.0
+
+_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    # `databases` maps a bare mysql:// to aiomysql; asyncmy is the driver we ship.
+    "mysql": "mysql+asyncmy",
+    "mysql+asyncmy": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+}
+
+
+def normalize_url(url: str) -> DatabaseURL:
+    """The URL with the driver this module supports for its dialect."""
+    parsed = DatabaseURL(url)
+    scheme = _SCHEMES.get(parsed.scheme)
+    if scheme is None:
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.scheme!r}: "
+            "use sqlite+aiosqlite:///path.db or mysql+asyncmy://user:pw@host:3306/db"
+        )
+    dialect, driver = scheme.split("+")
+    return parsed.replace(dialect=dialect, driver=driver)
+
+
+def _is_duplicate(exc: BaseException) -> bool:
+    """True for a UNIQUE violation, from either driver."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        # 2067 is SQLITE_CONSTRAINT_UNIQUE; the text check covers old Pythons.
+        return getattr(exc, "sqlite_errorcode", None) == 2067 or "UNIQUE" in str(exc)
+    # asyncmy is optional, so match its IntegrityError by name, not by import.
+    # 1062 is ER_DUP_ENTRY.
+    return type(exc).__name__ == "IntegrityError" and bool(exc.args) and exc.args[0] == 1062
+
+
+@contextmanager
+def _duplicate_as_value_error(message: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if _is_duplicate(exc):
+            raise ValueError(message) from exc
+        raise
+
+
+E = TypeVar("E", User, ApiKey, Account)
+
+
+class _Rows(Generic[E]):
+    """Create/read/update/delete by id on one table, mapped to one dataclass.
+
+    The dataclass fields and the table columns have the same names; values are
+    normalised on the way out by `from_db`, so whichever driver is underneath a
+    row reads back equal to what was written.
+    """
+
+    def __init__(self, db: Database, dialect: str, table: sa.Table, entity: type[E]) -> None:
+        self.db = db
+        self.table = table
+        self.entity: type[E] = entity
+        # The statement's own result is unreliable for a row count: `databases`
+        # returns lastrowid when it is non-zero, and SQLite's lastrowid is the
+        # connection's last insert, not this statement's. Ask the server instead.
+        self._row_count_sql = "SELECT changes()" if dialect == "sqlite" else "SELECT ROW_COUNT()"
+
+    def encode(self, obj: E) -> dict[str, Any]:
+        return {c.name: getattr(obj, c.name) for c in self.table.columns if c.name != "id"}
+
+    def decode(self, row: Record) -> E:
+        return self.entity(**{c.name: from_db(c, row[c.name]) for c in self.table.columns})
+
+    async def one(self, where: sa.ColumnElement[bool], conn: Connection | None = None) -> E | None:
+        query = sa.select(self.table).where(where)
+        row = await (conn or self.db).fetch_one(query)
+        return self.decode(row) if row is not None else None
+
+    async def get(self, row_id: int, conn: Connection | None = None) -> E | None:
+        return await self.one(self.table.c.id == row_id, conn)
+
+    async def all(self, *where: sa.ColumnElement[bool]) -> list[E]:
+        rows = await self.db.fetch_all(sa.select(self.table).where(*where).order_by(self.table.c.id))
+        return [self.decode(r) for r in rows]
+
+    async def create(self, obj: E) -> E:
+        # One connection for the insert and the read-back (SQLite opens a new
+        # connection per checkout; this halves that).
+        async with self.db.connection() as conn:
+            new_id = await conn.execute(sa.insert(self.table).values(**self.encode(obj)))
+            created = await self.get(int(new_id), conn)
+        assert created is not None, "row vanished right after its insert"
+        return created
+
+    async def update(self, obj: E) -> E:
+        if obj.id is None:
+            raise KeyError(None)
+        values = self.encode(obj)
+        values["updated_at"] = utcnow()
+        async with self.db.connection() as conn:
+            await conn.execute(sa.update(self.table).where(self.table.c.id == obj.id).values(**values))
+            # Read back rather than trust the input: this is what was stored, and
+            # a missing row shows up here as None whatever the driver's row count.
+            updated = await self.get(obj.id, conn)
+        if updated is None:
+            raise KeyError(obj.id)
+        return updated
+
+    async def delete_where(self, where: sa.ColumnElement[bool]) -> int:
+        async with self.db.connection() as conn:
+            await conn.execute(sa.delete(self.table).where(where))
+            return int_from_db(await conn.fetch_val(self._row_count_sql))
+
+
+class SQLUserStore:
+    def __init__(self, db: Database, dialect: str) -> None:
+        self._t = _Rows(db, dialect, users, User)
+
+    async def get(self, user_id: int) -> User | None:
+        return await self._t.get(user_id)
+
+    async def get_by_username(self, username: str) -> User | None:
+        return await self._t.one(users.c.username == username)
+
+    async def list(self) -> list[User]:
+        return await self._t.all()
+
+    async def create(self, user: User) -> User:
+        with _duplicate_as_value_error(f"user {user.username!r} exists"):
+            return await self._t.create(user)
+
+    async def update(self, user: User) -> User:
+        with _duplicate_as_value_error(f"user {user.username!r} exists"):
+            return await self._t.update(user)
+
+    async def delete(self, user_id: int) -> bool:
+        return await self._t.delete_where(users.c.id == user_id) > 0
+
+
+class SQLKeyStore:
+    def __init__(self, db: Database, dialect: str) -> None:
+        self._t = _Rows(db, dialect, api_keys, ApiKey)
+
+    async def get(self, key_id: int) -> ApiKey | None:
+        return await self._t.get(key_id)
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        # The request path's cache-miss query; served by uq_api_keys_key_hash.
+        return await self._t.one(api_keys.c.key_hash == key_hash)
+
+    async def list(self, user_id: int | None = None) -> list[ApiKey]:
+        if user_id is None:
+            return await self._t.all()
+        return await self._t.all(api_keys.c.user_id == user_id)
+
+    async def create(self, key: ApiKey) -> ApiKey:
+        with _duplicate_as_value_error("an API key with this hash exists"):
+            return await self._t.create(key)
+
+    async def update(self, key: ApiKey) -> ApiKey:
+        with _duplicate_as_value_error("an API key with this hash exists"):
+            return await self._t.update(key)
+
+    async def delete(self, key_id: int) -> bool:
+        return await self._t.delete_where(api_keys.c.id == key_id) > 0
+
+    async def delete_for_user(self, user_id: int) -> int:
+        return await self._t.delete_where(api_keys.c.user_id == user_id)
+
+
+class SQLAccountStore:
+    def __init__(self, db: Database, dialect: str) -> None:
+        self._t = _Rows(db, dialect, accounts, Account)
+
+    async def get(self, account_id: int) -> Account | None:
+        return await self._t.get(account_id)
+
+    async def list(self) -> list[Account]:
+        return await self._t.all()
+
+    async def create(self, account: Account) -> Account:
+        return await self._t.create(account)
+
+    async def update(self, account: Account) -> Account:
+        return await self._t.update(account)
+
+    async def delete(self, account_id: int) -> bool:
+        return await self._t.delete_where(accounts.c.id == account_id) > 0
+
+
+_GROUP_COLUMNS = {"key": "key_id", "user": "user_id", "account": "account_id", "model": "model", "platform": "platform"}
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
+
+
+def _usage_conditions(w: UsageFilter) -> list[sa.ColumnElement[bool]]:
+    t = usage_records
+    conds: list[sa.ColumnElement[bool]] = []
+    if w.start is not None:
+        conds.append(t.c.created_at >= w.start)
+    if w.end is not None:
+        conds.append(t.c.created_at < w.end)
+    for name in ("user_id", "key_id", "account_id", "model", "platform", "status"):
+        value = getattr(w, name)
+        if value is not None:
+            conds.append(t.c[name] == value)
+    return conds
+
+
+class SQLUsageStore:
+    def __init__(self, db: Database, dialect: str) -> None:
+        self._db = db
+        # add_many is the one write on the request path (in batches from the
+        # usage writer), so its INSERT is compiled once here, with the bind
+        # processors of the dialect `databases` uses, instead of per call:
+        # SQLAlchemy spends ~0.3 ms compiling each row of a multi-row INSERT,
+        # on the event loop.
+        sa_dialect = sqlalchemy_dialect(dialect)
+        columns = [c for c in usage_records.columns if c.name != "id"]
+        compiled = sa.insert(usage_records).compile(dialect=sa_dialect, column_keys=[c.name for c in columns])
+        assert list(compiled.positiontup or ()) == [c.name for c in columns]
+        self._insert_sql = compiled.string
+        # dialect_impl: the generic DateTime has no SQLite processor; the SQLite
+        # DATETIME it stands for renders the text format the other queries compare.
+        self._binds = [(c.name, c.type.dialect_impl(sa_dialect).bind_processor(sa_dialect)) for c in columns]
+
+    def _encode(self, r: UsageRecord) -> tuple[Any, ...]:
+        row = []
+        for name, process in self._binds:
+            value = getattr(r, name)
+            # model and endpoint come from client requests: cut them to the column
+            # width rather than have MySQL's strict mode refuse the whole batch.
+            limit = USAGE_STRING_LIMITS.get(name)
+            if limit is not None and isinstance(value, str) and len(value) > limit:
+                value = value[:limit]
+            row.append(process(value) if process is not None else value)
+        return tuple(row)
+
+    @staticmethod
+    def _decode(row: Record) -> UsageRecord:
+        return UsageRecord(**{c.name: from_db(c, row[c.name]) for c in usage_records.columns})
+
+    async def add_many(self, records: Sequence[UsageRecord]) -> None:
+        if not records:
+            return
+        rows = [self._encode(r) for r in records]
+        # The driver's executemany in one transaction: one commit (one fsync on
+        # SQLite), and asyncmy sends the batch as multi-row INSERTs. `databases`'
+        # own execute_many would compile and send a statement per record.
+        async with self._db.connection() as conn, conn.transaction():
+            async with conn.raw_connection.cursor() as cursor:
+                await cursor.executemany(self._insert_sql, rows)
+
+    async def query(
+        self, where: UsageFilter, *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[UsageRecord], int]:
+        t = usage_records
+        conds = _usage_conditions(where)
+        page = (
+            sa.select(t)
+            .where(*conds)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._db.connection() as conn:
+            total = int_from_db(await conn.fetch_val(sa.select(sa.func.count()).select_from(t).where(*conds)))
+            rows = await conn.fetch_all(page) if total > offset else []
+        return [self._decode(r) for r in rows], total
+
+    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
+        if group_by not in USAGE_GROUPS:
+            raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
+        t = usage_records
+        column = t.c[_GROUP_COLUMNS[group_by]] if group_by != "day" else None
+        # DATE() exists in both SQLite and MySQL and yields the UTC day, since
+        # created_at is naive UTC.
+        group = column if column is not None else sa.func.date(t.c.created_at)
+        query = (
+            sa.select(
+                group.label("grp"),
+                sa.func.count().label("requests"),
+                *(sa.func.sum(t.c[name]).label(name) for name in _TOKEN_FIELDS),
+            )
+            .where(*_usage_conditions(where))
+            .group_by(group)
+        )
+        totals = [
+            UsageTotal(
+                group=from_db(column, r["grp"]) if column is not None else day_from_db(r["grp"]),
+                requests=int_from_db(r["requests"]),
+                **{name: int_from_db(r[name]) for name in _TOKEN_FIELDS},
+            )
+            for r in await self._db.fetch_all(query)
+        ]
+        # Sorted here, not in SQL: NULL placement and collation differ between
+        # dialects, and this is the order the memory store gives.
+        return sorted(totals, key=lambda x: (-x.requests, str(x.group)))
+
+
+class SQLStores:
+    """The four stores on one SQL database (see module docstring for URLs)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.dialect
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if self.url.database in ("", ":memory:"):
+                # `databases` opens a new SQLite connection per checkout, and each
+                # would see its own empty in-memory database.
+                raise ValueError("in-memory SQLite is not supported; use MemoryStores")
+            # sqlite3's timeout is the busy timeout, set on every new connection.
+            options["timeout"] = SQLITE_BUSY_TIMEOUT_S
+        try:
+            self._db = Database(self.url, **options)
+        except ImportError as exc:
+            raise ImportError(f"{exc}: install the driver with `pip install aiproxy[mysql]`") from exc
+        # Annotated with the protocol types: `Stores` declares its members as
+        # plain (mutable, hence invariant) attributes, so the concrete classes
+        # would not satisfy it for a type checker.
+        self.users: UserStore = SQLUserStore(self._db, self.dialect)
+        self.keys: KeyStore = SQLKeyStore(self._db, self.dialect)
+        self.accounts: AccountStore = SQLAccountStore(self._db, self.dialect)
+        self.usage: UsageStore = SQLUsageStore(self._db, self.dialect)
+
+    async def open(self) -> None:
+        if self.dialect == "sqlite":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        await self._db.connect()
+        try:
+            await migrations.migrate(self._db, self.dialect)
+        except BaseException:
+            await self._db.disconnect()
+            raise
+
+    async def close(self) -> None:
+        await self._db.disconnect()
+
+    async def schema_version(self) -> int:
+        """The latest migration recorded in the database (0 for none)."""
+        async with self._db.connection() as conn:
+            return await migrations.recorded_version(conn)
+
+
+__all__ = [
+    "SQLAccountStore",
+    "SQLKeyStore",
+    "SQLStores",
+    "SQLUsageStore",
+    "SQLUserStore",
+    "normalize_url",
+]
+

@@ -1,0 +1,181 @@
+"""SQLAlchemy Core descriptions of the tables that `migrations.py` creates.
+
+Used to build queries only, never to create tables: the DDL lives in the
+migrations, per dialect. The column types matter because they decide how values
+are bound (datetimes and booleans are rendered differently for SQLite and
+MySQL), so that one query definition works on both.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import pymysql
+from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine.interfaces import Dialect
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A DATETIME holding naive UTC (see entities.utcnow).
+
+    An aware datetime is converted to UTC first: the columns keep no zone, and
+    writing the wall-clock digits of another zone would silently shift it.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return naive_utc(value) if value is not None else None
+
+
+class JSONList(sa.TypeDecorator[list[str]]):
+    """A list of strings stored as JSON text.
+
+    Not sa.JSON: MySQL's JSON type is a different column type from SQLite's, and
+    the lists are only ever read whole, never queried into.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[str] | None, dialect: Dialect) -> str:
+        return json.dumps(list(value or []))
+
+
+def sqlalchemy_dialect(name: str) -> Dialect:
+    """The SQLAlchemy dialect class `databases` compiles with for `name`, so that
+    values bound outside it (SQLUsageStore.add_many) are rendered the same way.
+    MySQL gets the positional "format" paramstyle, for the driver's executemany."""
+    if name == "sqlite":
+        return pysqlite.dialect(paramstyle="qmark")
+    return pymysql.dialect(paramstyle="format")
+
+
+def naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def from_db(column: sa.Column[Any], value: Any) -> Any:
+    """Normalise a value read from `column` to what the entity field holds.
+
+    The drivers disagree (aiosqlite may hand back DATETIME as text and booleans
+    as 0/1, asyncmy gives TINYINT as int and SUM() as Decimal), and `databases`
+    applies SQLAlchemy's result processors on some paths and not others, so
+    accept every shape and produce one.
+    """
+    if value is None:
+        return None
+    kind = column.type
+    if isinstance(kind, JSONList):
+        return list(json.loads(value)) if isinstance(value, (str, bytes)) else list(value)
+    if isinstance(kind, UTCDateTime):
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return naive_utc(value)
+    if isinstance(kind, sa.Boolean):
+        return bool(value)
+    if isinstance(kind, sa.Integer):
+        return int(value)
+    return value
+
+
+def day_from_db(value: Any) -> str | None:
+    """DATE(created_at) as 'YYYY-MM-DD': MySQL gives a date, SQLite a string."""
+    if value is None:
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.strftime("%Y-%m-%d")
+    return str(value)[:10]
+
+
+def int_from_db(value: Any) -> int:
+    """COUNT()/SUM() results: MySQL returns SUM() as Decimal."""
+    return int(value) if value is not None else 0
+
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("username", sa.String(255), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("must_change_password", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("key_hash", sa.String(255), nullable=False),
+    sa.Column("key_prefix", sa.String(64), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("platforms", JSONList, nullable=False),
+    sa.Column("models", JSONList, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("credentials", sa.Text, nullable=False),
+    sa.Column("base_url", sa.Text, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("models", JSONList, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("platform", sa.String(32), nullable=False),
+    sa.Column("endpoint", sa.String(255), nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=True),
+    sa.Column("key_id", sa.BigInteger, nullable=True),
+    sa.Column("account_id", sa.BigInteger, nullable=True),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_creation_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_read_tokens", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("ttfb_ms", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Longest value each usage string column takes on MySQL (characters); the
+# usage store truncates to these rather than lose a batch to one long value.
+# error is TEXT (65,535 bytes): 16,000 characters fit even at 4 bytes each.
+USAGE_STRING_LIMITS = {"platform": 32, "endpoint": 255, "model": 255, "error": 16_000}
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,500 @@
+"""Every store method on every backend: memory (the reference), SQLite, MySQL.
+
+The same assertions run on each, so the SQL stores are held to the memory
+store's behaviour; a few SQL-only tests at the end cover what only a database
+has (reopening, migrations, concurrency, column limits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+
+from aiproxy.stores import migrations
+from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User, utcnow
+from aiproxy.stores.memory import MemoryStores
+from aiproxy.stores.migrations import SCHEMA_VERSION, Migration
+from aiproxy.stores.protocols import USAGE_GROUPS, Stores, UsageFilter, UsageTotal
+from aiproxy.stores.sql import SQLStores, normalize_url
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 11, 24, 22, 0, 0)
+OLD = datetime(2001, 2, 3, 4, 5, 6)
+
+
+def without_id(obj: Any) -> Any:
+    return dataclasses.replace(obj, id=None)
+
+
+# --- users ------------------------------------------------------------------
+
+
+async def test_users_crud(stores: Stores) -> None:
+    assert isinstance(stores, Stores)
+    assert await stores.users.list() == []
+    alice_in = User("alice", "hash-a", role="admin", must_change_password=True, created_at=OLD, updated_at=OLD)
+    alice = await stores.users.create(alice_in)
+    assert isinstance(alice.id, int)
+    assert alice_in.id is None  # the caller's object is left alone
+    assert alice == dataclasses.replace(alice_in, id=alice.id)
+    bob = await stores.users.create(User("bob", "hash-b", enabled=False))
+    assert bob.id != alice.id
+
+    assert await stores.users.get(alice.id) == alice
+    assert await stores.users.get(bob.id) == bob  # type: ignore[arg-type]
+    assert await stores.users.get(10_000) is None
+    assert await stores.users.get_by_username("alice") == alice
+    assert await stores.users.get_by_username("Alice") is None  # exact match, on every backend
+    assert await stores.users.get_by_username("nobody") is None
+    assert await stores.users.list() == [alice, bob]
+
+    # What comes back is a copy: changing it changes nothing stored.
+    got = await stores.users.get(alice.id)
+    assert got is not None
+    got.role = "user"
+    assert (await stores.users.get(alice.id)) == alice
+
+    before = utcnow()
+    changed = dataclasses.replace(alice, password_hash="hash-a2", enabled=False, must_change_password=False)
+    updated = await stores.users.update(changed)
+    assert updated.updated_at >= before and updated.updated_at != OLD
+    assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
+    assert updated.created_at == OLD
+    assert await stores.users.get(alice.id) == updated
+
+    with pytest.raises(KeyError):
+        await stores.users.update(dataclasses.replace(alice, id=10_000))
+
+    assert await stores.users.delete(alice.id) is True
+    assert await stores.users.delete(alice.id) is False
+    assert await stores.users.get(alice.id) is None
+    assert await stores.users.get_by_username("alice") is None
+    assert await stores.users.list() == [bob]
+
+
+async def test_duplicate_username_is_a_value_error(stores: Stores) -> None:
+    await stores.users.create(User("carol", "h"))
+    with pytest.raises(ValueError):
+        await stores.users.create(User("carol", "other"))
+    # The username is free again once its user is gone.
+    carol = await stores.users.get_by_username("carol")
+    assert carol is not None and carol.id is not None
+    await stores.users.delete(carol.id)
+    assert (await stores.users.create(User("carol", "h2"))).username == "carol"
+
+
+async def test_usernames_differing_in_case_are_different_users(stores: Stores) -> None:
+    a = await stores.users.create(User("dave", "h"))
+    b = await stores.users.create(User("Dave", "h"))
+    assert await stores.users.get_by_username("dave") == a
+    assert await stores.users.get_by_username("Dave") == b
+
+
+# --- keys ---------------------------------------------------------------------
+
+
+def make_key(user_id: int, n: int, **kw: Any) -> ApiKey:
+    return ApiKey(user_id=user_id, name=f"key {n}", key_hash=f"hash{n:04x}" * 8, key_prefix=f"sk-{n:04}", **kw)
+
+
+async def test_keys_crud(stores: Stores) -> None:
+    expires = datetime(2027, 1, 2, 3, 4, 5, 678901)  # microseconds must survive
+    k1_in = make_key(1, 1, expires_at=expires, platforms=["claude", "openai"], models=["claude-sonnet-4", "gpt-5"],
+                     created_at=OLD, updated_at=OLD)
+    k1 = await stores.keys.create(k1_in)
+    k2 = await stores.keys.create(make_key(1, 2, enabled=False))
+    k3 = await stores.keys.create(make_key(2, 3, models=["ünïcødé-模型"]))
+    assert k1 == dataclasses.replace(k1_in, id=k1.id)
+    assert k2.platforms == [] and k2.models == [] and k2.expires_at is None and k2.enabled is False
+    assert k3.models == ["ünïcødé-模型"]
+
+    assert await stores.keys.get(k1.id) == k1  # type: ignore[arg-type]
+    assert await stores.keys.get(10_000) is None
+    assert await stores.keys.get_by_hash(k1.key_hash) == k1
+    assert await stores.keys.get_by_hash(k3.key_hash) == k3
+    assert await stores.keys.get_by_hash(k1.key_hash.upper()) is None
+    assert await stores.keys.get_by_hash("missing") is None
+    assert await stores.keys.list() == [k1, k2, k3]
+    assert await stores.keys.list(user_id=1) == [k1, k2]
+    assert await stores.keys.list(user_id=2) == [k3]
+    assert await stores.keys.list(user_id=3) == []
+
+    changed = dataclasses.replace(k1, platforms=[], models=["m"], expires_at=None, enabled=False, name="renamed")
+    updated = await stores.keys.update(changed)
+    assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
+    assert updated.updated_at != OLD
+    assert await stores.keys.get_by_hash(k1.key_hash) == updated
+    with pytest.raises(KeyError):
+        await stores.keys.update(dataclasses.replace(k1, id=10_000))
+
+    assert await stores.keys.delete(k3.id) is True  # type: ignore[arg-type]
+    assert await stores.keys.delete(k3.id) is False  # type: ignore[arg-type]
+    assert await stores.keys.get_by_hash(k3.key_hash) is None
+
+    assert await stores.keys.delete_for_user(1) == 2
+    assert await stores.keys.delete_for_user(1) == 0
+    assert await stores.keys.list() == []
+
+
+# --- accounts -----------------------------------------------------------------
+
+
+async def test_accounts_crud(stores: Stores) -> None:
+    a1_in = Account("main", "claude", "claude-console", credentials="enc:" + "x" * 5000,
+                    base_url="https://api.example.com", priority=10, models=["claude-opus-4"],
+                    created_at=OLD, updated_at=OLD)
+    a1 = await stores.accounts.create(a1_in)
+    a2 = await stores.accounts.create(Account("spare", "claude", "claude-console", enabled=False))
+    assert a1 == dataclasses.replace(a1_in, id=a1.id)
+    assert a2.credentials == "" and a2.base_url is None and a2.priority == 50 and a2.models == []
+
+    assert await stores.accounts.get(a1.id) == a1  # type: ignore[arg-type]
+    assert await stores.accounts.get(10_000) is None
+    assert await stores.accounts.list() == [a1, a2]
+
+    changed = dataclasses.replace(a1, credentials="enc:new", base_url=None, priority=99, enabled=False, models=[])
+    updated = await stores.accounts.update(changed)
+    assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
+    assert updated.updated_at != OLD
+    assert await stores.accounts.get(a1.id) == updated  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        await stores.accounts.update(dataclasses.replace(a1, id=10_000))
+
+    assert await stores.accounts.delete(a1.id) is True  # type: ignore[arg-type]
+    assert await stores.accounts.delete(a1.id) is False  # type: ignore[arg-type]
+    assert await stores.accounts.list() == [a2]
+
+
+# --- usage --------------------------------------------------------------------
+
+MODELS = ("claude-sonnet-4", "claude-opus-4", "gpt-5")
+PLATFORMS = ("claude", "claude", "openai")
+
+
+def usage_records(n: int = 130) -> list[UsageRecord]:
+    """Records in time order across three UTC days, with repeated timestamps,
+    missing ids and a spread of every field, so groups and filters all bite."""
+    out = []
+    for i in range(n):
+        out.append(
+            UsageRecord(
+                platform=PLATFORMS[i % 3],
+                endpoint="/v1/messages" if i % 3 < 2 else "/v1/chat/completions",
+                model=MODELS[i % 3],
+                user_id=None if i % 11 == 0 else 1 + i % 2,
+                key_id=None if i % 11 == 0 else 1 + i % 4,
+                account_id=None if i % 7 == 0 else 1 + i % 3,
+                stream=i % 2 == 0,
+                status=200 if i % 5 else 429,
+                input_tokens=i * 10,
+                output_tokens=i * 3,
+                cache_creation_tokens=i % 4,
+                cache_read_tokens=i * 7 % 13,
+                duration_ms=100 + i,
+                ttfb_ms=None if i % 6 == 0 else 20 + i,
+                error=None if i % 5 else "rate limited",
+                # Pairs share a timestamp (so id breaks ties); 40-minute steps
+                # from 22:00 cross two midnights.
+                created_at=T0 + timedelta(minutes=40 * (i // 2), microseconds=250 if i // 2 % 3 == 0 else 0),
+            )
+        )
+    return out
+
+
+def matches(r: UsageRecord, w: UsageFilter) -> bool:
+    return (
+        (w.start is None or r.created_at >= w.start)
+        and (w.end is None or r.created_at < w.end)
+        and all(
+            getattr(w, f) is None or getattr(r, f) == getattr(w, f)
+            for f in ("user_id", "key_id", "account_id", "model", "platform", "status")
+        )
+    )
+
+
+def expected_totals(records: list[UsageRecord], w: UsageFilter, group_by: str) -> list[UsageTotal]:
+    attr = {"key": "key_id", "user": "user_id", "account": "account_id"}.get(group_by, group_by)
+    sums: dict[Any, UsageTotal] = {}
+    for r in records:
+        if not matches(r, w):
+            continue
+        g = r.created_at.strftime("%Y-%m-%d") if group_by == "day" else getattr(r, attr)
+        t = sums.setdefault(g, UsageTotal(group=g))
+        t.requests += 1
+        t.input_tokens += r.input_tokens
+        t.output_tokens += r.output_tokens
+        t.cache_creation_tokens += r.cache_creation_tokens
+        t.cache_read_tokens += r.cache_read_tokens
+    return sorted(sums.values(), key=lambda t: (-t.requests, str(t.group)))
+
+
+async def load_usage(stores: Stores) -> tuple[list[UsageRecord], list[UsageRecord]]:
+    """Insert the records in two batches; return them and everything stored, newest first."""
+    records = usage_records()
+    await stores.usage.add_many(records[:3])
+    await stores.usage.add_many(records[3:])  # > 50 rows: several INSERTs in one transaction
+    await stores.usage.add_many([])
+    assert all(r.id is None for r in records)  # the caller's records are left alone
+    stored, total = await stores.usage.query(UsageFilter(), limit=1000)
+    assert total == len(records) == len(stored)
+    return records, stored
+
+
+async def test_usage_add_many_and_query_all(stores: Stores) -> None:
+    records, stored = await load_usage(stores)
+    ids = [r.id for r in stored]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == len(ids)
+    # Newest first, id breaking ties between equal timestamps.
+    keys = [(r.created_at, r.id) for r in stored]
+    assert keys == sorted(keys, reverse=True)
+    # Every field round-trips exactly (datetimes, booleans, NULLs).
+    assert sorted(map(without_id, stored), key=repr) == sorted(records, key=repr)
+    assert any(r.created_at.microsecond == 250 for r in stored)
+    assert {type(r.stream) for r in stored} == {bool}
+
+
+FILTERS = [
+    UsageFilter(user_id=1),
+    UsageFilter(key_id=3),
+    UsageFilter(account_id=2),
+    UsageFilter(model="gpt-5"),
+    UsageFilter(platform="claude"),
+    UsageFilter(status=429),
+    UsageFilter(model="claude-opus-4", status=200, user_id=2),
+    UsageFilter(start=T0 + timedelta(days=1)),
+    UsageFilter(end=T0 + timedelta(hours=5)),
+    UsageFilter(start=T0 + timedelta(hours=3), end=T0 + timedelta(hours=20), platform="claude"),
+    UsageFilter(model="no-such-model"),
+]
+
+
+@pytest.mark.parametrize("where", FILTERS, ids=repr)
+async def test_usage_query_filters(stores: Stores, where: UsageFilter) -> None:
+    _, stored = await load_usage(stores)
+    expected = [r for r in stored if matches(r, where)]
+    got, total = await stores.usage.query(where, limit=1000)
+    assert (got, total) == (expected, len(expected))
+
+
+async def test_usage_query_start_inclusive_end_exclusive(stores: Stores) -> None:
+    _, stored = await load_usage(stores)
+    edge = stored[40].created_at
+    at_edge = [r for r in stored if r.created_at == edge]
+    assert len(at_edge) == 2
+    from_edge, _ = await stores.usage.query(UsageFilter(start=edge), limit=1000)
+    until_edge, _ = await stores.usage.query(UsageFilter(end=edge), limit=1000)
+    exactly, n = await stores.usage.query(UsageFilter(start=edge, end=edge + timedelta(microseconds=1)))
+    assert all(r in from_edge for r in at_edge)
+    assert not any(r in until_edge for r in at_edge)
+    assert (exactly, n) == (at_edge, 2)
+    assert len(from_edge) + len(until_edge) == len(stored)
+
+
+async def test_usage_query_paging(stores: Stores) -> None:
+    _, stored = await load_usage(stores)
+    where = UsageFilter(platform="claude")
+    expected = [r for r in stored if matches(r, where)]
+    pages = []
+    for offset in range(0, len(expected) + 7, 7):
+        page, total = await stores.usage.query(where, offset=offset, limit=7)
+        assert total == len(expected)
+        assert len(page) <= 7
+        pages.extend(page)
+    assert pages == expected
+    assert await stores.usage.query(where, offset=len(expected), limit=7) == ([], len(expected))
+    assert (await stores.usage.query(UsageFilter()))[0] == stored[:50]  # default limit
+
+
+@pytest.mark.parametrize("group_by", USAGE_GROUPS)
+@pytest.mark.parametrize(
+    "where",
+    [UsageFilter(), UsageFilter(platform="claude", start=T0 + timedelta(hours=6)), UsageFilter(model="nothing")],
+    ids=["all", "filtered", "empty"],
+)
+async def test_usage_totals(stores: Stores, group_by: str, where: UsageFilter) -> None:
+    records, _ = await load_usage(stores)
+    got = await stores.usage.totals(where, group_by)
+    assert got == expected_totals(records, where, group_by)
+    if where == UsageFilter():
+        assert sum(t.requests for t in got) == len(records)
+        assert len(got) > 1
+
+
+async def test_usage_totals_by_day_are_utc_dates(stores: Stores) -> None:
+    records, _ = await load_usage(stores)
+    got = await stores.usage.totals(UsageFilter(), "day")
+    assert sorted(t.group for t in got) == ["2026-11-24", "2026-11-25", "2026-11-26"]  # type: ignore[type-var]
+
+
+async def test_usage_totals_rejects_unknown_group(stores: Stores) -> None:
+    with pytest.raises(ValueError):
+        await stores.usage.totals(UsageFilter(), "hour")
+    with pytest.raises(ValueError):
+        await stores.usage.totals(UsageFilter(), "created_at; DROP TABLE usage_records")
+
+
+async def test_usage_newest_first_even_when_inserted_out_of_order(stores: Stores) -> None:
+    late = UsageRecord("claude", "/v1/messages", created_at=T0 + timedelta(hours=2))
+    early = UsageRecord("claude", "/v1/messages", created_at=T0)
+    await stores.usage.add_many([late, early])
+    got, _ = await stores.usage.query(UsageFilter())
+    assert [r.created_at for r in got] == [late.created_at, early.created_at]
+
+
+# --- SQL only -----------------------------------------------------------------
+
+
+async def count_version_rows(s: SQLStores) -> int:
+    return int(await s._db.fetch_val("SELECT COUNT(*) FROM schema_version"))
+
+
+async def test_reopen_keeps_data_and_does_not_migrate_again(sql_url: str) -> None:
+    s = SQLStores(sql_url)
+    await s.open()
+    user = await s.users.create(User("erin", "h"))
+    key = await s.keys.create(make_key(user.id, 1, platforms=["claude"]))  # type: ignore[arg-type]
+    account = await s.accounts.create(Account("a", "claude", "claude-console", credentials="c"))
+    await s.usage.add_many(usage_records(5))
+    usage, _ = await s.usage.query(UsageFilter())
+    assert await s.schema_version() == SCHEMA_VERSION
+    await s.close()
+
+    again = SQLStores(sql_url)
+    await again.open()
+    try:
+        assert await again.schema_version() == SCHEMA_VERSION
+        assert await count_version_rows(again) == len(migrations.MIGRATIONS)
+        assert await again.users.list() == [user]
+        assert await again.keys.get_by_hash(key.key_hash) == key
+        assert await again.accounts.list() == [account]
+        assert await again.usage.query(UsageFilter()) == (usage, 5)
+        # Ids keep counting up after a reopen.
+        assert (await again.users.create(User("frank", "h"))).id > user.id  # type: ignore[operator]
+    finally:
+        await again.close()
+
+
+async def test_only_new_migrations_run(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = SQLStores(sql_url)
+    await s.open()
+    await s.users.create(User("gina", "h"))
+    await s.close()
+
+    # No IF NOT EXISTS: running this migration a second time would fail.
+    probe = Migration(SCHEMA_VERSION + 1, "test probe", sqlite=("CREATE TABLE probe (x INTEGER)",),
+                      mysql=("CREATE TABLE probe (x INT) ENGINE=InnoDB",))
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, probe])
+    for _ in range(2):
+        s = SQLStores(sql_url)
+        await s.open()
+        assert await s.schema_version() == SCHEMA_VERSION + 1
+        assert await count_version_rows(s) == SCHEMA_VERSION + 1
+        assert await s._db.fetch_val("SELECT COUNT(*) FROM probe") == 0
+        assert [u.username for u in await s.users.list()] == ["gina"]
+        await s.close()
+
+    # A database migrated by a newer aiproxy is refused, not silently used.
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="newer"):
+        await SQLStores(sql_url).open()
+
+
+async def test_concurrent_open_of_a_new_database(sql_url: str) -> None:
+    opened = [SQLStores(sql_url) for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for s in opened:
+            tg.start_soon(s.open)
+    try:
+        for s in opened:
+            assert await s.schema_version() == SCHEMA_VERSION
+        assert await count_version_rows(opened[0]) == len(migrations.MIGRATIONS)
+        user = await opened[0].users.create(User("hana", "h"))
+        assert await opened[2].users.get(user.id) == user  # type: ignore[arg-type]
+    finally:
+        for s in opened:
+            await s.close()
+
+
+async def test_sql_constraints_beyond_memory(sql_url: str) -> None:
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        # UNIQUE username also holds on update, and key hashes are unique.
+        await s.users.create(User("ivan", "h"))
+        judy = await s.users.create(User("judy", "h"))
+        with pytest.raises(ValueError):
+            await s.users.update(dataclasses.replace(judy, username="ivan"))
+        await s.keys.create(make_key(1, 1))
+        with pytest.raises(ValueError):
+            await s.keys.create(make_key(2, 1))
+
+        # Client-supplied usage strings are cut to the column, not lost with the batch.
+        long = UsageRecord("claude", "/v1/" + "e" * 400, model="m" * 300, error="x" * 20_000)
+        await s.usage.add_many([long, UsageRecord("claude", "/v1/messages")])
+        got, total = await s.usage.query(UsageFilter())
+        assert total == 2
+        assert got[-1].model == "m" * 255 and len(got[-1].endpoint) == 255 and len(got[-1].error or "") == 16_000
+
+        # Aware datetimes are stored as the naive UTC instant they denote.
+        aware = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+        key = await s.keys.create(make_key(1, 2, expires_at=aware))
+        assert key.expires_at == datetime(2026, 1, 1, 10, 0)
+    finally:
+        await s.close()
+
+
+async def test_sqlite_plain_url_creates_directory_and_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "aiproxy.db"
+    s = SQLStores(f"sqlite:///{path}")
+    assert s.url.scheme == "sqlite+aiosqlite"
+    await s.open()
+    try:
+        await s.users.create(User("kim", "h", created_at=T0))
+        await s.usage.add_many([UsageRecord("claude", "/v1/messages", created_at=T0)])
+    finally:
+        await s.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT username FROM users").fetchall() == [("kim",)]
+        # add_many binds outside `databases`; its DATETIME text must be the same
+        # as everything else's, or range filters compare mismatched strings.
+        stamps = raw.execute("SELECT created_at FROM users UNION ALL SELECT created_at FROM usage_records")
+        assert [r[0] for r in stamps] == ["2026-11-24 22:00:00.000000"] * 2
+
+
+def test_url_normalisation() -> None:
+    assert str(normalize_url("sqlite:///data/a.db")) == "sqlite+aiosqlite:///data/a.db"
+    assert str(normalize_url("mysql://u:p@db:3306/aiproxy")) == "mysql+asyncmy://u:p@db:3306/aiproxy"
+    assert str(normalize_url("mysql+asyncmy://u:p@db/aiproxy")) == "mysql+asyncmy://u:p@db/aiproxy"
+    with pytest.raises(ValueError):
+        normalize_url("postgresql://u@db/aiproxy")
+    with pytest.raises(ValueError):
+        SQLStores("sqlite:///:memory:")
+
+
+def test_tables_match_migrations() -> None:
+    """sql_tables.py describes what migrations.py creates: same columns, same order."""
+    from aiproxy.stores import sql_tables
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(migrations.SCHEMA_VERSION_DDL["sqlite"])
+        for m in migrations.MIGRATIONS:
+            for statement in m.sqlite:
+                conn.exec_driver_sql(statement)
+        inspector = sa.inspect(conn)
+        for table in sql_tables.metadata.tables.values():
+            assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]
+    # And the entities have exactly the columns' fields.
+    for entity, table in [(User, sql_tables.users), (ApiKey, sql_tables.api_keys),
+                          (Account, sql_tables.accounts), (UsageRecord, sql_tables.usage_records)]:
+        assert {f.name for f in dataclasses.fields(entity)} == {c.name for c in table.columns}
+

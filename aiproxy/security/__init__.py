@@ -1,0 +1,1 @@
+"""Hashing, encryption and tokens: every secret the gateway handles goes through here."""

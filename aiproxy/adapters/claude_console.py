@@ -1,0 +1,31 @@
+"""Claude Console accounts: an Anthropic API key against api.anthropic.com (or a base URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ..stores.entities import Account
+from .base import UpstreamCall
+
+DEFAULT_ANTHROPIC_VERSION = b"2023-06-01"
+
+
+class ClaudeConsoleAdapter:
+    types = ("claude-console",)
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+
+    async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
+        base = (account.base_url or self._base_url).rstrip("/")
+        url = base + call.path + ("?" + call.query if call.query else "")
+        headers = list(call.headers)
+        if not any(k.lower() == b"anthropic-version" for k, _ in headers):
+            headers.append((b"anthropic-version", DEFAULT_ANTHROPIC_VERSION))
+        headers.append((b"x-api-key", str(credentials.get("api_key", "")).encode()))
+        headers.append((b"accept-encoding", b"identity"))
+        request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
+        return await self._client.send(request, stream=True)

@@ -1,0 +1,21 @@
+"""Pure-ASGI middleware around the proxy routes, outermost first:
+
+ErrorShield -> KeyAuth -> Permission -> Quota -> Usage -> routes.
+
+Each reads what the one before it put on `scope["state"]` and answers errors
+in the caller's API shape (the `Dialect` it is built with).
+"""
+
+from .auth import KeyAuthMiddleware
+from .errors import ErrorShieldMiddleware
+from .permission import PermissionMiddleware
+from .quota import QuotaMiddleware
+from .usage import UsageMiddleware
+
+__all__ = [
+    "ErrorShieldMiddleware",
+    "KeyAuthMiddleware",
+    "PermissionMiddleware",
+    "QuotaMiddleware",
+    "UsageMiddleware",
+]

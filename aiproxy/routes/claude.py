@@ -1,0 +1,49 @@
+"""/claude: the Anthropic Messages API, for the anthropic SDK and Claude Code."""
+
+from __future__ import annotations
+
+from starlette.routing import Route, Router
+
+from ..formats import anthropic
+from ..formats.dialect import ANTHROPIC
+from ..relay import Relay, RouteSpec
+from .endpoint import NotFound, RelayEndpoint
+
+MESSAGES = RouteSpec(
+    platform="claude",
+    endpoint="messages",
+    method="POST",
+    upstream_path="/v1/messages",
+    dialect=ANTHROPIC,
+    body_usage=anthropic.usage_from_body,
+    stream_usage=anthropic.StreamUsage,
+    needs_json_body=True,
+)
+COUNT_TOKENS = RouteSpec(
+    platform="claude",
+    endpoint="count_tokens",
+    method="POST",
+    upstream_path="/v1/messages/count_tokens",
+    dialect=ANTHROPIC,
+    needs_json_body=True,
+)
+MODELS = RouteSpec(
+    platform="claude",
+    endpoint="models",
+    method="GET",
+    upstream_path="/v1/models",
+    dialect=ANTHROPIC,
+)
+
+
+def claude_router(relay: Relay) -> Router:
+    # Routes take every method; the relay answers 405 in Anthropic's shape,
+    # which Starlette's own method check would answer in plain text.
+    return Router(
+        routes=[
+            Route("/v1/messages", RelayEndpoint(relay, MESSAGES)),
+            Route("/v1/messages/count_tokens", RelayEndpoint(relay, COUNT_TOKENS)),
+            Route("/v1/models", RelayEndpoint(relay, MODELS)),
+        ],
+        default=NotFound(ANTHROPIC),
+    )

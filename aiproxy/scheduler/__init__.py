@@ -1,0 +1,1 @@
+"""Which upstream account serves a request."""

@@ -1,0 +1,1 @@
+"""Usage accounting: the per-request meter and the batch writer behind it."""

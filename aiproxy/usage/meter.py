@@ -1,0 +1,45 @@
+"""One request's usage, filled in as the request travels and turned into a record at the end."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..formats.usage import Usage
+from ..stores.entities import ApiKey, UsageRecord
+
+STATE_KEY = "usage"
+
+
+@dataclass
+class UsageMeter:
+    platform: str
+    endpoint: str = ""
+    model: str = ""
+    stream: bool = False
+    account_id: int | None = None
+    status: int = 0
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+    first_byte: float | None = None
+
+    def to_record(self, key: ApiKey | None) -> UsageRecord:
+        done = time.perf_counter()
+        return UsageRecord(
+            platform=self.platform,
+            endpoint=self.endpoint,
+            model=self.model,
+            user_id=key.user_id if key else None,
+            key_id=key.id if key else None,
+            account_id=self.account_id,
+            stream=self.stream,
+            status=self.status,
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.output_tokens,
+            cache_creation_tokens=self.usage.cache_creation_tokens,
+            cache_read_tokens=self.usage.cache_read_tokens,
+            duration_ms=int((done - self.started) * 1000),
+            ttfb_ms=int((self.first_byte - self.started) * 1000) if self.first_byte is not None else None,
+            error=self.error[:500] if self.error else None,
+        )

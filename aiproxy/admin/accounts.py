@@ -1,0 +1,169 @@
+"""Upstream accounts in the pool: admin only.
+
+Credentials are write-only. They arrive as a JSON object, are checked against
+what the account's type needs, and are stored only as the cipher's output;
+no answer ever carries them, encrypted or not (just `has_credentials`).
+After every change the pool is told to re-read the accounts before we answer,
+so the next proxied request already sees the change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from ..security.cipher import CredentialsError
+from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
+from .auth import current_admin
+from .context import AdminContext
+from .errors import not_found
+from .serialize import account_json
+from .validation import (
+    as_bool,
+    as_choice,
+    as_http_url,
+    as_int,
+    as_str,
+    as_str_list,
+    invalid,
+    path_id,
+    read_object,
+    require,
+)
+
+DEFAULT_PRIORITY = 50
+PRIORITY_RANGE = (0, 1000)
+
+
+def _check_claude_console(credentials: dict[str, Any]) -> dict[str, Any]:
+    api_key = credentials.get("api_key")
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise invalid("credentials.api_key", "must be a non-empty string")
+    # Pasted keys often carry a stray newline; it would break the header.
+    return {**credentials, "api_key": api_key.strip()}
+
+
+# What each account type needs in its credentials. A type missing here takes
+# any object; add its check together with its adapter.
+CREDENTIAL_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "claude-console": _check_claude_console,
+}
+
+
+def check_credentials(value: Any, account_type: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid("credentials", "must be an object")
+    check = CREDENTIAL_CHECKS.get(account_type)
+    return check(value) if check else dict(value)
+
+
+def _type(value: Any, platform: str) -> str:
+    choices = ACCOUNT_TYPES.get(platform, ())
+    if not choices:
+        raise invalid("type", f"platform {platform!r} has no account types yet")
+    return as_choice(value, "type", choices)
+
+
+def _priority(value: Any) -> int:
+    priority = as_int(value, "priority")
+    low, high = PRIORITY_RANGE
+    if not low <= priority <= high:
+        raise invalid("priority", f"must be between {low} and {high}")
+    return priority
+
+
+class AccountEndpoints:
+    def __init__(self, ctx: AdminContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/accounts", self.list_accounts, methods=["GET"]),
+            Route("/accounts", self.create_account, methods=["POST"]),
+            Route("/accounts/{id:int}", self.get_account, methods=["GET"]),
+            Route("/accounts/{id:int}", self.update_account, methods=["PATCH"]),
+            Route("/accounts/{id:int}", self.delete_account, methods=["DELETE"]),
+        ]
+
+    async def _target(self, request: Request) -> Account:
+        account_id = path_id(request)
+        account = await self.ctx.stores.accounts.get(account_id)
+        if account is None:
+            raise not_found("account", account_id)
+        return account
+
+    async def list_accounts(self, request: Request) -> JSONResponse:
+        await current_admin(request, self.ctx)
+        accounts = await self.ctx.stores.accounts.list()
+        return JSONResponse({"accounts": [account_json(a) for a in accounts]})
+
+    async def create_account(self, request: Request) -> JSONResponse:
+        await current_admin(request, self.ctx)
+        body = await read_object(request)
+        name = as_str(require(body, "name"), "name")
+        platform = as_choice(require(body, "platform"), "platform", PLATFORMS)
+        account_type = _type(require(body, "type"), platform)
+        credentials = check_credentials(require(body, "credentials"), account_type)
+        account = Account(
+            name=name,
+            platform=platform,
+            type=account_type,
+            credentials=self.ctx.cipher.encrypt(credentials),
+            base_url=as_http_url(body.get("base_url"), "base_url"),
+            priority=_priority(body.get("priority", DEFAULT_PRIORITY)),
+            enabled=as_bool(body.get("enabled", True), "enabled"),
+            models=as_str_list(body.get("models", []), "models"),
+        )
+        account = await self.ctx.stores.accounts.create(account)
+        await self.ctx.accounts_changed()
+        return JSONResponse(account_json(account), status_code=201)
+
+    async def get_account(self, request: Request) -> JSONResponse:
+        await current_admin(request, self.ctx)
+        return JSONResponse(account_json(await self._target(request)))
+
+    async def update_account(self, request: Request) -> JSONResponse:
+        await current_admin(request, self.ctx)
+        account = await self._target(request)
+        body = await read_object(request)
+        old_type = account.type
+
+        if "name" in body:
+            account.name = as_str(body["name"], "name")
+        if "platform" in body:
+            account.platform = as_choice(body["platform"], "platform", PLATFORMS)
+        # Checked even when only the platform changed: the type must belong to it.
+        account.type = _type(body.get("type", account.type), account.platform)
+        if "base_url" in body:
+            account.base_url = as_http_url(body["base_url"], "base_url")
+        if "priority" in body:
+            account.priority = _priority(body["priority"])
+        if "enabled" in body:
+            account.enabled = as_bool(body["enabled"], "enabled")
+        if "models" in body:
+            account.models = as_str_list(body["models"], "models")
+
+        if "credentials" in body:
+            account.credentials = self.ctx.cipher.encrypt(check_credentials(body["credentials"], account.type))
+        elif account.type != old_type:
+            # The kept credentials must still suit the new type.
+            try:
+                kept = self.ctx.cipher.decrypt(account.credentials)
+            except CredentialsError:
+                raise invalid("credentials", "the stored credentials cannot be read; send new ones") from None
+            account.credentials = self.ctx.cipher.encrypt(check_credentials(kept, account.type))
+
+        account = await self.ctx.stores.accounts.update(account)
+        await self.ctx.accounts_changed()
+        return JSONResponse(account_json(account))
+
+    async def delete_account(self, request: Request) -> JSONResponse:
+        await current_admin(request, self.ctx)
+        account = await self._target(request)
+        assert account.id is not None
+        await self.ctx.stores.accounts.delete(account.id)
+        await self.ctx.accounts_changed()
+        return JSONResponse({"ok": True})

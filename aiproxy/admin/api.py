@@ -1,0 +1,41 @@
+"""The admin REST API as a Starlette sub-application (mounted at /admin/api).
+
+JSON in, JSON out, bearer JWT from POST /login. Each resource lives in its
+own module; this one only puts their routes and the error handlers together.
+See docs/admin-api.md for the contract.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+
+from .accounts import AccountEndpoints
+from .context import AdminContext
+from .errors import handle_http_exception, handle_unexpected
+from .keys import KeyEndpoints
+from .session import SessionEndpoints
+from .usage import UsageEndpoints
+from .users import UserEndpoints
+
+
+def create_admin_app(ctx: AdminContext) -> Starlette:
+    routes: list[BaseRoute] = []
+    for endpoints in (
+        SessionEndpoints(ctx),
+        UserEndpoints(ctx),
+        AccountEndpoints(ctx),
+        KeyEndpoints(ctx),
+        UsageEndpoints(ctx),
+    ):
+        routes.extend(endpoints.routes())
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            # ApiError is an HTTPException, and so are the router's 404/405.
+            HTTPException: handle_http_exception,
+            # Anything else: logged with its trace, answered as a JSON 500.
+            Exception: handle_unexpected,
+        },
+    )

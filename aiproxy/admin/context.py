@@ -1,0 +1,23 @@
+"""What the admin API is handed by the app factory: stores, secrets and change hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..security.cipher import CredentialCipher
+from ..security.tokens import TokenIssuer
+from ..stores.protocols import Stores
+
+
+@dataclass
+class AdminContext:
+    stores: Stores
+    cipher: CredentialCipher
+    tokens: TokenIssuer
+    # Called after a key is updated or deleted, with its hash, so the request
+    # path's key cache drops it at once.
+    keys_changed: Callable[[str], None]
+    # Called after any account is created, updated or deleted, so the account
+    # pool re-reads the accounts before the admin call answers.
+    accounts_changed: Callable[[], Awaitable[None]]

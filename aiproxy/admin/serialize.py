@@ -1,0 +1,105 @@
+"""Entities as the JSON the admin API answers with.
+
+Each function lists its fields explicitly rather than dumping the dataclass:
+a field added to an entity later (a secret, say) must not leak by default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..stores.entities import Account, ApiKey, UsageRecord, User
+from ..stores.protocols import UsageTotal
+from .validation import to_naive_utc
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Naive-UTC (as stored) or aware datetime -> ISO 8601 with a trailing Z."""
+    if moment is None:
+        return None
+    return to_naive_utc(moment).isoformat() + "Z"
+
+
+def user_json(user: User) -> dict[str, Any]:
+    # Never password_hash.
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "enabled": user.enabled,
+        "must_change_password": user.must_change_password,
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+    }
+
+
+def user_brief_json(user: User) -> dict[str, Any]:
+    """The user as the login answer shows it."""
+    return {"id": user.id, "username": user.username, "role": user.role}
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    # Never key_hash: it is what the request path looks keys up by.
+    return {
+        "id": key.id,
+        "user_id": key.user_id,
+        "name": key.name,
+        "key_prefix": key.key_prefix,
+        "enabled": key.enabled,
+        "expires_at": iso(key.expires_at),
+        "platforms": list(key.platforms),
+        "models": list(key.models),
+        "created_at": iso(key.created_at),
+        "updated_at": iso(key.updated_at),
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    # Never credentials, not even encrypted: only whether there are any.
+    return {
+        "id": account.id,
+        "name": account.name,
+        "platform": account.platform,
+        "type": account.type,
+        "base_url": account.base_url,
+        "priority": account.priority,
+        "enabled": account.enabled,
+        "models": list(account.models),
+        "has_credentials": bool(account.credentials),
+        "created_at": iso(account.created_at),
+        "updated_at": iso(account.updated_at),
+    }
+
+
+def usage_record_json(record: UsageRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "created_at": iso(record.created_at),
+        "platform": record.platform,
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "user_id": record.user_id,
+        "key_id": record.key_id,
+        "account_id": record.account_id,
+        "stream": record.stream,
+        "status": record.status,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cache_creation_tokens": record.cache_creation_tokens,
+        "cache_read_tokens": record.cache_read_tokens,
+        "duration_ms": record.duration_ms,
+        "ttfb_ms": record.ttfb_ms,
+        "error": record.error,
+    }
+
+
+def usage_total_json(total: UsageTotal) -> dict[str, Any]:
+    return {
+        "group": total.group,
+        "requests": total.requests,
+        "input_tokens": total.input_tokens,
+        "output_tokens": total.output_tokens,
+        "cache_creation_tokens": total.cache_creation_tokens,
+        "cache_read_tokens": total.cache_read_tokens,
+    }

@@ -1,0 +1,165 @@
+"""Admin API: /accounts (admin only; credentials are write-only)."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from aiproxy.admin.context import AdminContext
+from aiproxy.stores.memory import MemoryStores
+
+from .conftest import Events, run
+from .test_admin_api import assert_error
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+API_KEY = "sk-ant-api03-secret-value-123"
+NEW_API_KEY = "sk-ant-api03-rotated-value-456"
+
+
+def valid_account(**overrides: object) -> dict:
+    body: dict = {
+        "name": "console-1",
+        "platform": "claude",
+        "type": "claude-console",
+        "credentials": {"api_key": API_KEY},
+    }
+    body.update(overrides)
+    return body
+
+
+class SecretWatch:
+    """Every response text, so a test can assert a secret never appeared in any of them."""
+
+    def __init__(self, client: TestClient, headers: dict[str, str]) -> None:
+        self.client, self.headers, self.texts = client, headers, []  # type: ignore[var-annotated]
+
+    def __call__(self, method: str, path: str, **kwargs: object):
+        r = self.client.request(method, path, headers=self.headers, **kwargs)  # type: ignore[arg-type]
+        self.texts.append(r.text)
+        return r
+
+    def assert_absent(self, *secrets: str) -> None:
+        for text in self.texts:
+            for secret in secrets:
+                assert secret not in text
+
+
+def test_account_crud_never_returns_credentials(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, ctx: AdminContext, events: Events
+) -> None:
+    call = SecretWatch(client, admin)
+
+    r = call("POST", "/accounts", json=valid_account(base_url="https://api.example.com", models=["claude-x"]))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created == {
+        "id": created["id"],
+        "name": "console-1",
+        "platform": "claude",
+        "type": "claude-console",
+        "base_url": "https://api.example.com",
+        "priority": 50,
+        "enabled": True,
+        "models": ["claude-x"],
+        "has_credentials": True,
+        "created_at": created["created_at"],
+        "updated_at": created["updated_at"],
+    }
+    assert events.account_changes == 1
+
+    stored = run(stores.accounts.get(created["id"]))
+    assert stored is not None
+    encrypted = stored.credentials
+    assert API_KEY not in encrypted
+    assert ctx.cipher.decrypt(encrypted) == {"api_key": API_KEY}
+
+    assert call("GET", "/accounts").json()["accounts"] == [created]
+    assert call("GET", f"/accounts/{created['id']}").json() == created
+
+    # PATCH without credentials keeps them.
+    r = call("PATCH", f"/accounts/{created['id']}", json={"priority": 10, "enabled": False, "base_url": None})
+    assert r.status_code == 200, r.text
+    assert (r.json()["priority"], r.json()["enabled"], r.json()["base_url"]) == (10, False, None)
+    assert run(stores.accounts.get(created["id"])).credentials == encrypted  # type: ignore[union-attr]
+    assert events.account_changes == 2
+
+    # PATCH with credentials replaces them.
+    r = call("PATCH", f"/accounts/{created['id']}", json={"credentials": {"api_key": NEW_API_KEY}})
+    assert r.status_code == 200 and r.json()["has_credentials"] is True
+    rotated = run(stores.accounts.get(created["id"])).credentials  # type: ignore[union-attr]
+    assert ctx.cipher.decrypt(rotated) == {"api_key": NEW_API_KEY}
+    assert events.account_changes == 3
+
+    assert call("DELETE", f"/accounts/{created['id']}").json() == {"ok": True}
+    assert events.account_changes == 4
+    assert_error(call("GET", f"/accounts/{created['id']}"), 404, "not_found")
+    assert_error(call("DELETE", f"/accounts/{created['id']}"), 404)
+    assert events.account_changes == 4  # nothing changed, nothing announced
+
+    call.assert_absent(API_KEY, NEW_API_KEY, encrypted, rotated)
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        ({"name": ""}, "name"),
+        ({"platform": "azure"}, "platform"),
+        ({"type": "claude-oauth"}, "type"),
+        ({"platform": "openai", "type": "claude-console"}, "type"),
+        ({"credentials": {}}, "credentials.api_key"),
+        ({"credentials": {"api_key": "  "}}, "credentials.api_key"),
+        ({"credentials": {"api_key": 42}}, "credentials.api_key"),
+        ({"credentials": "sk-plain-string"}, "credentials"),
+        ({"base_url": "ftp://example.com"}, "base_url"),
+        ({"base_url": "not a url"}, "base_url"),
+        ({"base_url": "https://"}, "base_url"),
+        ({"priority": "high"}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"priority": -1}, "priority"),
+        ({"enabled": 1}, "enabled"),
+        ({"models": "claude-x"}, "models"),
+        ({"models": ["ok", ""]}, "models"),
+    ],
+)
+def test_create_validation_400(
+    client: TestClient, admin: dict[str, str], events: Events, overrides: dict, field: str
+) -> None:
+    r = client.post("/accounts", json=valid_account(**overrides), headers=admin)
+    error = assert_error(r, 400, "validation_error")
+    assert error["message"].startswith(field + ":"), error["message"]
+    assert events.account_changes == 0
+
+
+@pytest.mark.parametrize("missing", ["name", "platform", "type", "credentials"])
+def test_create_missing_field_400(client: TestClient, admin: dict[str, str], missing: str) -> None:
+    body = valid_account()
+    del body[missing]
+    assert_error(client.post("/accounts", json=body, headers=admin), 400, "validation_error", missing)
+
+
+def test_patch_validation_400_leaves_account_alone(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, events: Events
+) -> None:
+    created = client.post("/accounts", json=valid_account(), headers=admin).json()
+    before = run(stores.accounts.get(created["id"]))
+    for body, field in [
+        ({"credentials": {"key": "x"}}, "credentials.api_key"),
+        ({"platform": "gemini"}, "type"),
+        ({"base_url": "javascript:alert(1)"}, "base_url"),
+        ({"name": "renamed", "priority": 5000}, "priority"),
+    ]:
+        r = client.patch(f"/accounts/{created['id']}", json=body, headers=admin)
+        assert_error(r, 400, "validation_error", field)
+    assert run(stores.accounts.get(created["id"])) == before
+    assert events.account_changes == 1
+
+
+def test_extra_credential_fields_are_kept_encrypted(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, ctx: AdminContext
+) -> None:
+    creds = {"api_key": f" {API_KEY}\n", "note": "team A"}
+    created = client.post("/accounts", json=valid_account(credentials=creds), headers=admin).json()
+    stored = run(stores.accounts.get(created["id"]))
+    # The pasted whitespace is trimmed: it would break the upstream header.
+    assert ctx.cipher.decrypt(stored.credentials) == {"api_key": API_KEY, "note": "team A"}  # type: ignore[union-attr]

@@ -1,0 +1,167 @@
+"""Admin API: /keys (admins: every key; users: only their own)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Callable
+
+import pytest
+from starlette.testclient import TestClient
+
+from aiproxy.security.api_keys import KEY_PREFIX, SHOWN_PREFIX_LENGTH
+from aiproxy.stores.memory import MemoryStores
+
+from .conftest import Events, run
+from .test_admin_api import assert_error
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+KEY_FIELDS = {
+    "id",
+    "user_id",
+    "name",
+    "key_prefix",
+    "enabled",
+    "expires_at",
+    "platforms",
+    "models",
+    "created_at",
+    "updated_at",
+}
+
+
+def test_create_shows_key_once_and_stores_its_hash(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, events: Events
+) -> None:
+    me = client.get("/me", headers=admin).json()
+    r = client.post(
+        "/keys",
+        json={"name": "ci", "platforms": ["claude"], "models": ["claude-x"], "expires_at": "2030-01-02T03:04:05Z"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    plaintext = created.pop("key")
+    assert set(created) == KEY_FIELDS
+    assert plaintext.startswith(KEY_PREFIX)
+    assert created["key_prefix"] == plaintext[:SHOWN_PREFIX_LENGTH]
+    assert created["user_id"] == me["id"] and created["enabled"] is True
+    assert created["platforms"] == ["claude"] and created["models"] == ["claude-x"]
+    assert created["expires_at"] == "2030-01-02T03:04:05Z"
+
+    stored = run(stores.keys.get(created["id"]))
+    assert stored is not None
+    assert stored.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
+    assert stored.expires_at == datetime(2030, 1, 2, 3, 4, 5) and stored.expires_at.tzinfo is None
+    assert events.key_hashes == [stored.key_hash]
+
+    for r in (client.get(f"/keys/{created['id']}", headers=admin), client.get("/keys", headers=admin)):
+        assert r.status_code == 200
+        assert plaintext not in r.text and stored.key_hash not in r.text and '"key"' not in r.text
+    assert client.get(f"/keys/{created['id']}", headers=admin).json() == created
+    assert client.get("/keys", headers=admin).json() == {"keys": [created]}
+
+
+def test_expires_at_with_offset_is_stored_as_naive_utc(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores
+) -> None:
+    created = client.post("/keys", json={"name": "k", "expires_at": "2030-01-02T05:00:00+02:00"}, headers=admin).json()
+    assert created["expires_at"] == "2030-01-02T03:00:00Z"
+    assert run(stores.keys.get(created["id"])).expires_at == datetime(2030, 1, 2, 3)  # type: ignore[union-attr]
+
+
+def test_update_and_delete_tell_the_key_cache(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, events: Events
+) -> None:
+    created = client.post("/keys", json={"name": "k", "expires_at": "2030-01-01"}, headers=admin).json()
+    key_hash = run(stores.keys.get(created["id"])).key_hash  # type: ignore[union-attr]
+    events.key_hashes.clear()
+
+    r = client.patch(
+        f"/keys/{created['id']}",
+        json={"name": "renamed", "enabled": False, "expires_at": None, "platforms": [], "models": ["m"]},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["name"], body["enabled"], body["expires_at"], body["models"]) == ("renamed", False, None, ["m"])
+    assert events.key_hashes == [key_hash]
+    # The hash and prefix are not editable.
+    assert run(stores.keys.get(created["id"])).key_hash == key_hash  # type: ignore[union-attr]
+
+    assert client.delete(f"/keys/{created['id']}", headers=admin).json() == {"ok": True}
+    assert events.key_hashes == [key_hash, key_hash]
+    assert run(stores.keys.get(created["id"])) is None
+    assert_error(client.get(f"/keys/{created['id']}", headers=admin), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "name"),
+        ({"name": "  "}, "name"),
+        ({"name": "k", "enabled": "no"}, "enabled"),
+        ({"name": "k", "expires_at": "tomorrow"}, "expires_at"),
+        ({"name": "k", "expires_at": 1700000000}, "expires_at"),
+        ({"name": "k", "platforms": ["claude", "azure"]}, "platforms"),
+        ({"name": "k", "platforms": "claude"}, "platforms"),
+        ({"name": "k", "models": [1]}, "models"),
+        ({"name": "k", "user_id": "1"}, "user_id"),
+        ({"name": "k", "user_id": 999}, "user_id"),
+    ],
+)
+def test_create_validation_400(client: TestClient, admin: dict[str, str], body: dict, field: str) -> None:
+    error = assert_error(client.post("/keys", json=body, headers=admin), 400, "validation_error")
+    assert error["message"].startswith(field + ":"), error["message"]
+
+
+def test_user_isolation(
+    client: TestClient, make_logged_in_user: Callable, admin: dict[str, str], events: Events
+) -> None:
+    alice, alice_h = make_logged_in_user("alice")
+    bob, bob_h = make_logged_in_user("bob")
+    a_key = client.post("/keys", json={"name": "alice's"}, headers=alice_h).json()
+    b_key = client.post("/keys", json={"name": "bob's"}, headers=bob_h).json()
+    assert a_key["user_id"] == alice.id and b_key["user_id"] == bob.id
+
+    # Bob sees only his own key, and alice's looks like it does not exist.
+    assert [k["id"] for k in client.get("/keys", headers=bob_h).json()["keys"]] == [b_key["id"]]
+    events.key_hashes.clear()
+    assert_error(client.get(f"/keys/{a_key['id']}", headers=bob_h), 404, "not_found")
+    assert_error(client.patch(f"/keys/{a_key['id']}", json={"enabled": False}, headers=bob_h), 404, "not_found")
+    assert_error(client.delete(f"/keys/{a_key['id']}", headers=bob_h), 404, "not_found")
+    assert_error(client.get("/keys/9999", headers=bob_h), 404, "not_found")
+    assert events.key_hashes == []
+    alice_keys = client.get("/keys", headers=alice_h).json()["keys"]
+    assert [(k["name"], k["enabled"]) for k in alice_keys] == [("alice's", True)]  # untouched
+
+    # Bob may not look at or create keys for alice by user_id.
+    assert_error(client.get(f"/keys?user_id={alice.id}", headers=bob_h), 403, "forbidden")
+    assert_error(client.post("/keys", json={"name": "x", "user_id": alice.id}, headers=bob_h), 403, "forbidden")
+    # …but naming himself is fine.
+    r = client.post("/keys", json={"name": "mine", "user_id": bob.id}, headers=bob_h)
+    assert r.status_code == 201 and r.json()["user_id"] == bob.id
+
+    # Bob manages his own key.
+    assert client.patch(f"/keys/{b_key['id']}", json={"name": "b2"}, headers=bob_h).json()["name"] == "b2"
+    assert client.delete(f"/keys/{b_key['id']}", headers=bob_h).status_code == 200
+
+
+def test_admin_sees_all_keys_filters_and_creates_for_others(
+    client: TestClient, make_logged_in_user: Callable, admin: dict[str, str]
+) -> None:
+    alice, alice_h = make_logged_in_user("alice")
+    a_key = client.post("/keys", json={"name": "alice's"}, headers=alice_h).json()
+    own = client.post("/keys", json={"name": "admin's"}, headers=admin).json()
+    for_alice = client.post("/keys", json={"name": "given", "user_id": alice.id}, headers=admin)
+    assert for_alice.status_code == 201 and for_alice.json()["user_id"] == alice.id
+
+    all_ids = [k["id"] for k in client.get("/keys", headers=admin).json()["keys"]]
+    assert all_ids == [a_key["id"], own["id"], for_alice.json()["id"]]
+    alice_ids = [k["id"] for k in client.get(f"/keys?user_id={alice.id}", headers=admin).json()["keys"]]
+    assert alice_ids == [a_key["id"], for_alice.json()["id"]]
+    assert_error(client.get("/keys?user_id=abc", headers=admin), 400, "validation_error", "user_id")
+
+    assert client.patch(f"/keys/{a_key['id']}", json={"enabled": False}, headers=admin).json()["enabled"] is False
+    assert client.delete(f"/keys/{a_key['id']}", headers=admin).status_code == 200

@@ -1,0 +1,100 @@
+"""Every setting of the gateway, and the one place they are read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import quote
+
+
+@dataclass
+class UpstreamURLs:
+    """Official endpoints, overridable for tests and for users behind their own mirrors."""
+
+    anthropic: str = "https://api.anthropic.com"
+
+
+@dataclass
+class Settings:
+    # Secrets. None means "generate for this process only": fine for tests and
+    # in-memory embedding; a persistent deployment must pass stable values
+    # (server.py keeps them in a file beside the data).
+    jwt_secret: str | None = None
+    encryption_key: str | None = None
+
+    admin_username: str = "admin"
+    admin_password: str = "admin123"
+    jwt_ttl_seconds: int = 24 * 3600
+
+    # Key cache: how long a looked-up key is trusted before it is read again.
+    # Changes made through this process invalidate at once; the TTL bounds how
+    # long another instance's change takes to be seen here.
+    key_cache_ttl: float = 30.0
+    key_cache_negative_ttl: float = 5.0
+    # How often the account pool re-reads accounts (other instances' edits).
+    account_refresh_seconds: float = 30.0
+
+    # Usage records go to the store in batches, off the request path.
+    usage_batch_size: int = 200
+    usage_flush_seconds: float = 1.0
+
+    # Upstream HTTP.
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0  # long generations stream slowly
+    max_request_bytes: int = 32 * 1024 * 1024
+    upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        s = cls()
+        s.jwt_secret = env.get("AIPROXY_JWT_SECRET") or None
+        s.encryption_key = env.get("AIPROXY_ENCRYPTION_KEY") or None
+        s.admin_username = env.get("AIPROXY_ADMIN_USERNAME", s.admin_username)
+        s.admin_password = env.get("AIPROXY_ADMIN_PASSWORD", s.admin_password)
+        floats = {
+            "AIPROXY_KEY_CACHE_TTL": "key_cache_ttl",
+            "AIPROXY_ACCOUNT_REFRESH_SECONDS": "account_refresh_seconds",
+            "AIPROXY_USAGE_FLUSH_SECONDS": "usage_flush_seconds",
+            "AIPROXY_CONNECT_TIMEOUT": "connect_timeout",
+            "AIPROXY_READ_TIMEOUT": "read_timeout",
+        }
+        for var, attr in floats.items():
+            if env.get(var):
+                setattr(s, attr, float(env[var]))
+        if env.get("AIPROXY_JWT_TTL_SECONDS"):
+            s.jwt_ttl_seconds = int(env["AIPROXY_JWT_TTL_SECONDS"])
+        if env.get("AIPROXY_ANTHROPIC_BASE_URL"):
+            s.upstream.anthropic = env["AIPROXY_ANTHROPIC_BASE_URL"]
+        return s
+
+
+@dataclass
+class ServerSettings:
+    """What only the standalone server needs: where to listen and which database."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    database_url: str = "sqlite+aiosqlite:///aiproxy.db"
+    data_dir: str = "."
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
+        env = os.environ if env is None else env
+        s = cls()
+        s.host = env.get("HOST", s.host)
+        s.port = int(env.get("PORT", s.port))
+        s.data_dir = env.get("AIPROXY_DATA_DIR", s.data_dir)
+        if env.get("DATABASE_URL"):
+            s.database_url = env["DATABASE_URL"]
+        elif env.get("DB_HOST"):
+            user = quote(env.get("DB_USER", "root"), safe="")
+            password = quote(env.get("DB_PASSWORD", ""), safe="")
+            s.database_url = (
+                f"mysql+asyncmy://{user}:{password}@{env['DB_HOST']}:{env.get('DB_PORT', '3306')}"
+                f"/{env.get('DB_NAME', 'aiproxy')}"
+            )
+        else:
+            s.database_url = f"sqlite+aiosqlite:///{os.path.join(s.data_dir, 'aiproxy.db')}"
+        return s

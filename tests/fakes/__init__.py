@@ -1,0 +1,1 @@
+"""Fake upstreams: nothing in the tests leaves the machine."""

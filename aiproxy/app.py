@@ -13,7 +13,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from .adapters.base import Adapter
@@ -98,7 +98,10 @@ def create_app(
     keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
     writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
 
-    adapter_list: list[Adapter] = [ClaudeConsoleAdapter(client, settings.upstream.anthropic)]
+    # One adapter per account type; each names the types it serves.
+    adapter_list: list[Adapter] = [
+        ClaudeConsoleAdapter(client, settings.upstream.anthropic),
+    ]
     adapters = {t: a for a in adapter_list for t in a.types}
     relay = Relay(pool, adapters, max_request_bytes=settings.max_request_bytes)
 
@@ -150,10 +153,15 @@ def create_app(
                 await client.aclose()
             await stores.close()
 
+    # Each platform's routes behind its own middleware stack, so every answer
+    # the gateway itself gives is in that platform's API shape.
+    platform_routes: list[BaseRoute] = [
+        Mount("/claude", app=proxied(claude_router(relay), "claude", ANTHROPIC)),
+    ]
     app = Starlette(
         routes=[
             Route("/health", health),
-            Mount("/claude", app=proxied(claude_router(relay), "claude", ANTHROPIC)),
+            *platform_routes,
             Mount("/admin/api", app=admin),
         ],
         lifespan=lifespan,

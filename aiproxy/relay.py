@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 import anyio
 import anyio.lowlevel
 import httpx
+import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from .adapters.base import Adapter, UpstreamCall
@@ -22,7 +23,7 @@ from .errors import error_response
 from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import client_response_headers, upstream_request_headers
-from .inbound import BadRequest, read_inbound
+from .inbound import BadRequest, InboundRequest, read_inbound
 from .scheduler.pool import AccountPool
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
@@ -30,12 +31,21 @@ from .usage.meter import UsageMeter
 log = logging.getLogger("aiproxy.relay")
 
 
-class StreamUsageReader(Protocol):
+class StreamTap(Protocol):
+    """Sees every chunk of a streamed answer on its way to the client.
+
+    It reads usage as the chunks pass and may change what is relayed (drop an
+    event the client did not ask for, translate a format): `feed` returns the
+    bytes to send on, `end` whatever it still holds when the upstream ends.
+    """
+
     usage: Usage
     model: str | None
     error: str | None
 
-    def feed(self, chunk: bytes) -> None: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def end(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,16 @@ class RouteSpec:
     platform: str
     endpoint: str  # the name usage records carry
     method: str
+    # The upstream path in the platform's own API; "{model}" is replaced by the
+    # upstream model name. Adapters for other upstreams translate from it.
     upstream_path: str
     dialect: Dialect
+    # Usage and model from a non-streamed answer.
     body_usage: Callable[[bytes], tuple[Usage | None, str | None]] | None = None
-    stream_usage: Callable[[], StreamUsageReader] | None = None
+    # A tap for streamed answers, made per request (it may depend on what the client asked).
+    stream_tap: Callable[[InboundRequest], StreamTap] | None = None
+    # Rewrites the client's body for the upstream (None: forwarded as sent).
+    prepare_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     needs_json_body: bool = False
 
 
@@ -77,14 +93,15 @@ class Relay:
         if spec.needs_json_body and inbound.json is None:
             await error_response(spec.dialect, 400, "request body must be a JSON object")(scope, receive, send)
             return
-        meter.model = inbound.model or ""
+        model = spec.dialect.requested_model(scope["path"], inbound.model)
+        meter.model = model or ""
         meter.stream = inbound.stream
 
-        candidates = self._pool.candidates(spec.platform, inbound.model, self._adapters.keys())
+        candidates = self._pool.candidates(spec.platform, model, self._adapters.keys())
         if not candidates:
             why = f"no enabled {spec.platform} account"
-            if inbound.model:
-                why += f" serves model {inbound.model}"
+            if model:
+                why += f" serves model {model}"
             meter.error = why
             await error_response(spec.dialect, 503, why)(scope, receive, send)
             return
@@ -92,16 +109,35 @@ class Relay:
         self._pool.mark_used(chosen.id)
         meter.account_id = chosen.id
 
-        call = UpstreamCall(
-            method=spec.method,
-            path=spec.upstream_path,
-            query=_without_key_param(scope.get("query_string", b"")),
-            headers=upstream_request_headers(scope["headers"]),
-            body=inbound.body,
-        )
+        call = _upstream_call(spec, scope, inbound, model, chosen.account.model_mapping)
         adapter = self._adapters[chosen.account.type]
-        exchange = _Exchange(spec, meter, scope, receive, send)
+        exchange = _Exchange(spec, inbound, meter, scope, receive, send)
         await exchange.run(adapter, chosen.account, chosen.credentials, call)
+
+
+def _upstream_call(
+    spec: RouteSpec, scope: Scope, inbound: InboundRequest, model: str | None, mapping: Mapping[str, str]
+) -> UpstreamCall:
+    upstream_model = mapping.get(model, model) if model else model
+    data = inbound.json
+    body = inbound.body
+    if data is not None and (spec.prepare_body is not None or (upstream_model != model and "model" in data)):
+        # Re-encode only when something changes: otherwise the client's bytes go as they came.
+        data = spec.prepare_body(dict(data)) if spec.prepare_body else dict(data)
+        if "model" in data and upstream_model:
+            data["model"] = upstream_model
+        body = orjson.dumps(data)
+    path = spec.upstream_path.replace("{model}", upstream_model or "") if "{model}" in spec.upstream_path else spec.upstream_path
+    return UpstreamCall(
+        method=spec.method,
+        path=path,
+        query=_without_key_param(scope.get("query_string", b"")),
+        headers=upstream_request_headers(scope["headers"]),
+        body=body,
+        json=data,
+        model=upstream_model,
+        stream=inbound.stream,
+    )
 
 
 def _without_key_param(query_string: bytes) -> str:
@@ -117,8 +153,11 @@ def _without_key_param(query_string: bytes) -> str:
 class _Exchange:
     """The upstream half of one request, watched for a client disconnect."""
 
-    def __init__(self, spec: RouteSpec, meter: UsageMeter, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self, spec: RouteSpec, inbound: InboundRequest, meter: UsageMeter, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         self.spec = spec
+        self.inbound = inbound
         self.meter = meter
         self.scope = scope
         self.receive = receive
@@ -208,25 +247,30 @@ class _Exchange:
         await self._client_send({"type": "http.response.body", "body": body})
 
     async def _relay_stream(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
-        reader = self.spec.stream_usage() if self.spec.stream_usage else None
-        if reader is not None:
-            self.meter.usage = reader.usage  # shared, so a cut stream still records what was seen
+        tap = self.spec.stream_tap(self.inbound) if self.spec.stream_tap else None
+        if tap is not None:
+            self.meter.usage = tap.usage  # shared, so a cut stream still records what was seen
         await self._client_send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         self.started = True
         try:
             async for chunk in response.aiter_bytes():
-                if reader is not None:
-                    reader.feed(chunk)
+                if tap is not None:
+                    chunk = tap.feed(chunk)
+                    if not chunk:
+                        continue
                 await self._client_send({"type": "http.response.body", "body": chunk, "more_body": True})
+            tail = tap.end() if tap is not None else b""
+            if tail:
+                await self._client_send({"type": "http.response.body", "body": tail, "more_body": True})
         except httpx.HTTPError as exc:
             message = f"upstream stream broke: {type(exc).__name__}"
             self.meter.error = message
             await self._client_send(
                 {"type": "http.response.body", "body": self.spec.dialect.stream_error(502, message), "more_body": True}
             )
-        if reader is not None:
-            if reader.model and not self.meter.model:
-                self.meter.model = reader.model
-            if reader.error:
-                self.meter.error = reader.error
+        if tap is not None:
+            if tap.model and not self.meter.model:
+                self.meter.model = tap.model
+            if tap.error:
+                self.meter.error = tap.error
         await self._client_send({"type": "http.response.body", "body": b"", "more_body": False})

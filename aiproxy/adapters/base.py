@@ -18,7 +18,10 @@ class UpstreamCall:
     path: str  # the upstream API path, e.g. "/v1/messages"
     query: str  # the client's query string, minus our own auth parameter
     headers: list[tuple[bytes, bytes]]  # the client's headers, credentials already removed
-    body: bytes
+    body: bytes  # what to send: the client's bytes, or `json` re-encoded if it was changed
+    json: dict[str, Any] | None = None  # the body parsed (for adapters that must change it)
+    model: str | None = None  # the model as this upstream names it (after the account's mapping)
+    stream: bool = False
 
 
 class Adapter(Protocol):

@@ -59,7 +59,7 @@ def usage_from_message(message: dict[str, Any]) -> Usage:
 
 
 class StreamUsage:
-    """Reads usage out of a Messages SSE stream as it passes.
+    """Reads usage out of a Messages SSE stream as it passes, changing nothing.
 
     Input and cache counts come from message_start; message_delta carries
     cumulative counts that overwrite them (never summed). Only those events
@@ -72,7 +72,14 @@ class StreamUsage:
         self.error: str | None = None
         self._sse = SSEParser()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> bytes:
+        self._read(chunk)
+        return chunk
+
+    def end(self) -> bytes:
+        return b""
+
+    def _read(self, chunk: bytes) -> None:
         for ev in self._sse.feed(chunk):
             if ev.event not in ("message_start", "message_delta", "error"):
                 continue

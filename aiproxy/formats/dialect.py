@@ -15,6 +15,13 @@ class Dialect:
     error_body: Callable[[int, str], bytes]
     # (status, message) -> bytes that tell a streaming client the stream failed
     stream_error: Callable[[int, str], bytes]
+    # The model named in the URL path, for APIs that put it there (Gemini).
+    model_from_path: Callable[[str], str | None] | None = None
+
+    def requested_model(self, path: str, body_model: str | None) -> str | None:
+        if body_model:
+            return body_model
+        return self.model_from_path(path) if self.model_from_path else None
 
 
 ANTHROPIC = Dialect("anthropic", anthropic.error_body, anthropic.stream_error_event)

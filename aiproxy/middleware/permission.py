@@ -42,8 +42,9 @@ class PermissionMiddleware:
                 if exc.status != 499:
                     await error_response(self.dialect, exc.status, exc.message)(scope, receive, send)
                 return
-            if inbound.model and not model_allowed(key, inbound.model):
-                denial = f"API key may not use model {inbound.model}"
+            model = self.dialect.requested_model(scope["path"], inbound.model)
+            if model and not model_allowed(key, model):
+                denial = f"API key may not use model {model}"
         if denial:
             await error_response(self.dialect, 403, denial)(scope, receive, send)
             return

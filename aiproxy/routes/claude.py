@@ -16,7 +16,7 @@ MESSAGES = RouteSpec(
     upstream_path="/v1/messages",
     dialect=ANTHROPIC,
     body_usage=anthropic.usage_from_body,
-    stream_usage=anthropic.StreamUsage,
+    stream_tap=lambda inbound: anthropic.StreamUsage(),
     needs_json_body=True,
 )
 COUNT_TOKENS = RouteSpec(

@@ -32,7 +32,12 @@ class PoolAccount:
         return self.account.id
 
     def serves(self, model: str | None) -> bool:
-        return not self.account.models or (model is not None and model in self.account.models)
+        # No model named (a models list, a count without one): any account will
+        # do, and the upstream says what it thinks of the request.
+        a = self.account
+        if model is None or (not a.models and not a.model_mapping):
+            return True
+        return model in a.models or model in a.model_mapping
 
 
 class AccountPool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 PLATFORMS = ("claude", "openai", "gemini")
 ROLES = ("admin", "user")
@@ -71,6 +72,14 @@ class Account:
     priority: int = 50
     enabled: bool = True
     models: list[str] = field(default_factory=list)  # empty: every model
+    # Requested model -> the name this upstream knows it by. Its keys count as
+    # models the account serves.
+    model_mapping: dict[str, str] = field(default_factory=dict)
+    # Non-secret settings of the account's type (region, api_version,
+    # deployments, project id, …); secrets go in `credentials`.
+    options: dict[str, Any] = field(default_factory=dict)
+    # Outbound proxy for this account's upstream calls: http://, https:// or socks5:// URL.
+    proxy: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -30,7 +30,7 @@ def test_stream_usage_any_chunking(size: int):
     data = b"".join(stream_events("claude-x"))
     reader = anthropic.StreamUsage()
     for i in range(0, len(data), size):
-        reader.feed(data[i : i + size])
+        assert reader.feed(data[i : i + size]) == data[i : i + size]
     assert reader.usage == Usage(input_tokens=12, output_tokens=7, cache_creation_tokens=100, cache_read_tokens=200)
     assert reader.model == "claude-x" and reader.error is None
 

@@ -227,3 +227,27 @@ async def test_disabled_owner_disables_their_keys(harness: Harness):
     harness.app.state.gateway.keys.invalidate()  # what the admin API does on this change
     r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(harness.key))
     assert_anthropic_error(r, 403, "permission_error", "disabled")
+
+
+async def test_account_model_mapping_renames_the_model_upstream(harness: Harness, fake_anthropic: FakeAnthropic):
+    for account in await harness.stores.accounts.list():
+        await harness.stores.accounts.delete(account.id)
+    await harness.add_account(model_mapping={"claude-sonnet-4-5": "claude-sonnet-4-5-20250929"})
+    raw = b'{"model":"claude-sonnet-4-5",  "max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
+    r = await harness.http.post("/claude/v1/messages", content=raw, headers=headers(harness.key))
+    assert r.status_code == 200
+    assert fake_anthropic.requests[-1].json == {**BODY, "model": "claude-sonnet-4-5-20250929"}
+    # A model the mapping does not name is not served by this account.
+    r = await harness.http.post("/claude/v1/messages", json={**BODY, "model": "claude-opus-4-1"},
+                                headers=headers(harness.key))
+    assert r.status_code == 503
+    # The record keeps the model the client asked for.
+    records = await harness.records()
+    assert records[0].model == "claude-sonnet-4-5"
+
+
+async def test_unmapped_body_is_forwarded_byte_for_byte(harness: Harness, fake_anthropic: FakeAnthropic):
+    raw = b'{"model": "claude-sonnet-4-5",\n "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}'
+    r = await harness.http.post("/claude/v1/messages", content=raw, headers=headers(harness.key))
+    assert r.status_code == 200
+    assert fake_anthropic.requests[-1].body == raw

@@ -20,14 +20,17 @@ from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
 from .auth import current_admin
 from .context import AdminContext
 from .errors import not_found
-from .serialize import account_json
+from .serialize import account_json, masked_proxy
 from .validation import (
     as_bool,
     as_choice,
     as_http_url,
     as_int,
+    as_object,
+    as_proxy_url,
     as_str,
     as_str_list,
+    as_str_map,
     invalid,
     path_id,
     read_object,
@@ -116,6 +119,9 @@ class AccountEndpoints:
             priority=_priority(body.get("priority", DEFAULT_PRIORITY)),
             enabled=as_bool(body.get("enabled", True), "enabled"),
             models=as_str_list(body.get("models", []), "models"),
+            model_mapping=as_str_map(body.get("model_mapping", {}), "model_mapping"),
+            options=as_object(body.get("options", {}), "options"),
+            proxy=as_proxy_url(body.get("proxy"), "proxy"),
         )
         account = await self.ctx.stores.accounts.create(account)
         await self.ctx.accounts_changed()
@@ -145,6 +151,15 @@ class AccountEndpoints:
             account.enabled = as_bool(body["enabled"], "enabled")
         if "models" in body:
             account.models = as_str_list(body["models"], "models")
+        # Replaced whole, not merged: what is sent is what the account has.
+        if "model_mapping" in body:
+            account.model_mapping = as_str_map(body["model_mapping"], "model_mapping")
+        if "options" in body:
+            account.options = as_object(body["options"], "options")
+        # The masked form the API returned means "unchanged", so a client may
+        # send back what it read without wiping the stored password.
+        if "proxy" in body and body["proxy"] != masked_proxy(account.proxy):
+            account.proxy = as_proxy_url(body["proxy"], "proxy")
 
         if "credentials" in body:
             account.credentials = self.ctx.cipher.encrypt(check_credentials(body["credentials"], account.type))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ..stores.entities import Account, ApiKey, UsageRecord, User
 from ..stores.protocols import UsageTotal
@@ -66,6 +67,9 @@ def account_json(account: Account) -> dict[str, Any]:
         "priority": account.priority,
         "enabled": account.enabled,
         "models": list(account.models),
+        "model_mapping": dict(account.model_mapping),
+        "options": dict(account.options),
+        "proxy": masked_proxy(account.proxy),
         "has_credentials": bool(account.credentials),
         "created_at": iso(account.created_at),
         "updated_at": iso(account.updated_at),
@@ -103,3 +107,19 @@ def usage_total_json(total: UsageTotal) -> dict[str, Any]:
         "cache_creation_tokens": total.cache_creation_tokens,
         "cache_read_tokens": total.cache_read_tokens,
     }
+
+
+def masked_proxy(proxy: str | None) -> str | None:
+    """The proxy URL with any password replaced by `***`: a proxy password is
+    an upstream credential, and credentials are never returned."""
+    if not proxy:
+        return proxy
+    parts = urlsplit(proxy)
+    if parts.password is None:
+        return proxy
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -117,21 +117,59 @@ def as_str_list(value: Any, field: str, *, choices: Iterable[str] | None = None)
     return result
 
 
-def as_http_url(value: Any, field: str) -> str | None:
-    """An http(s) URL with a host, or None."""
+def as_str_map(value: Any, field: str) -> dict[str, str]:
+    """An object of non-empty strings to non-empty strings, both stripped, order kept."""
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object of strings to strings")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        name = key.strip()  # JSON object keys are always strings
+        if not name:
+            raise invalid(field, "keys must be non-empty strings")
+        if not isinstance(item, str) or not item.strip():
+            raise invalid(field, f"{name!r} must map to a non-empty string")
+        if name in result:
+            raise invalid(field, f"{name!r} is given twice")
+        result[name] = item.strip()
+    return result
+
+
+def as_object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object")
+    return dict(value)
+
+
+def as_url(value: Any, field: str, schemes: tuple[str, ...], what: str) -> str | None:
+    """A URL with one of `schemes` and a host, or None. `what` names the schemes
+    in the error message."""
     if value is None:
         return None
+    message = f"must be an {what} URL or null"
     if not isinstance(value, str) or not value.strip():
-        raise invalid(field, "must be an http(s) URL or null")
+        raise invalid(field, message)
     url = value.strip()
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
-        raise invalid(field, "must be an http(s) URL or null") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid(field, "must be an http(s) URL or null")
+        raise invalid(field, message) from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise invalid(field, message)
     return url
+
+
+def as_http_url(value: Any, field: str) -> str | None:
+    """An http(s) URL with a host, or None."""
+    return as_url(value, field, ("http", "https"), "http(s)")
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def as_proxy_url(value: Any, field: str) -> str | None:
+    """An outbound proxy: an http, https, socks5 or socks5h URL with a host, or None."""
+    return as_url(value, field, PROXY_SCHEMES, "http, https, socks5 or socks5h")
 
 
 def to_naive_utc(moment: datetime) -> datetime:

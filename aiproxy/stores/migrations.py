@@ -9,12 +9,16 @@ Each migration carries its DDL once per dialect, since the two disagree on
 auto-increment ids, index-able string types and table options. The column
 names and meanings are the same on both; `sql_tables.py` describes them to
 SQLAlchemy for queries and must be kept in step with what is created here.
+
+A step is a DDL string, or an `AddColumn` for changing a table that exists:
+see `AddColumn` for why adding a column is not a plain string.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import sqlalchemy as sa
 from databases import Database
@@ -29,13 +33,35 @@ DIALECTS = ("sqlite", "mysql")
 
 
 @dataclass(frozen=True)
+class AddColumn:
+    """`ALTER TABLE table ADD COLUMN column definition`, skipped when the column
+    is already there.
+
+    MySQL commits each DDL statement by itself, so a migration cut short after
+    one of its ALTERs must be able to run again; and only MariaDB has
+    `ADD COLUMN IF NOT EXISTS`, MySQL 8 has not. So the runner asks the catalog
+    first, on both dialects (on SQLite the check is moot but harmless).
+    """
+
+    table: str
+    column: str
+    definition: str
+
+    def sql(self) -> str:
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
+
+
+Step: TypeAlias = "str | AddColumn"
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    sqlite: tuple[str, ...]
-    mysql: tuple[str, ...]
+    sqlite: tuple[Step, ...]
+    mysql: tuple[Step, ...]
 
-    def statements(self, dialect: str) -> tuple[str, ...]:
+    def statements(self, dialect: str) -> tuple[Step, ...]:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown SQL dialect {dialect!r}")
         return self.sqlite if dialect == "sqlite" else self.mysql
@@ -207,8 +233,26 @@ _V1_MYSQL = (
     ) {_MYSQL_TABLE}""",
 )
 
+# Per-account model mapping, type options (both JSON objects as text, like the
+# lists of v1) and outbound proxy. Existing accounts get empty objects and no
+# proxy. The defaults exist only for those rows: inserts always give a value.
+# MySQL allows a default on TEXT only as an expression, `('{}')` (MySQL 8.0.13+,
+# MariaDB 10.2+); SQLite's ADD COLUMN allows only a literal.
+_V2_SQLITE = (
+    AddColumn("accounts", "model_mapping", "TEXT NOT NULL DEFAULT '{}'"),
+    AddColumn("accounts", "options", "TEXT NOT NULL DEFAULT '{}'"),
+    AddColumn("accounts", "proxy", "TEXT NULL"),
+)
+
+_V2_MYSQL = (
+    AddColumn("accounts", "model_mapping", "TEXT NOT NULL DEFAULT ('{}')"),
+    AddColumn("accounts", "options", "TEXT NOT NULL DEFAULT ('{}')"),
+    AddColumn("accounts", "proxy", "TEXT NULL"),
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
+    Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.
@@ -262,7 +306,7 @@ async def recorded_version(conn: Connection) -> int:
 
 
 async def _apply_pending(conn: Connection, dialect: str) -> None:
-    if not await _has_version_table(conn, dialect):
+    if not await _exists(conn, dialect, "schema_version"):
         await conn.execute(_ddl(SCHEMA_VERSION_DDL[dialect]))
     current = await recorded_version(conn)
     # Read at call time, not import time, so tests can add a migration.
@@ -274,8 +318,12 @@ async def _apply_pending(conn: Connection, dialect: str) -> None:
         if m.version <= current:
             continue
         log.info("applying schema migration %d: %s", m.version, m.description)
-        for statement in m.statements(dialect):
-            await conn.execute(_ddl(statement))
+        for step in m.statements(dialect):
+            if isinstance(step, AddColumn):
+                if await _exists(conn, dialect, step.table, step.column):
+                    continue
+                step = step.sql()
+            await conn.execute(_ddl(step))
         # MySQL commits each DDL statement by itself, so record every migration
         # as soon as it is done: a crash then leaves a correct version behind.
         await conn.execute(sa.insert(schema_version).values(version=m.version, applied_at=utcnow()))
@@ -286,14 +334,26 @@ def _ddl(statement: str) -> sa.ExecutableDDLElement:
     return sa.DDL(statement)  # type: ignore[no-untyped-call]
 
 
-async def _has_version_table(conn: Connection, dialect: str) -> bool:
-    # Asked, rather than running `CREATE TABLE IF NOT EXISTS` at every start:
-    # MySQL answers that with a warning, which asyncmy logs each time.
+async def _exists(conn: Connection, dialect: str, table: str, column: str | None = None) -> bool:
+    """Whether `table` (or its `column`) exists, from the catalog.
+
+    Asked, rather than running `... IF NOT EXISTS` at every start: MySQL answers
+    that with a warning, which asyncmy logs each time.
+    """
     if dialect == "sqlite":
-        query = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    else:
+        if column is None:
+            query = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :table"
+        else:
+            query = "SELECT COUNT(*) FROM pragma_table_info(:table) WHERE name = :column"
+    elif column is None:
         query = (
             "SELECT COUNT(*) FROM information_schema.tables"
-            " WHERE table_schema = DATABASE() AND table_name = 'schema_version'"
+            " WHERE table_schema = DATABASE() AND table_name = :table"
         )
-    return int_from_db(await conn.fetch_val(query)) > 0
+    else:
+        query = (
+            "SELECT COUNT(*) FROM information_schema.columns"
+            " WHERE table_schema = DATABASE() AND table_name = :table AND column_name = :column"
+        )
+    values = {"table": table} if column is None else {"table": table, "column": column}
+    return int_from_db(await conn.fetch_val(query, values)) > 0

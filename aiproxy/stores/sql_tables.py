@@ -46,6 +46,16 @@ class JSONList(sa.TypeDecorator[list[str]]):
         return json.dumps(list(value or []))
 
 
+class JSONObject(sa.TypeDecorator[dict[str, Any]]):
+    """A JSON object stored as JSON text (not sa.JSON, for the reasons above)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> str:
+        return json.dumps(dict(value or {}))
+
+
 def sqlalchemy_dialect(name: str) -> Dialect:
     """The SQLAlchemy dialect class `databases` compiles with for `name`, so that
     values bound outside it (SQLUsageStore.add_many) are rendered the same way.
@@ -74,6 +84,8 @@ def from_db(column: sa.Column[Any], value: Any) -> Any:
     kind = column.type
     if isinstance(kind, JSONList):
         return list(json.loads(value)) if isinstance(value, (str, bytes)) else list(value)
+    if isinstance(kind, JSONObject):
+        return dict(json.loads(value)) if isinstance(value, (str, bytes)) else dict(value)
     if isinstance(kind, UTCDateTime):
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
@@ -144,6 +156,10 @@ accounts = sa.Table(
     sa.Column("models", JSONList, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Added by migration 2, hence after the timestamps.
+    sa.Column("model_mapping", JSONObject, nullable=False),
+    sa.Column("options", JSONObject, nullable=False),
+    sa.Column("proxy", sa.Text, nullable=True),
 )
 
 usage_records = sa.Table(

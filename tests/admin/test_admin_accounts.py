@@ -62,6 +62,9 @@ def test_account_crud_never_returns_credentials(
         "priority": 50,
         "enabled": True,
         "models": ["claude-x"],
+        "model_mapping": {},
+        "options": {},
+        "proxy": None,
         "has_credentials": True,
         "created_at": created["created_at"],
         "updated_at": created["updated_at"],
@@ -120,6 +123,23 @@ def test_account_crud_never_returns_credentials(
         ({"enabled": 1}, "enabled"),
         ({"models": "claude-x"}, "models"),
         ({"models": ["ok", ""]}, "models"),
+        ({"model_mapping": ["a", "b"]}, "model_mapping"),
+        ({"model_mapping": None}, "model_mapping"),
+        ({"model_mapping": {"a": 1}}, "model_mapping"),
+        ({"model_mapping": {"a": ""}}, "model_mapping"),
+        ({"model_mapping": {" ": "b"}}, "model_mapping"),
+        ({"model_mapping": {"a": {"b": "c"}}}, "model_mapping"),
+        ({"model_mapping": {"a": "x", " a ": "y"}}, "model_mapping"),
+        ({"options": "region=eu"}, "options"),
+        ({"options": None}, "options"),
+        ({"options": [1, 2]}, "options"),
+        ({"proxy": "ftp://proxy.example"}, "proxy"),
+        ({"proxy": "socks4://proxy.example:1080"}, "proxy"),
+        ({"proxy": "proxy.example:3128"}, "proxy"),
+        ({"proxy": "socks5://"}, "proxy"),
+        ({"proxy": "http://proxy.example:port"}, "proxy"),
+        ({"proxy": ""}, "proxy"),
+        ({"proxy": 3128}, "proxy"),
     ],
 )
 def test_create_validation_400(
@@ -148,6 +168,10 @@ def test_patch_validation_400_leaves_account_alone(
         ({"platform": "gemini"}, "type"),
         ({"base_url": "javascript:alert(1)"}, "base_url"),
         ({"name": "renamed", "priority": 5000}, "priority"),
+        ({"model_mapping": {"a": None}}, "model_mapping"),
+        ({"options": "x"}, "options"),
+        ({"proxy": "mailto:a@b.c"}, "proxy"),
+        ({"proxy": "http://ok.example", "options": 1}, "options"),
     ]:
         r = client.patch(f"/accounts/{created['id']}", json=body, headers=admin)
         assert_error(r, 400, "validation_error", field)
@@ -163,3 +187,62 @@ def test_extra_credential_fields_are_kept_encrypted(
     stored = run(stores.accounts.get(created["id"]))
     # The pasted whitespace is trimmed: it would break the upstream header.
     assert ctx.cipher.decrypt(stored.credentials) == {"api_key": API_KEY, "note": "team A"}  # type: ignore[union-attr]
+
+
+OPTIONS = {
+    "region": "eu-west-1",
+    "deployments": {"gpt-5": "prod-gpt5", "模型": {"name": "ünïcødé", "weights": [1, 2.5, None, True]}},
+    "flag": False,
+}
+
+
+def test_mapping_options_and_proxy_are_stored_and_returned(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, events: Events
+) -> None:
+    body = valid_account(
+        model_mapping={" claude-opus-4 ": " upstream-opus\n", "短名": "長い名前"},
+        options=OPTIONS,
+        proxy=" socks5h://user:pw@proxy.example:1080 ",
+    )
+    r = client.post("/accounts", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    # Mapping keys and values are trimmed; options are kept exactly as sent.
+    assert created["model_mapping"] == {"claude-opus-4": "upstream-opus", "短名": "長い名前"}
+    assert list(created["model_mapping"]) == ["claude-opus-4", "短名"]
+    assert created["options"] == OPTIONS
+    # The proxy's password is an upstream credential: stored, never returned.
+    assert created["proxy"] == "socks5h://user:***@proxy.example:1080"
+    stored = run(stores.accounts.get(created["id"]))
+    assert stored is not None
+    assert (stored.model_mapping, stored.options, stored.proxy) == (
+        created["model_mapping"], OPTIONS, "socks5h://user:pw@proxy.example:1080")
+    assert client.get(f"/accounts/{created['id']}", headers=admin).json() == created
+
+    # PATCH replaces each one whole (no merging), and leaves the others alone.
+    url = f"/accounts/{created['id']}"
+    r = client.patch(url, json={"options": {"project_id": "p-1"}}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["options"] == {"project_id": "p-1"}
+    assert r.json()["model_mapping"] == created["model_mapping"] and r.json()["proxy"] == created["proxy"]
+    # Sending back the masked URL it was shown keeps the stored password.
+    r = client.patch(url, json={"proxy": created["proxy"]}, headers=admin)
+    assert r.status_code == 200 and r.json()["proxy"] == created["proxy"]
+    assert run(stores.accounts.get(created["id"])).proxy == "socks5h://user:pw@proxy.example:1080"  # type: ignore[union-attr]
+    r = client.patch(url, json={"model_mapping": {"a": "b"}, "proxy": "HTTPS://[::1]:8443"}, headers=admin)
+    assert (r.json()["model_mapping"], r.json()["proxy"]) == ({"a": "b"}, "HTTPS://[::1]:8443")
+    r = client.patch(url, json={"model_mapping": {}, "options": {}, "proxy": None}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["model_mapping"], r.json()["options"], r.json()["proxy"]) == ({}, {}, None)
+    stored = run(stores.accounts.get(created["id"]))
+    assert (stored.model_mapping, stored.options, stored.proxy) == ({}, {}, None)  # type: ignore[union-attr]
+    assert events.account_changes == 5
+
+
+@pytest.mark.parametrize(
+    "proxy", ["http://proxy:3128", "https://proxy.example", "socks5://10.0.0.1:1080", "socks5h://u:p@h:1"]
+)
+def test_proxy_schemes_accepted(client: TestClient, admin: dict[str, str], proxy: str) -> None:
+    r = client.post("/accounts", json=valid_account(proxy=proxy), headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["proxy"] == proxy.replace("u:p@", "u:***@")

@@ -147,30 +147,56 @@ async def test_keys_crud(stores: Stores) -> None:
 # --- accounts -----------------------------------------------------------------
 
 
+OPTIONS = {
+    "region": "eu-west-1",
+    "api_version": "2024-10-21",
+    "deployments": {"gpt-5": "prod-gpt5", "模型": {"name": "ünïcødé", "weights": [1, 2.5, None, True]}},
+    "empty": {},
+    "flag": False,
+}
+
+
 async def test_accounts_crud(stores: Stores) -> None:
     a1_in = Account("main", "claude", "claude-console", credentials="enc:" + "x" * 5000,
                     base_url="https://api.example.com", priority=10, models=["claude-opus-4"],
+                    model_mapping={"claude-opus-4": "anthropic.claude-opus-4-v1:0", "短名": "長い名前-ü"},
+                    options=OPTIONS, proxy="socks5h://user:pä@proxy.example:1080",
                     created_at=OLD, updated_at=OLD)
     a1 = await stores.accounts.create(a1_in)
     a2 = await stores.accounts.create(Account("spare", "claude", "claude-console", enabled=False))
     assert a1 == dataclasses.replace(a1_in, id=a1.id)
+    assert a1.options == OPTIONS and a1.proxy == "socks5h://user:pä@proxy.example:1080"
+    assert list(a1.model_mapping) == ["claude-opus-4", "短名"]  # order kept
     assert a2.credentials == "" and a2.base_url is None and a2.priority == 50 and a2.models == []
+    assert a2.model_mapping == {} and a2.options == {} and a2.proxy is None
 
     assert await stores.accounts.get(a1.id) == a1  # type: ignore[arg-type]
     assert await stores.accounts.get(10_000) is None
     assert await stores.accounts.list() == [a1, a2]
 
-    changed = dataclasses.replace(a1, credentials="enc:new", base_url=None, priority=99, enabled=False, models=[])
+    # Nested values come back as copies too.
+    got = await stores.accounts.get(a1.id)  # type: ignore[arg-type]
+    assert got is not None
+    got.options["deployments"]["gpt-5"] = "changed"
+    got.model_mapping.clear()
+    assert await stores.accounts.get(a1.id) == a1  # type: ignore[arg-type]
+
+    changed = dataclasses.replace(a1, credentials="enc:new", base_url=None, priority=99, enabled=False, models=[],
+                                  model_mapping={}, options={"project_id": "p-1"}, proxy=None)
     updated = await stores.accounts.update(changed)
     assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
     assert updated.updated_at != OLD
     assert await stores.accounts.get(a1.id) == updated  # type: ignore[arg-type]
+    proxied = await stores.accounts.update(dataclasses.replace(a2, proxy="http://10.0.0.1:3128",
+                                                               model_mapping={"a": "b"}))
+    assert (await stores.accounts.get(a2.id)) == proxied  # type: ignore[arg-type]
+    assert proxied.proxy == "http://10.0.0.1:3128" and proxied.model_mapping == {"a": "b"}
     with pytest.raises(KeyError):
         await stores.accounts.update(dataclasses.replace(a1, id=10_000))
 
     assert await stores.accounts.delete(a1.id) is True  # type: ignore[arg-type]
     assert await stores.accounts.delete(a1.id) is False  # type: ignore[arg-type]
-    assert await stores.accounts.list() == [a2]
+    assert await stores.accounts.list() == [proxied]
 
 
 # --- usage --------------------------------------------------------------------
@@ -407,6 +433,72 @@ async def test_only_new_migrations_run(sql_url: str, monkeypatch: pytest.MonkeyP
         await SQLStores(sql_url).open()
 
 
+async def open_at_version_1(url: str, monkeypatch: pytest.MonkeyPatch) -> SQLStores:
+    """Stores on `url` with only migration 1 applied (as a database made by an
+    aiproxy from before migration 2 would be)."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        s = SQLStores(url)
+        await s.open()
+    assert await s.schema_version() == 1
+    return s
+
+
+async def insert_v1_account(s: SQLStores) -> None:
+    # The columns of migration 1 only: the current table description has more.
+    await s._db.execute(
+        "INSERT INTO accounts (name, platform, type, credentials, base_url, priority, enabled, models,"
+        " created_at, updated_at) VALUES (:name, 'claude', 'claude-console', 'enc:c', NULL, 7, :enabled,"
+        " :models, :at, :at)",
+        {"name": "old-ü", "enabled": True, "models": '["claude-opus-4"]', "at": "2001-02-03 04:05:06"},
+    )
+
+
+async def test_version_1_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = await open_at_version_1(sql_url, monkeypatch)
+    await insert_v1_account(s)
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [old] = await s.accounts.list()
+        assert old == Account("old-ü", "claude", "claude-console", credentials="enc:c", priority=7,
+                              models=["claude-opus-4"], model_mapping={}, options={}, proxy=None,
+                              id=old.id, created_at=OLD, updated_at=OLD)
+        # The migrated account takes the new fields like any other.
+        changed = dataclasses.replace(old, model_mapping={"x": "y"}, options={"region": "us"}, proxy="socks5://p:1")
+        updated = await s.accounts.update(changed)
+        assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
+        assert await s.accounts.get(old.id) == updated  # type: ignore[arg-type]
+        new = await s.accounts.create(Account("new", "claude", "claude-console", proxy="https://p"))
+        assert (await s.accounts.get(new.id)) == new  # type: ignore[arg-type]
+    finally:
+        await s.close()
+
+
+async def test_half_applied_migration_2_completes(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MySQL commits each ALTER by itself: a start cut short after the first
+    column was added, before the version was recorded, must finish next time."""
+    s = await open_at_version_1(sql_url, monkeypatch)
+    await insert_v1_account(s)
+    first = migrations.MIGRATIONS[1].statements(s.dialect)[0]
+    assert isinstance(first, migrations.AddColumn) and first.column == "model_mapping"
+    await s._db.execute(sa.DDL(first.sql()))  # type: ignore[no-untyped-call]
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION
+        [old] = await s.accounts.list()
+        assert (old.model_mapping, old.options, old.proxy) == ({}, {}, None)
+    finally:
+        await s.close()
+
+
 async def test_concurrent_open_of_a_new_database(sql_url: str) -> None:
     opened = [SQLStores(sql_url) for _ in range(3)]
     async with anyio.create_task_group() as tg:
@@ -488,8 +580,8 @@ def test_tables_match_migrations() -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(migrations.SCHEMA_VERSION_DDL["sqlite"])
         for m in migrations.MIGRATIONS:
-            for statement in m.sqlite:
-                conn.exec_driver_sql(statement)
+            for step in m.sqlite:
+                conn.exec_driver_sql(step.sql() if isinstance(step, migrations.AddColumn) else step)
         inspector = sa.inspect(conn)
         for table in sql_tables.metadata.tables.values():
             assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]

@@ -20,6 +20,7 @@ from databases.core import Connection
 from databases.interfaces import Record
 
 from . import migrations
+from .sqlite_batch import SQLiteBatchWriter
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
 from .protocols import (
     USAGE_GROUPS,
@@ -255,6 +256,7 @@ def _usage_conditions(w: UsageFilter) -> list[sa.ColumnElement[bool]]:
 class SQLUsageStore:
     def __init__(self, db: Database, dialect: str) -> None:
         self._db = db
+        self._sqlite: SQLiteBatchWriter | None = None
         # add_many is the one write on the request path (in batches from the
         # usage writer), so its INSERT is compiled once here, with the bind
         # processors of the dialect `databases` uses, instead of per call:
@@ -268,6 +270,8 @@ class SQLUsageStore:
         # dialect_impl: the generic DateTime has no SQLite processor; the SQLite
         # DATETIME it stands for renders the text format the other queries compare.
         self._binds = [(c.name, c.type.dialect_impl(sa_dialect).bind_processor(sa_dialect)) for c in columns]
+        if dialect == "sqlite":
+            self._sqlite = SQLiteBatchWriter(str(db.url.database), self._insert_sql, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S)
 
     def _encode(self, r: UsageRecord) -> tuple[Any, ...]:
         row = []
@@ -289,12 +293,19 @@ class SQLUsageStore:
         if not records:
             return
         rows = [self._encode(r) for r in records]
+        if self._sqlite is not None:
+            await self._sqlite.write(rows)
+            return
         # The driver's executemany in one transaction: one commit (one fsync on
         # SQLite), and asyncmy sends the batch as multi-row INSERTs. `databases`'
         # own execute_many would compile and send a statement per record.
         async with self._db.connection() as conn, conn.transaction():
             async with conn.raw_connection.cursor() as cursor:
                 await cursor.executemany(self._insert_sql, rows)
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     async def query(
         self, where: UsageFilter, *, offset: int = 0, limit: int = 50
@@ -361,13 +372,12 @@ class SQLStores:
             self._db = Database(self.url, **options)
         except ImportError as exc:
             raise ImportError(f"{exc}: install the driver with `pip install aiproxy[mysql]`") from exc
-        # Annotated with the protocol types: `Stores` declares its members as
-        # plain (mutable, hence invariant) attributes, so the concrete classes
-        # would not satisfy it for a type checker.
+        # Annotated with the protocol types, the names the rest of the gateway uses.
         self.users: UserStore = SQLUserStore(self._db, self.dialect)
         self.keys: KeyStore = SQLKeyStore(self._db, self.dialect)
         self.accounts: AccountStore = SQLAccountStore(self._db, self.dialect)
-        self.usage: UsageStore = SQLUsageStore(self._db, self.dialect)
+        self._usage = SQLUsageStore(self._db, self.dialect)
+        self.usage: UsageStore = self._usage
 
     async def open(self) -> None:
         if self.dialect == "sqlite":
@@ -380,6 +390,7 @@ class SQLStores:
             raise
 
     async def close(self) -> None:
+        self._usage.close()
         await self._db.disconnect()
 
     async def schema_version(self) -> int:

@@ -56,6 +56,8 @@ class UsageWriter:
                 await self._wake.wait()
             self._wake = anyio.Event()
             await self.flush()
+            if len(self._buffer) >= self._batch_size:
+                self._wake.set()  # a full batch came in while writing
         await self.flush()
 
     def stop(self) -> None:
@@ -63,9 +65,13 @@ class UsageWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        while self._buffer:
+        """Write what is buffered now, in batches. Records submitted meanwhile
+        wait for the next flush, so a busy gateway writes a few large batches a
+        second rather than a stream of small ones."""
+        remaining = len(self._buffer)
+        while remaining > 0 and self._buffer:
             # Take the batch out before awaiting: submit() keeps appending meanwhile.
-            batch: Sequence[UsageRecord] = self._buffer[: self._batch_size]
+            batch: Sequence[UsageRecord] = self._buffer[: min(self._batch_size, remaining)]
             del self._buffer[: len(batch)]
             try:
                 await self._store.add_many(batch)
@@ -73,6 +79,7 @@ class UsageWriter:
                 log.exception("writing %d usage records failed; will retry", len(batch))
                 self._buffer[:0] = batch
                 return
+            remaining -= len(batch)
         if self._dropped:
             log.error("dropped %d usage records while the store was failing", self._dropped)
             self._dropped = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -18,9 +19,11 @@ from starlette.types import ASGIApp
 
 from .adapters.base import Adapter
 from .adapters.claude_console import ClaudeConsoleAdapter
+from .adapters.gemini_api import GeminiApiAdapter
+from .adapters.openai import OpenAIAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
-from .formats.dialect import ANTHROPIC, Dialect
+from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
     KeyAuthMiddleware,
@@ -30,6 +33,8 @@ from .middleware import (
 )
 from .relay import Relay
 from .routes.claude import claude_router
+from .routes.gemini import gemini_chat_routes, gemini_router
+from .routes.openai import openai_router, responses_routes
 from .scheduler.pool import AccountPool
 from .security.cipher import CredentialCipher
 from .security.passwords import hash_password
@@ -93,6 +98,9 @@ def create_app(
     client = http_client or httpx.AsyncClient(
         transport=transport or default_transport(settings),
         timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+        # One client serves every account and user: a cookie one upstream
+        # answer sets must never ride along on another's request.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
     pool = AccountPool(stores.accounts, cipher)
     keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
@@ -101,6 +109,8 @@ def create_app(
     # One adapter per account type; each names the types it serves.
     adapter_list: list[Adapter] = [
         ClaudeConsoleAdapter(client, settings.upstream.anthropic),
+        OpenAIAdapter(client, settings.upstream.openai),
+        GeminiApiAdapter(client, settings.upstream.gemini),
     ]
     adapters = {t: a for a in adapter_list for t in a.types}
     relay = Relay(pool, adapters, max_request_bytes=settings.max_request_bytes)
@@ -157,6 +167,18 @@ def create_app(
     # the gateway itself gives is in that platform's API shape.
     platform_routes: list[BaseRoute] = [
         Mount("/claude", app=proxied(claude_router(relay), "claude", ANTHROPIC)),
+        Mount("/openai", app=proxied(openai_router(relay), "openai", OPENAI)),
+        # Codex CLI pointed at the bare host calls /responses (or /v1/responses).
+        *responses_routes(relay, lambda app: proxied(app, "openai", OPENAI)),
+        # /gemini/v1/chat speaks OpenAI's chat format, its errors included; listed
+        # before the /gemini mount, which would otherwise take it.
+        *gemini_chat_routes(
+            relay, lambda app: proxied(app, "gemini", OPENAI), max_request_bytes=settings.max_request_bytes
+        ),
+        Mount(
+            "/gemini",
+            app=proxied(gemini_router(relay, max_request_bytes=settings.max_request_bytes), "gemini", GEMINI),
+        ),
     ]
     app = Starlette(
         routes=[

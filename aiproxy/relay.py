@@ -7,6 +7,7 @@ client's disconnect and cancels it, which closes the upstream request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
@@ -64,8 +65,13 @@ class RouteSpec:
     # A tap for streamed answers, made per request (it may depend on what the client asked).
     stream_tap: Callable[[InboundRequest], StreamTap] | None = None
     # Rewrites the client's body for the upstream (None: forwarded as sent).
+    # Must not mutate its argument, and must return it unchanged when it has
+    # nothing to change, so the client's bytes can be forwarded as they came.
     prepare_body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     needs_json_body: bool = False
+    # Rewrites a successful non-streamed answer for the client (a translated
+    # format); usage is read from the upstream's own bytes first.
+    rewrite_body: Callable[[bytes], bytes] | None = None
 
 
 class Relay:
@@ -120,13 +126,14 @@ def _upstream_call(
 ) -> UpstreamCall:
     upstream_model = mapping.get(model, model) if model else model
     data = inbound.json
-    body = inbound.body
-    if data is not None and (spec.prepare_body is not None or (upstream_model != model and "model" in data)):
-        # Re-encode only when something changes: otherwise the client's bytes go as they came.
-        data = spec.prepare_body(dict(data)) if spec.prepare_body else dict(data)
-        if "model" in data and upstream_model:
-            data["model"] = upstream_model
-        body = orjson.dumps(data)
+    prepared = data
+    if data is not None and spec.prepare_body is not None:
+        prepared = spec.prepare_body(data)  # returns `data` itself when it changes nothing
+    if prepared is not None and upstream_model != model and "model" in prepared:
+        prepared = {**prepared, "model": upstream_model}
+    # Re-encode only when something changed: otherwise the client's bytes go as they came.
+    body = inbound.body if prepared is data else orjson.dumps(prepared)
+    data = prepared
     path = spec.upstream_path.replace("{model}", upstream_model or "") if "{model}" in spec.upstream_path else spec.upstream_path
     return UpstreamCall(
         method=spec.method,
@@ -168,26 +175,29 @@ class _Exchange:
         self._cancel_scope = anyio.CancelScope()
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> None:
-        async with anyio.create_task_group() as tg:
-            self._cancel_scope = tg.cancel_scope
-            tg.start_soon(self._watch_disconnect, tg.cancel_scope)
-            try:
+        # The watcher is a bare asyncio task, not an anyio task group: the
+        # benchmark measured a task group at ~0.06 ms a request against ~0.01
+        # ms for this, on every request. The cancel scope keeps the
+        # cancellation contained to the upstream exchange.
+        watcher = asyncio.ensure_future(self._watch_disconnect())
+        try:
+            with self._cancel_scope:
                 await self._forward(adapter, account, credentials, call)
-            finally:
-                tg.cancel_scope.cancel()
+        finally:
+            watcher.cancel()
         if self.disconnected:
             self.meter.error = self.meter.error or "client disconnected"
             if not self.started:
                 self.meter.status = 499  # nginx's "client closed request"
 
-    async def _watch_disconnect(self, scope: anyio.CancelScope) -> None:
+    async def _watch_disconnect(self) -> None:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 if self.finished:
                     return  # servers report the end of a completed exchange as a disconnect too
                 self.disconnected = True
-                scope.cancel()
+                self._cancel_scope.cancel()
                 return
 
     async def _client_send(self, message: Message) -> None:
@@ -218,7 +228,13 @@ class _Exchange:
         try:
             content_type = response.headers.get("content-type", "")
             headers = client_response_headers(response.headers.raw)
-            if response.status_code < 400 and content_type.startswith("text/event-stream"):
+            # A stream is relayed chunk by chunk when it is SSE, or when the client
+            # asked for one and the route can read it (Gemini's JSON-array stream
+            # comes as application/json).
+            streamed = content_type.startswith("text/event-stream") or (
+                self.inbound.stream and self.spec.stream_tap is not None
+            )
+            if response.status_code < 400 and streamed:
                 await self._relay_stream(response, headers)
             else:
                 await self._relay_body(response, headers)
@@ -239,6 +255,8 @@ class _Exchange:
                     self.meter.usage = usage
                 if model and not self.meter.model:
                     self.meter.model = model
+            if self.spec.rewrite_body is not None:
+                body = self.spec.rewrite_body(body)
         else:
             self.meter.error = body[:500].decode("utf-8", "replace")
         headers.append((b"content-length", str(len(body)).encode()))

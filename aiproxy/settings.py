@@ -13,6 +13,8 @@ class UpstreamURLs:
     """Official endpoints, overridable for tests and for users behind their own mirrors."""
 
     anthropic: str = "https://api.anthropic.com"
+    openai: str = "https://api.openai.com"  # without /v1: routes add it
+    gemini: str = "https://generativelanguage.googleapis.com"  # without /v1beta: routes add it
 
 
 @dataclass
@@ -67,6 +69,10 @@ class Settings:
             s.jwt_ttl_seconds = int(env["AIPROXY_JWT_TTL_SECONDS"])
         if env.get("AIPROXY_ANTHROPIC_BASE_URL"):
             s.upstream.anthropic = env["AIPROXY_ANTHROPIC_BASE_URL"]
+        if env.get("AIPROXY_OPENAI_BASE_URL"):
+            s.upstream.openai = env["AIPROXY_OPENAI_BASE_URL"]
+        if env.get("AIPROXY_GEMINI_BASE_URL"):
+            s.upstream.gemini = env["AIPROXY_GEMINI_BASE_URL"]
         return s
 
 

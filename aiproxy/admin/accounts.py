@@ -41,7 +41,7 @@ DEFAULT_PRIORITY = 50
 PRIORITY_RANGE = (0, 1000)
 
 
-def _check_claude_console(credentials: dict[str, Any]) -> dict[str, Any]:
+def _check_api_key(credentials: dict[str, Any]) -> dict[str, Any]:
     api_key = credentials.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         raise invalid("credentials.api_key", "must be a non-empty string")
@@ -49,18 +49,27 @@ def _check_claude_console(credentials: dict[str, Any]) -> dict[str, Any]:
     return {**credentials, "api_key": api_key.strip()}
 
 
-# What each account type needs in its credentials. A type missing here takes
-# any object; add its check together with its adapter.
+def _check_openai(credentials: dict[str, Any]) -> dict[str, Any]:
+    checked = _check_api_key(credentials)
+    for name in ("organization", "project"):
+        if name in checked and checked[name] is not None:
+            checked[name] = as_str(checked[name], f"credentials.{name}")
+    return checked
+
+
+# What each account type needs in its credentials. Every type in
+# entities.ACCOUNT_TYPES has a check here (a test holds that).
 CREDENTIAL_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "claude-console": _check_claude_console,
+    "claude-console": _check_api_key,
+    "openai": _check_openai,
+    "gemini-api": _check_api_key,
 }
 
 
 def check_credentials(value: Any, account_type: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid("credentials", "must be an object")
-    check = CREDENTIAL_CHECKS.get(account_type)
-    return check(value) if check else dict(value)
+    return CREDENTIAL_CHECKS[account_type](value)
 
 
 def _type(value: Any, platform: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import anthropic
+from . import anthropic, gemini, openai_chat
 
 
 @dataclass(frozen=True)
@@ -25,3 +25,6 @@ class Dialect:
 
 
 ANTHROPIC = Dialect("anthropic", anthropic.error_body, anthropic.stream_error_event)
+# Chat Completions and Responses share one error shape.
+OPENAI = Dialect("openai", openai_chat.error_body, openai_chat.stream_error)
+GEMINI = Dialect("gemini", gemini.error_body, gemini.stream_error, gemini.model_from_path)

@@ -16,8 +16,8 @@ ROLES = ("admin", "user")
 # Account types per platform. Each type names the adapter that talks to its upstream.
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "claude": ("claude-console",),
-    "openai": (),
-    "gemini": (),
+    "openai": ("openai",),
+    "gemini": ("gemini-api",),
 }
 
 

@@ -251,3 +251,18 @@ async def test_unmapped_body_is_forwarded_byte_for_byte(harness: Harness, fake_a
     r = await harness.http.post("/claude/v1/messages", content=raw, headers=headers(harness.key))
     assert r.status_code == 200
     assert fake_anthropic.requests[-1].body == raw
+
+
+async def test_upstream_cookies_are_never_sent_on(anyio_backend: str):
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"type": "message", "usage": {}},
+                              headers={"set-cookie": "__cf_bm=abc; Path=/; Domain=upstream.test"})
+
+    async with start_harness(httpx.MockTransport(handler)) as h:
+        first = await h.http.post("/claude/v1/messages", json=BODY, headers=headers(h.key))
+        await h.http.post("/claude/v1/messages", json=BODY, headers=headers(h.key, cookie="client=1"))
+    assert "set-cookie" not in first.headers
+    assert all("cookie" not in r.headers for r in seen)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+
+from aiproxy.formats import openai_responses
+from aiproxy.formats.dialect import OPENAI
+from aiproxy.formats.usage import Usage
+from tests.fakes.openai_upstream import responses_stream
+
+# A Responses stream as api.openai.com sends it (abridged objects, real event order and shapes).
+RECORDED = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"resp_68a1",'
+    b'"object":"response","created_at":1755400000,"status":"in_progress","error":null,"model":"gpt-5-2025-08-07",'
+    b'"output":[],"usage":null}}\n\n'
+    b'event: response.in_progress\ndata: {"type":"response.in_progress","sequence_number":1,"response":{"id":'
+    b'"resp_68a1","object":"response","status":"in_progress","error":null,"model":"gpt-5-2025-08-07","output":[],'
+    b'"usage":null}}\n\n'
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added","sequence_number":2,'
+    b'"output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}}\n\n'
+    b'event: response.output_item.done\ndata: {"type":"response.output_item.done","sequence_number":3,'
+    b'"output_index":0,"item":{"id":"rs_1","type":"reasoning","summary":[]}}\n\n'
+    b'event: response.output_item.added\ndata: {"type":"response.output_item.added","sequence_number":4,'
+    b'"output_index":1,"item":{"id":"msg_1","type":"message","status":"in_progress","content":[],'
+    b'"role":"assistant"}}\n\n'
+    b'event: response.content_part.added\ndata: {"type":"response.content_part.added","sequence_number":5,'
+    b'"item_id":"msg_1","output_index":1,"content_index":0,"part":{"type":"output_text","annotations":[],'
+    b'"logprobs":[],"text":""}}\n\n'
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":6,'
+    b'"item_id":"msg_1","output_index":1,"content_index":0,"delta":"usage \\"response.completed\\" \xe2\x9c\x93",'
+    b'"logprobs":[]}\n\n'
+    b'event: response.output_text.done\ndata: {"type":"response.output_text.done","sequence_number":7,'
+    b'"item_id":"msg_1","output_index":1,"content_index":0,"text":"usage \\"response.completed\\" \xe2\x9c\x93",'
+    b'"logprobs":[]}\n\n'
+    b'event: response.completed\ndata: {"type":"response.completed","sequence_number":8,"response":{"id":"resp_68a1",'
+    b'"object":"response","status":"completed","error":null,"model":"gpt-5-2025-08-07","output":[],'
+    b'"usage":{"input_tokens":2210,"input_tokens_details":{"cached_tokens":2048},"output_tokens":301,'
+    b'"output_tokens_details":{"reasoning_tokens":256},"total_tokens":2511}}}\n\n'
+)
+RECORDED_USAGE = Usage(input_tokens=2210 - 2048, output_tokens=301, cache_read_tokens=2048)
+
+
+def test_usage_from_body_subtracts_cached_tokens():
+    body = json.dumps({"object": "response", "model": "gpt-5", "usage": {
+        "input_tokens": 50, "input_tokens_details": {"cached_tokens": 20}, "output_tokens": 7,
+        "output_tokens_details": {"reasoning_tokens": 4}, "total_tokens": 57}})
+    assert openai_responses.usage_from_body(body.encode()) == (Usage(30, 7, 0, 20), "gpt-5")
+    assert openai_responses.usage_from_body(b'{"model":"m","usage":null}') == (None, "m")
+    assert openai_responses.usage_from_body(b"nope") == (None, None)
+
+
+def test_recorded_stream_every_chunking_unchanged():
+    for size in range(1, len(RECORDED) + 1):
+        tap = openai_responses.StreamTap()
+        for i in range(0, len(RECORDED), size):
+            piece = RECORDED[i : i + size]
+            assert tap.feed(piece) == piece
+        assert tap.end() == b""
+        assert tap.usage == RECORDED_USAGE, size
+        assert tap.model == "gpt-5-2025-08-07" and tap.error is None
+
+
+def test_fake_upstream_stream_parses():
+    tap = openai_responses.StreamTap()
+    for event in responses_stream("gpt-x"):
+        tap.feed(event)
+    assert tap.usage == Usage(input_tokens=24, output_tokens=9, cache_read_tokens=16)
+    assert tap.model == "gpt-x" and tap.error is None
+
+
+def test_failed_response_gives_usage_and_error():
+    tap = openai_responses.StreamTap()
+    for event in responses_stream("gpt-x", failed=True):
+        tap.feed(event)
+    assert tap.error == "server_error: fake failure"
+    assert tap.usage == Usage(input_tokens=24, output_tokens=9, cache_read_tokens=16)
+
+
+def test_incomplete_is_terminal_and_nothing_after_it_is_read():
+    incomplete = (b'event: response.incomplete\ndata: {"type":"response.incomplete","response":{"status":"incomplete",'
+                  b'"incomplete_details":{"reason":"max_output_tokens"},"usage":{"input_tokens":5,'
+                  b'"output_tokens":16}}}\n\n')
+    later = (b'event: response.completed\ndata: {"type":"response.completed","response":{"usage":'
+             b'{"input_tokens":999,"output_tokens":999}}}\n\ndata: [DONE]\n\n')
+    tap = openai_responses.StreamTap()
+    assert tap.feed(incomplete + later) == incomplete + later
+    assert tap.usage == Usage(5, 16, 0, 0) and tap.error is None
+
+
+def test_error_event_recorded():
+    event = (b'event: error\ndata: {"type":"error","sequence_number":3,"code":"rate_limit_exceeded",'
+             b'"message":"Slow down","param":null}\n\n')
+    tap = openai_responses.StreamTap()
+    tap.feed(event)
+    assert tap.error == "rate_limit_exceeded: Slow down"
+
+
+def test_events_without_event_lines_still_read():
+    # Some relays send only data lines; the type is in the JSON.
+    data = b"".join(line for line in RECORDED.splitlines(keepends=True) if not line.startswith(b"event:"))
+    tap = openai_responses.StreamTap()
+    tap.feed(data)
+    assert tap.usage == RECORDED_USAGE
+    tap = openai_responses.StreamTap()
+    tap.feed(OPENAI.stream_error(502, "upstream stream broke"))
+    assert tap.error == "bad_gateway: upstream stream broke"

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from .sse import SSEParser
-from .usage import Usage
+from .usage import Usage, usage_from_json
 
 # Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors).
 _ERROR_TYPES = {
@@ -102,14 +102,7 @@ class StreamUsage:
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
     """Usage and model of a non-streamed Messages response."""
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(message, dict):
-        return None, None
-    model = message.get("model")
-    return usage_from_message(message), model if isinstance(model, str) else None
+    return usage_from_json(body, usage_from_message)
 
 
 def stream_error_event(status: int, message: str) -> bytes:

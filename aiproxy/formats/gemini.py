@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .sse import SSEParser
-from .usage import Usage
+from .usage import Usage, usage_from_json
 
 # google.rpc.Code names Google puts in `error.status`, by HTTP status.
 _STATUS_NAMES = {
@@ -91,16 +91,12 @@ def usage_from_metadata(meta: dict[str, Any]) -> Usage:
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
     """Usage and model version of a non-streamed GenerateContentResponse."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    model = data.get("modelVersion")
-    meta = data.get("usageMetadata")
-    usage = usage_from_metadata(meta) if isinstance(meta, dict) else None
-    return usage, model if isinstance(model, str) else None
+
+    def read(data: dict[str, Any]) -> Usage | None:
+        meta = data.get("usageMetadata")
+        return usage_from_metadata(meta) if isinstance(meta, dict) else None
+
+    return usage_from_json(body, read, model_key="modelVersion")
 
 
 class JSONArraySplitter:

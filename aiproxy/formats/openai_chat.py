@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from .sse_frames import SSEFramer, frame_data
-from .usage import Usage
+from .sse import SSEFramer, frame_data
+from .usage import Usage, usage_from_json
 
 # (type, code) by HTTP status. The SDKs choose their exception by status alone;
 # type and code are for people and for clients that switch on them.
@@ -58,20 +58,17 @@ def fill_usage(usage: Usage, u: dict[str, Any]) -> None:
     usage.output_tokens = token_count(u.get("completion_tokens"))  # includes reasoning tokens
 
 
-def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
-    """Usage and model of a non-streamed chat completion."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    model = data.get("model") if isinstance(data.get("model"), str) else None
+def _usage_of(data: dict[str, Any]) -> Usage | None:
     if not isinstance(data.get("usage"), dict):
-        return None, model
+        return None
     usage = Usage()
     fill_usage(usage, data["usage"])
-    return usage, model
+    return usage
+
+
+def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
+    """Usage and model of a non-streamed chat completion."""
+    return usage_from_json(body, _usage_of)
 
 
 def client_wants_usage(data: dict[str, Any] | None) -> bool:

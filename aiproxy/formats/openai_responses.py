@@ -11,7 +11,7 @@ import orjson
 
 from .openai_chat import token_count
 from .sse import SSEParser
-from .usage import Usage
+from .usage import Usage, usage_from_json
 
 TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 _READ_EVENTS = TERMINAL_EVENTS | {"error"}
@@ -27,20 +27,17 @@ def fill_usage(usage: Usage, u: dict[str, Any]) -> None:
     usage.output_tokens = token_count(u.get("output_tokens"))  # includes reasoning tokens
 
 
-def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
-    """Usage and model of a non-streamed response object."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    model = data.get("model") if isinstance(data.get("model"), str) else None
+def _usage_of(data: dict[str, Any]) -> Usage | None:
     if not isinstance(data.get("usage"), dict):
-        return None, model
+        return None
     usage = Usage()
     fill_usage(usage, data["usage"])
-    return usage, model
+    return usage
+
+
+def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
+    """Usage and model of a non-streamed response object."""
+    return usage_from_json(body, _usage_of)
 
 
 def _describe(error: Any) -> str:

@@ -8,6 +8,9 @@ in, so a cost is always input*in + cache_creation*write + cache_read*read + outp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
+
+import orjson
 
 
 @dataclass
@@ -16,3 +19,18 @@ class Usage:
     output_tokens: int = 0
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
+
+
+def usage_from_json(
+    body: bytes, read: Callable[[dict[str, Any]], Usage | None], model_key: str = "model"
+) -> tuple[Usage | None, str | None]:
+    """Usage and model of a non-streamed answer, for any format: `read` knows
+    where its format keeps usage in the parsed object."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    model = data.get(model_key)
+    return read(data), model if isinstance(model, str) else None

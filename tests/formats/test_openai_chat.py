@@ -5,7 +5,7 @@ import json
 import pytest
 
 from aiproxy.formats import openai_chat
-from aiproxy.formats.sse_frames import SSEFramer, frame_data
+from aiproxy.formats.sse import SSEFramer, frame_data
 from aiproxy.formats.usage import Usage
 
 # A stream as api.openai.com sends it with stream_options.include_usage: every

@@ -7,7 +7,7 @@ import secrets
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import anyio
 import httpx
@@ -17,8 +17,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from .adapters.azure_openai import AzureOpenAIAdapter
 from .adapters.base import Adapter
+from .adapters.bedrock import BedrockAdapter
+from .adapters.ccr import CcrAdapter
 from .adapters.claude_console import ClaudeConsoleAdapter
+from .adapters.claude_official import ClaudeOfficialAdapter
 from .adapters.gemini_api import GeminiApiAdapter
 from .adapters.openai import OpenAIAdapter
 from .admin.api import create_admin_app
@@ -31,6 +35,9 @@ from .middleware import (
     QuotaMiddleware,
     UsageMiddleware,
 )
+from .oauth.flows import OAuthFlows
+from .oauth.providers import oauth_providers
+from .oauth.tokens import TokenManager
 from .relay import Relay
 from .routes.claude import claude_router
 from .routes.gemini import gemini_chat_routes, gemini_router
@@ -106,11 +113,33 @@ def create_app(
     keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
     writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
 
+    # OAuth (subscription) accounts: pending logins for the admin API, and
+    # access tokens kept fresh for the adapters.
+    providers = oauth_providers(settings.oauth)
+    flows = OAuthFlows(providers, client, ttl=settings.oauth.session_ttl_seconds)
+
+    async def save_credentials(account_id: int, credentials: dict[str, Any]) -> None:
+        # How refreshed tokens are kept: encrypted into the store, then the pool
+        # re-reads. Runs only when a token was refreshed (rarely), so the
+        # request that triggered it waits on the store just this once.
+        account = await stores.accounts.get(account_id)
+        if account is None:
+            return  # deleted while its token was refreshed
+        account.credentials = cipher.encrypt(credentials)
+        await stores.accounts.update(account)
+        await pool.reload()
+
+    oauth_tokens = TokenManager(providers, client, save_credentials, skew=settings.oauth.refresh_skew_seconds)
+
     # One adapter per account type; each names the types it serves.
     adapter_list: list[Adapter] = [
         ClaudeConsoleAdapter(client, settings.upstream.anthropic),
+        ClaudeOfficialAdapter(client, settings.upstream.anthropic, oauth_tokens),
         OpenAIAdapter(client, settings.upstream.openai),
         GeminiApiAdapter(client, settings.upstream.gemini),
+        BedrockAdapter(client, settings.upstream.bedrock),
+        AzureOpenAIAdapter(client),
+        CcrAdapter(client),
     ]
     adapters = {t: a for a in adapter_list for t in a.types}
     relay = Relay(pool, adapters, max_request_bytes=settings.max_request_bytes)
@@ -132,6 +161,7 @@ def create_app(
             tokens=tokens,
             keys_changed=keys.invalidate,
             accounts_changed=pool.reload,
+            oauth=flows,
         )
     )
 

@@ -25,6 +25,7 @@ from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import client_response_headers, upstream_request_headers
 from .inbound import BadRequest, InboundRequest, read_inbound
+from .scheduler.model_prefix import route_model
 from .scheduler.pool import AccountPool
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
@@ -99,15 +100,18 @@ class Relay:
         if spec.needs_json_body and inbound.json is None:
             await error_response(spec.dialect, 400, "request body must be a JSON object")(scope, receive, send)
             return
-        model = spec.dialect.requested_model(scope["path"], inbound.model)
+        requested = spec.dialect.requested_model(scope["path"], inbound.model)
+        # A routing prefix ("ccr,<model>") picks the account types and is not
+        # part of the model's name: usage records and upstreams see it stripped.
+        model, types = route_model(requested, self._adapters.keys())
         meter.model = model or ""
         meter.stream = inbound.stream
 
-        candidates = self._pool.candidates(spec.platform, model, self._adapters.keys())
+        candidates = self._pool.candidates(spec.platform, model, types)
         if not candidates:
             why = f"no enabled {spec.platform} account"
-            if model:
-                why += f" serves model {model}"
+            if requested:
+                why += f" serves model {requested}"
             meter.error = why
             await error_response(spec.dialect, 503, why)(scope, receive, send)
             return
@@ -115,21 +119,27 @@ class Relay:
         self._pool.mark_used(chosen.id)
         meter.account_id = chosen.id
 
-        call = _upstream_call(spec, scope, inbound, model, chosen.account.model_mapping)
+        call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
         adapter = self._adapters[chosen.account.type]
         exchange = _Exchange(spec, inbound, meter, scope, receive, send)
         await exchange.run(adapter, chosen.account, chosen.credentials, call)
 
 
 def _upstream_call(
-    spec: RouteSpec, scope: Scope, inbound: InboundRequest, model: str | None, mapping: Mapping[str, str]
+    spec: RouteSpec,
+    scope: Scope,
+    inbound: InboundRequest,
+    requested: str | None,
+    model: str | None,
+    mapping: Mapping[str, str],
 ) -> UpstreamCall:
+    # `requested` is the model as the client named it, `model` the same without a routing prefix.
     upstream_model = mapping.get(model, model) if model else model
     data = inbound.json
     prepared = data
     if data is not None and spec.prepare_body is not None:
         prepared = spec.prepare_body(data)  # returns `data` itself when it changes nothing
-    if prepared is not None and upstream_model != model and "model" in prepared:
+    if prepared is not None and upstream_model != requested and "model" in prepared:
         prepared = {**prepared, "model": upstream_model}
     # Re-encode only when something changed: otherwise the client's bytes go as they came.
     body = inbound.body if prepared is data else orjson.dumps(prepared)

@@ -15,6 +15,24 @@ class UpstreamURLs:
     anthropic: str = "https://api.anthropic.com"
     openai: str = "https://api.openai.com"  # without /v1: routes add it
     gemini: str = "https://generativelanguage.googleapis.com"  # without /v1beta: routes add it
+    # Bedrock runtime, per account region ("{region}" is replaced); an account's base_url overrides it.
+    bedrock: str = "https://bedrock-runtime.{region}.amazonaws.com"
+
+
+@dataclass
+class OAuthSettings:
+    """OAuth logins of subscription accounts: the providers' URLs (overridable for
+    tests and mirrors; client ids and scopes live in aiproxy.oauth.providers) and
+    how tokens are kept fresh."""
+
+    claude_authorize_url: str = "https://claude.ai/oauth/authorize"
+    claude_token_url: str = "https://platform.claude.com/v1/oauth/token"
+    claude_redirect_uri: str = "https://platform.claude.com/oauth/code/callback"
+    # An access token is refreshed when it expires within this many seconds,
+    # so a long request never starts with a token about to die.
+    refresh_skew_seconds: float = 300.0
+    # How long a started authorization waits for its code to be pasted back.
+    session_ttl_seconds: float = 600.0
 
 
 @dataclass
@@ -46,6 +64,7 @@ class Settings:
     read_timeout: float = 600.0  # long generations stream slowly
     max_request_bytes: int = 32 * 1024 * 1024
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +92,20 @@ class Settings:
             s.upstream.openai = env["AIPROXY_OPENAI_BASE_URL"]
         if env.get("AIPROXY_GEMINI_BASE_URL"):
             s.upstream.gemini = env["AIPROXY_GEMINI_BASE_URL"]
+        if env.get("AIPROXY_BEDROCK_BASE_URL"):
+            s.upstream.bedrock = env["AIPROXY_BEDROCK_BASE_URL"]
+        oauth_urls = {
+            "AIPROXY_CLAUDE_OAUTH_AUTHORIZE_URL": "claude_authorize_url",
+            "AIPROXY_CLAUDE_OAUTH_TOKEN_URL": "claude_token_url",
+            "AIPROXY_CLAUDE_OAUTH_REDIRECT_URI": "claude_redirect_uri",
+        }
+        for var, attr in oauth_urls.items():
+            if env.get(var):
+                setattr(s.oauth, attr, env[var])
+        if env.get("AIPROXY_OAUTH_REFRESH_SKEW_SECONDS"):
+            s.oauth.refresh_skew_seconds = float(env["AIPROXY_OAUTH_REFRESH_SKEW_SECONDS"])
+        if env.get("AIPROXY_OAUTH_SESSION_TTL_SECONDS"):
+            s.oauth.session_ttl_seconds = float(env["AIPROXY_OAUTH_SESSION_TTL_SECONDS"])
         return s
 
 

@@ -19,13 +19,17 @@ class ClaudeConsoleAdapter:
         self._client = client
         self._base_url = base_url.rstrip("/")
 
+    def auth_headers(self, credentials: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        """The headers that carry the account's key (subclasses for other relays add their own)."""
+        return [(b"x-api-key", str(credentials.get("api_key", "")).encode())]
+
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         base = (account.base_url or self._base_url).rstrip("/")
         url = base + call.path + ("?" + call.query if call.query else "")
         headers = list(call.headers)
         if not any(k.lower() == b"anthropic-version" for k, _ in headers):
             headers.append((b"anthropic-version", DEFAULT_ANTHROPIC_VERSION))
-        headers.append((b"x-api-key", str(credentials.get("api_key", "")).encode()))
+        headers.extend(self.auth_headers(credentials))
         headers.append((b"accept-encoding", b"identity"))
         request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
         return await self._client.send(request, stream=True)

@@ -9,6 +9,7 @@ so the next proxied request already sees the change.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
 from .auth import current_admin
 from .context import AdminContext
 from .errors import not_found
+from .oauth_credentials import check_oauth_tokens
 from .serialize import account_json, masked_proxy
 from .validation import (
     as_bool,
@@ -57,13 +59,71 @@ def _check_openai(credentials: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_CROSS_REGION_PREFIX = re.compile(r"^[a-z]+(-[a-z]+)*$")
+
+
+def _check_bedrock(credentials: dict[str, Any]) -> dict[str, Any]:
+    """A Bedrock API key, or AWS access keys (with a session token for temporary ones)."""
+    if "api_key" in credentials:
+        return _check_api_key(credentials)
+    if "access_key_id" not in credentials and "secret_access_key" not in credentials:
+        raise invalid("credentials", "give api_key, or access_key_id and secret_access_key")
+    checked = dict(credentials)
+    for name in ("access_key_id", "secret_access_key"):
+        checked[name] = as_str(credentials.get(name), f"credentials.{name}", max_length=1000)
+    if checked.get("session_token") is not None:
+        checked["session_token"] = as_str(checked["session_token"], "credentials.session_token", max_length=10000)
+    return checked
+
+
+def _check_bedrock_options(options: dict[str, Any]) -> dict[str, Any]:
+    region = as_str(options.get("region"), "options.region") if "region" in options else None
+    if region is None:
+        raise invalid("options.region", "is required for bedrock accounts")
+    if not _AWS_REGION.match(region):
+        raise invalid("options.region", "must be an AWS region such as us-east-1")
+    checked = {**options, "region": region}
+    if "model_ids" in options:
+        checked["model_ids"] = as_str_map(options["model_ids"], "options.model_ids")
+    if options.get("cross_region_prefix") is not None:
+        prefix = as_str(options["cross_region_prefix"], "options.cross_region_prefix").rstrip(".")
+        if not _CROSS_REGION_PREFIX.match(prefix):
+            raise invalid("options.cross_region_prefix", "must be a prefix such as us, eu, apac or global")
+        checked["cross_region_prefix"] = prefix
+    return checked
+
+
+# What each account type needs in its options (types not named take any object).
+OPTION_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "bedrock": _check_bedrock_options,
+}
+
+
+def check_options(options: dict[str, Any], account_type: str) -> dict[str, Any]:
+    check = OPTION_CHECKS.get(account_type)
+    return check(options) if check else options
+
+
 # What each account type needs in its credentials. Every type in
 # entities.ACCOUNT_TYPES has a check here (a test holds that).
 CREDENTIAL_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "claude-console": _check_api_key,
     "openai": _check_openai,
     "gemini-api": _check_api_key,
+    "azure-openai": _check_api_key,
+    "ccr": _check_api_key,
+    "bedrock": _check_bedrock,
+    "claude-official": check_oauth_tokens,
 }
+
+# Types with no default upstream: the account's base_url is where they go.
+BASE_URL_REQUIRED = frozenset({"azure-openai", "ccr"})
+
+
+def _check_base_url(account_type: str, base_url: str | None) -> None:
+    if account_type in BASE_URL_REQUIRED and not base_url:
+        raise invalid("base_url", f"is required for {account_type} accounts")
 
 
 def check_credentials(value: Any, account_type: str) -> dict[str, Any]:
@@ -119,17 +179,19 @@ class AccountEndpoints:
         platform = as_choice(require(body, "platform"), "platform", PLATFORMS)
         account_type = _type(require(body, "type"), platform)
         credentials = check_credentials(require(body, "credentials"), account_type)
+        base_url = as_http_url(body.get("base_url"), "base_url")
+        _check_base_url(account_type, base_url)
         account = Account(
             name=name,
             platform=platform,
             type=account_type,
             credentials=self.ctx.cipher.encrypt(credentials),
-            base_url=as_http_url(body.get("base_url"), "base_url"),
+            base_url=base_url,
             priority=_priority(body.get("priority", DEFAULT_PRIORITY)),
             enabled=as_bool(body.get("enabled", True), "enabled"),
             models=as_str_list(body.get("models", []), "models"),
             model_mapping=as_str_map(body.get("model_mapping", {}), "model_mapping"),
-            options=as_object(body.get("options", {}), "options"),
+            options=check_options(as_object(body.get("options", {}), "options"), account_type),
             proxy=as_proxy_url(body.get("proxy"), "proxy"),
         )
         account = await self.ctx.stores.accounts.create(account)
@@ -180,6 +242,8 @@ class AccountEndpoints:
                 raise invalid("credentials", "the stored credentials cannot be read; send new ones") from None
             account.credentials = self.ctx.cipher.encrypt(check_credentials(kept, account.type))
 
+        _check_base_url(account.type, account.base_url)
+        account.options = check_options(account.options, account.type)
         account = await self.ctx.stores.accounts.update(account)
         await self.ctx.accounts_changed()
         return JSONResponse(account_json(account))

@@ -15,6 +15,7 @@ from .accounts import AccountEndpoints
 from .context import AdminContext
 from .errors import handle_http_exception, handle_unexpected
 from .keys import KeyEndpoints
+from .oauth import OAuthEndpoints
 from .session import SessionEndpoints
 from .usage import UsageEndpoints
 from .users import UserEndpoints
@@ -26,6 +27,7 @@ def create_admin_app(ctx: AdminContext) -> Starlette:
         SessionEndpoints(ctx),
         UserEndpoints(ctx),
         AccountEndpoints(ctx),
+        OAuthEndpoints(ctx),
         KeyEndpoints(ctx),
         UsageEndpoints(ctx),
     ):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from ..oauth.flows import OAuthFlows
+
 from ..security.cipher import CredentialCipher
 from ..security.tokens import TokenIssuer
 from ..stores.protocols import Stores
@@ -21,3 +23,5 @@ class AdminContext:
     # Called after any account is created, updated or deleted, so the account
     # pool re-reads the accounts before the admin call answers.
     accounts_changed: Callable[[], Awaitable[None]]
+    # Pending OAuth logins of subscription accounts; None: no OAuth endpoints.
+    oauth: OAuthFlows | None = None

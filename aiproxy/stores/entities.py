@@ -15,8 +15,8 @@ ROLES = ("admin", "user")
 
 # Account types per platform. Each type names the adapter that talks to its upstream.
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
-    "claude": ("claude-console",),
-    "openai": ("openai",),
+    "claude": ("claude-console", "claude-official", "ccr", "bedrock"),
+    "openai": ("openai", "azure-openai"),
     "gemini": ("gemini-api",),
 }
 

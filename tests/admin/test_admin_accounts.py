@@ -262,3 +262,41 @@ def test_api_key_types_need_an_api_key(client: TestClient, admin: dict[str, str]
     assert r.status_code == 201, r.text
     r = client.post("/accounts", json={**body, "credentials": {"key": "x"}}, headers=admin)
     assert r.status_code == 400 and "credentials.api_key" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "kind", "base_url"),
+    [("openai", "azure-openai", "https://res-1.openai.azure.com"), ("claude", "ccr", "http://127.0.0.1:3456")],
+)
+def test_types_without_a_default_upstream_need_a_base_url(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores, events: Events,
+    platform: str, kind: str, base_url: str,
+) -> None:
+    body = valid_account(platform=platform, type=kind, credentials={"api_key": " k-1\n"})
+    for missing in ({}, {"base_url": None}, {"base_url": ""}):
+        r = client.post("/accounts", json={**body, **missing}, headers=admin)
+        assert_error(r, 400, "validation_error", "base_url")
+    assert events.account_changes == 0
+
+    options = {"deployments": {"gpt-4o": "prod-4o"}, "api_version": "2024-10-21"} if kind == "azure-openai" else {}
+    r = client.post("/accounts", json={**body, "base_url": base_url, "options": options}, headers=admin)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert (created["type"], created["base_url"], created["options"]) == (kind, base_url, options)
+    r = client.post("/accounts", json={**body, "base_url": base_url, "credentials": {"key": "x"}}, headers=admin)
+    assert_error(r, 400, "validation_error", "credentials.api_key")
+
+    # PATCH may not take the base URL away, nor switch to such a type without one.
+    before = run(stores.accounts.get(created["id"]))
+    r = client.patch(f"/accounts/{created['id']}", json={"base_url": None}, headers=admin)
+    assert_error(r, 400, "validation_error", "base_url")
+    assert run(stores.accounts.get(created["id"])) == before
+    r = client.patch(f"/accounts/{created['id']}", json={"base_url": base_url + "/x"}, headers=admin)
+    assert r.status_code == 200 and r.json()["base_url"] == base_url + "/x"
+
+    plain = "openai" if kind == "azure-openai" else "claude-console"
+    other = client.post("/accounts", json={**body, "type": plain, "name": "plain"}, headers=admin).json()
+    r = client.patch(f"/accounts/{other['id']}", json={"type": kind}, headers=admin)
+    assert_error(r, 400, "validation_error", "base_url")
+    r = client.patch(f"/accounts/{other['id']}", json={"type": kind, "base_url": base_url}, headers=admin)
+    assert r.status_code == 200 and r.json()["type"] == kind

@@ -1,0 +1,91 @@
+"""Claude Official accounts: a Claude subscription (Pro/Max) logged in by OAuth.
+
+The Messages API of Claude Console, with the subscription's OAuth access
+token as `Authorization: Bearer` (never x-api-key), the `oauth-2025-04-20`
+beta that such tokens require, and `?beta=true` on messages calls as Claude
+Code sends them. The token comes from the TokenManager, which refreshes it
+shortly before it expires, and once more if the upstream refuses it (401).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from ..formats import anthropic
+from ..oauth.tokens import TokenError, TokenManager
+from ..stores.entities import Account
+from .base import UpstreamCall
+from .claude_console import ClaudeConsoleAdapter
+
+OAUTH_BETA = "oauth-2025-04-20"
+
+
+def with_oauth_beta(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The client's `anthropic-beta` values (all its header lines, in order,
+    each once) plus the OAuth beta if missing, as one header."""
+    betas: list[str] = []
+    kept: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        if key.lower() != b"anthropic-beta":
+            kept.append((key, value))
+            continue
+        for beta in value.decode("latin-1").split(","):
+            beta = beta.strip()
+            if beta and beta not in betas:
+                betas.append(beta)
+    if OAUTH_BETA not in betas:
+        betas.append(OAUTH_BETA)
+    kept.append((b"anthropic-beta", ",".join(betas).encode("latin-1")))
+    return kept
+
+
+def with_beta_query(path: str, query: str) -> str:
+    # Claude Code calls the Messages endpoints with ?beta=true; subscription
+    # traffic is expected to look like it. Other paths (models) pass through.
+    if not path.startswith("/v1/messages"):
+        return query
+    params = query.split("&") if query else []
+    if any(p == "beta" or p.startswith("beta=") for p in params):
+        return query
+    return "&".join([*params, "beta=true"])
+
+
+def _error_response(status: int, message: str) -> httpx.Response:
+    # Answered as if from the upstream, in Anthropic's shape, so the relay
+    # passes it on (and records it) like any upstream error.
+    return httpx.Response(status, content=anthropic.error_body(status, message),
+                          headers={"content-type": "application/json"})
+
+
+class ClaudeOfficialAdapter(ClaudeConsoleAdapter):
+    types = ("claude-official",)
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, tokens: TokenManager) -> None:
+        super().__init__(client, base_url)
+        self._tokens = tokens
+
+    def auth_headers(self, credentials: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", b"Bearer " + str(credentials.get("access_token", "")).encode())]
+
+    async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
+        try:
+            token = await self._tokens.access_token(account, credentials)
+        except TokenError as exc:
+            return _error_response(exc.status, exc.message)
+        call = replace(call, headers=with_oauth_beta(call.headers), query=with_beta_query(call.path, call.query))
+        # Only the access token reaches the base class: the refresh token never
+        # goes near a request.
+        response = await super().send(account, {"access_token": token}, call)
+        if response.status_code != 401:
+            return response
+        # Refused although it looked fresh (revoked, or pasted without an
+        # expiry): refresh once and try again; the body is bytes, so it can be resent.
+        await response.aclose()
+        try:
+            token = await self._tokens.access_token(account, credentials, rejected=token)
+        except TokenError as exc:
+            return _error_response(exc.status, exc.message)
+        return await super().send(account, {"access_token": token}, call)

@@ -17,9 +17,11 @@ see `AddColumn` for why adding a column is not a plain string.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import anyio
 import sqlalchemy as sa
 from databases import Database
 from databases.core import Connection
@@ -267,6 +269,24 @@ MYSQL_LOCK = "aiproxy_migrate"
 MYSQL_LOCK_TIMEOUT_S = 30
 
 
+async def _sqlite_wal(conn: Connection) -> None:
+    """Switch the file to WAL, which lets readers (the admin UI, a CLI) read
+    while the server writes. It is persistent in the file, so once is enough.
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked"
+    at once, without its busy timeout, when two connections race to switch a
+    new file: retry for a while instead.
+    """
+    for attempt in range(100):
+        try:
+            await conn.fetch_val("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            await anyio.sleep(0.05)
+
+
 async def migrate(db: Database, dialect: str) -> None:
     """Bring the schema of a connected `db` up to SCHEMA_VERSION.
 
@@ -277,9 +297,7 @@ async def migrate(db: Database, dialect: str) -> None:
     # MySQL session lock) belongs to the connection that took it.
     async with db.connection() as conn:
         if dialect == "sqlite":
-            # WAL lets readers (the admin UI, a CLI) read while the server
-            # writes. It is persistent in the file, so setting it here is enough.
-            await conn.fetch_val("PRAGMA journal_mode=WAL")
+            await _sqlite_wal(conn)
             # IMMEDIATE takes the write lock now, so a second process waits here
             # (busy timeout) and then finds the work done. SQLite DDL is
             # transactional: a failed migration leaves nothing behind.

@@ -24,7 +24,9 @@ from .adapters.ccr import CcrAdapter
 from .adapters.claude_console import ClaudeConsoleAdapter
 from .adapters.claude_official import ClaudeOfficialAdapter
 from .adapters.gemini_api import GeminiApiAdapter
+from .adapters.gemini_oauth import GeminiOAuthAdapter
 from .adapters.openai import OpenAIAdapter
+from .adapters.openai_responses import OpenAIResponsesAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
@@ -37,6 +39,7 @@ from .middleware import (
 )
 from .oauth.flows import OAuthFlows
 from .oauth.providers import oauth_providers
+from .oauth.shared_lock import StoreRefreshLock
 from .oauth.tokens import TokenManager
 from .relay import Relay
 from .routes.claude import claude_router
@@ -50,6 +53,7 @@ from .settings import Settings
 from .stores.entities import User
 from .stores.key_cache import KeyCache
 from .stores.protocols import Stores
+from .upstream_proxy import ProxyRoutingTransport
 from .usage.writer import UsageWriter
 
 log = logging.getLogger("aiproxy")
@@ -93,7 +97,9 @@ def create_app(
     `stores` are opened at startup and closed at shutdown. Upstream requests
     go through `http_client` if given (its owner closes it), else through a
     client built on `transport` (tests pass httpx.MockTransport), else on the
-    fastest installed transport.
+    fastest installed transport. Accounts' outbound proxies are applied by the
+    client built here; an `http_client` of the caller's own applies them only
+    if it is built on `upstream_proxy.ProxyRoutingTransport(...)`.
     """
     settings = settings or Settings()
     if settings.encryption_key is None:
@@ -103,7 +109,8 @@ def create_app(
 
     owns_client = http_client is None
     client = http_client or httpx.AsyncClient(
-        transport=transport or default_transport(settings),
+        # Each request goes through its account's proxy, if it has one (upstream_proxy).
+        transport=ProxyRoutingTransport(transport or default_transport(settings)),
         timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
         # One client serves every account and user: a cookie one upstream
         # answer sets must never ride along on another's request.
@@ -129,14 +136,27 @@ def create_app(
         await stores.accounts.update(account)
         await pool.reload()
 
-    oauth_tokens = TokenManager(providers, client, save_credentials, skew=settings.oauth.refresh_skew_seconds)
+    async def stored_credentials(account_id: int) -> dict[str, Any] | None:
+        account = await stores.accounts.get(account_id)
+        return cipher.decrypt(account.credentials) if account is not None else None
+
+    oauth_tokens = TokenManager(
+        providers,
+        client,
+        save_credentials,
+        skew=settings.oauth.refresh_skew_seconds,
+        # One refresh per account across every worker and instance on this store.
+        shared=StoreRefreshLock(stores.leases, stored_credentials),
+    )
 
     # One adapter per account type; each names the types it serves.
     adapter_list: list[Adapter] = [
         ClaudeConsoleAdapter(client, settings.upstream.anthropic),
         ClaudeOfficialAdapter(client, settings.upstream.anthropic, oauth_tokens),
         OpenAIAdapter(client, settings.upstream.openai),
+        OpenAIResponsesAdapter(client, settings.upstream.openai, settings.upstream.codex, oauth_tokens),
         GeminiApiAdapter(client, settings.upstream.gemini),
+        GeminiOAuthAdapter(client, settings.upstream.code_assist, oauth_tokens),
         BedrockAdapter(client, settings.upstream.bedrock),
         AzureOpenAIAdapter(client),
         CcrAdapter(client),

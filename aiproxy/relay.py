@@ -29,6 +29,7 @@ from .scheduler.model_prefix import route_model
 from .scheduler.pool import AccountPool
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
+from .upstream_proxy import account_proxy
 
 log = logging.getLogger("aiproxy.relay")
 
@@ -44,6 +45,9 @@ class StreamTap(Protocol):
     usage: Usage
     model: str | None
     error: str | None
+    # Optional: a tap that can tell may set `complete = True` once the stream's
+    # final event went by (message_stop, [DONE], response.completed); a client
+    # hanging up after that has everything and is not counted as a disconnect.
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -80,6 +84,10 @@ class Relay:
         self._pool = pool
         self._adapters = adapters
         self._max_request_bytes = max_request_bytes
+        # Account type -> the upstream paths its adapter serves, for adapters that name them.
+        self._limited_paths: dict[str, tuple[str, ...]] = {
+            t: tuple(a.paths) for t, a in adapters.items() if getattr(a, "paths", None)
+        }
 
     async def serve(self, spec: RouteSpec, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
@@ -104,6 +112,10 @@ class Relay:
         # A routing prefix ("ccr,<model>") picks the account types and is not
         # part of the model's name: usage records and upstreams see it stripped.
         model, types = route_model(requested, self._adapters.keys())
+        if self._limited_paths:
+            # Types whose adapter serves only some upstream paths (`paths`) are
+            # left out of every other route.
+            types = [t for t in types if spec.upstream_path in self._limited_paths.get(t, (spec.upstream_path,))]
         meter.model = model or ""
         meter.stream = inbound.stream
 
@@ -122,7 +134,10 @@ class Relay:
         call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
         adapter = self._adapters[chosen.account.type]
         exchange = _Exchange(spec, inbound, meter, scope, receive, send)
-        await exchange.run(adapter, chosen.account, chosen.credentials, call)
+        # Every upstream request made for this account (its API call, a token
+        # refresh on the way) goes through the account's proxy, if it has one.
+        with account_proxy(chosen.account.proxy):
+            await exchange.run(adapter, chosen.account, chosen.credentials, call)
 
 
 def _upstream_call(
@@ -181,7 +196,11 @@ class _Exchange:
         self.send = send
         self.started = False  # has the response start been sent to the client?
         self.disconnected = False
-        self.finished = False  # has the last body message been sent?
+        # Has everything the upstream sent been passed on? A client may hang up
+        # right after the last event it needs (Codex does, on response.completed),
+        # before the closing empty message: that is not a disconnect.
+        self.finished = False
+        self._tap: StreamTap | None = None
         self._cancel_scope = anyio.CancelScope()
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> None:
@@ -195,6 +214,12 @@ class _Exchange:
                 await self._forward(adapter, account, credentials, call)
         finally:
             watcher.cancel()
+        tap = self._tap
+        if tap is not None:  # also when the stream was cut: what the tap saw still counts
+            if tap.model and not self.meter.model:
+                self.meter.model = tap.model
+            if tap.error:
+                self.meter.error = tap.error
         if self.disconnected:
             self.meter.error = self.meter.error or "client disconnected"
             if not self.started:
@@ -206,6 +231,11 @@ class _Exchange:
             if message["type"] == "http.disconnect":
                 if self.finished:
                     return  # servers report the end of a completed exchange as a disconnect too
+                if getattr(self._tap, "complete", False):
+                    # The client had everything and hung up (Codex does, on
+                    # response.completed): stop reading upstream, but it is no error.
+                    self._cancel_scope.cancel()
+                    return
                 self.disconnected = True
                 self._cancel_scope.cancel()
                 return
@@ -216,6 +246,9 @@ class _Exchange:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self.finished = True
         except OSError:
+            if self.finished or getattr(self._tap, "complete", False):
+                self.finished = True
+                return
             # ASGI 2.4 servers raise on send to a closed connection.
             self.disconnected = True
             self._cancel_scope.cancel()
@@ -276,6 +309,7 @@ class _Exchange:
 
     async def _relay_stream(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
         tap = self.spec.stream_tap(self.inbound) if self.spec.stream_tap else None
+        self._tap = tap
         if tap is not None:
             self.meter.usage = tap.usage  # shared, so a cut stream still records what was seen
         await self._client_send({"type": "http.response.start", "status": response.status_code, "headers": headers})
@@ -290,15 +324,11 @@ class _Exchange:
             tail = tap.end() if tap is not None else b""
             if tail:
                 await self._client_send({"type": "http.response.body", "body": tail, "more_body": True})
+            self.finished = True
         except httpx.HTTPError as exc:
             message = f"upstream stream broke: {type(exc).__name__}"
             self.meter.error = message
             await self._client_send(
                 {"type": "http.response.body", "body": self.spec.dialect.stream_error(502, message), "more_body": True}
             )
-        if tap is not None:
-            if tap.model and not self.meter.model:
-                self.meter.model = tap.model
-            if tap.error:
-                self.meter.error = tap.error
         await self._client_send({"type": "http.response.body", "body": b"", "more_body": False})

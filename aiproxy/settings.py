@@ -17,6 +17,11 @@ class UpstreamURLs:
     gemini: str = "https://generativelanguage.googleapis.com"  # without /v1beta: routes add it
     # Bedrock runtime, per account region ("{region}" is replaced); an account's base_url overrides it.
     bedrock: str = "https://bedrock-runtime.{region}.amazonaws.com"
+    # Code Assist, the API behind Gemini CLI's "Login with Google" (gemini-oauth accounts).
+    code_assist: str = "https://cloudcode-pa.googleapis.com"
+    # The ChatGPT backend Codex CLI talks to with a ChatGPT (subscription) login;
+    # `openai-responses` accounts logged in by OAuth POST to {codex}/responses.
+    codex: str = "https://chatgpt.com/backend-api/codex"
 
 
 @dataclass
@@ -28,6 +33,20 @@ class OAuthSettings:
     claude_authorize_url: str = "https://claude.ai/oauth/authorize"
     claude_token_url: str = "https://platform.claude.com/v1/oauth/token"
     claude_redirect_uri: str = "https://platform.claude.com/oauth/code/callback"
+    # Gemini CLI's "Login with Google" (gemini-oauth accounts). The client is
+    # gemini-cli's installed-app client, whose id and (non-secret) secret are in
+    # its source; they are not shipped here: set them, or logins and refreshes
+    # answer which setting is missing. The redirect is gemini-cli's user-code
+    # page, which shows the code to paste back.
+    gemini_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    gemini_token_url: str = "https://oauth2.googleapis.com/token"
+    gemini_client_id: str = ""
+    gemini_client_secret: str = ""
+    gemini_redirect_uri: str = "https://codeassist.google.com/authcode"
+    # ChatGPT/Codex logins (openai-responses accounts), as Codex CLI does them.
+    openai_authorize_url: str = "https://auth.openai.com/oauth/authorize"
+    openai_token_url: str = "https://auth.openai.com/oauth/token"
+    openai_redirect_uri: str = "http://localhost:1455/auth/callback"
     # An access token is refreshed when it expires within this many seconds,
     # so a long request never starts with a token about to die.
     refresh_skew_seconds: float = 300.0
@@ -94,10 +113,22 @@ class Settings:
             s.upstream.gemini = env["AIPROXY_GEMINI_BASE_URL"]
         if env.get("AIPROXY_BEDROCK_BASE_URL"):
             s.upstream.bedrock = env["AIPROXY_BEDROCK_BASE_URL"]
+        if env.get("AIPROXY_CODE_ASSIST_BASE_URL"):
+            s.upstream.code_assist = env["AIPROXY_CODE_ASSIST_BASE_URL"]
+        if env.get("AIPROXY_CODEX_BASE_URL"):
+            s.upstream.codex = env["AIPROXY_CODEX_BASE_URL"]
         oauth_urls = {
             "AIPROXY_CLAUDE_OAUTH_AUTHORIZE_URL": "claude_authorize_url",
             "AIPROXY_CLAUDE_OAUTH_TOKEN_URL": "claude_token_url",
             "AIPROXY_CLAUDE_OAUTH_REDIRECT_URI": "claude_redirect_uri",
+            "AIPROXY_GEMINI_OAUTH_AUTHORIZE_URL": "gemini_authorize_url",
+            "AIPROXY_GEMINI_OAUTH_TOKEN_URL": "gemini_token_url",
+            "AIPROXY_GEMINI_OAUTH_CLIENT_ID": "gemini_client_id",
+            "AIPROXY_GEMINI_OAUTH_CLIENT_SECRET": "gemini_client_secret",
+            "AIPROXY_GEMINI_OAUTH_REDIRECT_URI": "gemini_redirect_uri",
+            "AIPROXY_OPENAI_OAUTH_AUTHORIZE_URL": "openai_authorize_url",
+            "AIPROXY_OPENAI_OAUTH_TOKEN_URL": "openai_token_url",
+            "AIPROXY_OPENAI_OAUTH_REDIRECT_URI": "openai_redirect_uri",
         }
         for var, attr in oauth_urls.items():
             if env.get(var):

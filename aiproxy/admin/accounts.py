@@ -21,7 +21,7 @@ from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
 from .auth import current_admin
 from .context import AdminContext
 from .errors import not_found
-from .oauth_credentials import check_oauth_tokens
+from .oauth_credentials import check_gemini_oauth, check_oauth_tokens, check_openai_responses
 from .serialize import account_json, masked_proxy
 from .validation import (
     as_bool,
@@ -115,6 +115,8 @@ CREDENTIAL_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ccr": _check_api_key,
     "bedrock": _check_bedrock,
     "claude-official": check_oauth_tokens,
+    "gemini-oauth": check_gemini_oauth,
+    "openai-responses": check_openai_responses,
 }
 
 # Types with no default upstream: the account's base_url is where they go.

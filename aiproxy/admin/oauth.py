@@ -20,6 +20,7 @@ from ..oauth.exchange import InvalidGrant, OAuthError
 from ..oauth.flows import FlowError, OAuthFlows
 from ..oauth.providers import OAuthProvider
 from ..stores.entities import Account
+from ..upstream_proxy import account_proxy
 from .accounts import DEFAULT_PRIORITY, PRIORITY_RANGE
 from .auth import current_admin
 from .context import AdminContext
@@ -70,6 +71,8 @@ def token_facts(credentials: dict[str, Any]) -> dict[str, Any]:
     account = credentials.get("account")
     if isinstance(account, dict):
         facts["account"] = {k: account[k] for k in ("uuid", "email_address") if k in account}
+    if credentials.get("chatgpt_account_id"):
+        facts["chatgpt_account_id"] = credentials["chatgpt_account_id"]
     return facts
 
 
@@ -127,7 +130,10 @@ class OAuthEndpoints:
             raise invalid("name", "is required (or account_id, to re-authorize an account)")
 
         try:
-            credentials = await flows.finish(session_id, code, account_type=provider.account_type)
+            # The code exchange goes through the proxy the account will use.
+            proxy = fields["proxy"] if "proxy" in fields else (existing.proxy if existing else None)
+            with account_proxy(proxy):
+                credentials = await flows.finish(session_id, code, account_type=provider.account_type)
         except FlowError as exc:
             raise ApiError(400, "oauth_error", str(exc)) from None
         except InvalidGrant as exc:

@@ -70,6 +70,7 @@ class StreamUsage:
         self.usage = Usage()
         self.model: str | None = None
         self.error: str | None = None
+        self.complete = False  # message_stop seen: the client has the whole message
         self._sse = SSEParser()
 
     def feed(self, chunk: bytes) -> bytes:
@@ -81,6 +82,9 @@ class StreamUsage:
 
     def _read(self, chunk: bytes) -> None:
         for ev in self._sse.feed(chunk):
+            if ev.event == "message_stop":
+                self.complete = True
+                continue
             if ev.event not in ("message_start", "message_delta", "error"):
                 continue
             try:

@@ -110,6 +110,7 @@ class StreamTap:
         self.usage = Usage()
         self.model: str | None = None
         self.error: str | None = None
+        self.complete = False  # `data: [DONE]` seen: the client has the whole answer
         self._drop = drop_usage_chunk
         self._framer = SSEFramer()
 
@@ -131,6 +132,9 @@ class StreamTap:
 
     def _read(self, frame: bytes) -> bool:
         """Take what this event tells; False when it is the usage chunk to drop."""
+        if b"[DONE]" in frame and frame_data(frame) == b"[DONE]":
+            self.complete = True
+            return True
         has_usage = _USAGE_KEY in frame and not _NULL_USAGE.search(frame)
         if self.model is not None and not has_usage and _ERROR_KEY not in frame:
             return True

@@ -62,6 +62,11 @@ class StreamTap:
         self._sse = SSEParser()
         self._done = False
 
+    @property
+    def complete(self) -> bool:
+        """A terminal event was seen: the client has the whole response."""
+        return self._done
+
     def feed(self, chunk: bytes) -> bytes:
         if not self._done:
             for ev in self._sse.feed(chunk):
@@ -102,3 +107,76 @@ class StreamTap:
             # OpenAI's `error` event is flat ({type, code, message}); the
             # gateway's own stream_error nests it ({"error": {...}}).
             self.error = _describe(data["error"] if isinstance(data.get("error"), dict) else data)
+
+
+# Error codes of a failed response or an `error` event that mean "too many
+# requests / quota used up" (the ChatGPT backend's `usage_limit_reached`).
+_LIMIT_CODES = frozenset({"rate_limit_exceeded", "usage_limit_reached", "insufficient_quota"})
+_COLLECTED_EVENTS = _READ_EVENTS | {"response.output_item.done"}
+
+
+def _error_answer(error: Any, fallback: str) -> tuple[int, bytes]:
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    status = 429 if code in _LIMIT_CODES or error.get("type") in _LIMIT_CODES else 502
+    message = str(error.get("message") or fallback)
+    kind = error.get("type") if isinstance(error.get("type"), str) and error.get("type") != "error" else None
+    body = {"error": {"message": message, "type": kind or ("rate_limit_error" if status == 429 else "server_error"),
+                      "param": error.get("param") if isinstance(error.get("param"), str) else None, "code": code}}
+    return status, orjson.dumps(body)
+
+
+class ResponseCollector:
+    """Builds the non-streamed answer (a response object) out of a Responses stream.
+
+    For upstreams that only stream (the ChatGPT backend Codex uses), when the
+    client asked for a plain JSON answer. The terminal event carries the whole
+    response; if its `output` is empty (some backends send it bare), the items
+    of `response.output_item.done` events are put in, in output order. Nothing
+    after the first terminal event is read. Pure: bytes in, (status, body) out.
+    """
+
+    def __init__(self) -> None:
+        self._sse = SSEParser()
+        self._items: dict[int, Any] = {}
+        self._terminal: tuple[str, dict[str, Any]] | None = None
+        self._error: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self._terminal is not None or self._error is not None
+
+    def feed(self, chunk: bytes) -> None:
+        for ev in self._sse.feed(chunk):
+            if self.done:
+                return
+            if ev.event not in _COLLECTED_EVENTS and ev.event != "message":
+                continue
+            try:
+                data = orjson.loads(ev.data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type") or ev.event
+            if kind in TERMINAL_EVENTS and isinstance(data.get("response"), dict):
+                self._terminal = (kind, data["response"])
+            elif kind == "response.output_item.done":
+                index = data.get("output_index")
+                self._items[index if isinstance(index, int) else len(self._items)] = data.get("item")
+            elif kind == "error":
+                self._error = data.get("error") if isinstance(data.get("error"), dict) else data
+
+    def result(self) -> tuple[int, bytes]:
+        """The HTTP status and JSON body to answer: the response object (200),
+        or an error in OpenAI's shape (429 for limits, else 502)."""
+        if self._terminal is None:
+            if self._error is not None:
+                return _error_answer(self._error, "the upstream stream reported an error")
+            return _error_answer(None, "the upstream stream ended before the response completed")
+        kind, response = self._terminal
+        if kind == "response.failed":
+            return _error_answer(response.get("error"), "the upstream response failed")
+        if not response.get("output") and self._items:
+            response = {**response, "output": [self._items[i] for i in sorted(self._items)]}
+        return 200, orjson.dumps(response)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import httpx
+import jwt
 
 from .providers import OAuthProvider
 
@@ -51,14 +52,25 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
     return (str(error) if error else None), str(data.get("error_description") or "")
 
 
+def not_configured(provider: OAuthProvider) -> str:
+    """Why `provider` cannot be used yet: the settings to set."""
+    return f"{provider.name} OAuth is not configured: set {', '.join(provider.missing_settings)}"
+
+
 async def token_request(client: httpx.AsyncClient, provider: OAuthProvider, fields: dict[str, str]) -> dict[str, Any]:
     """POST `fields` (plus the client id) to the token endpoint; its JSON answer."""
+    if provider.missing_settings:
+        raise OAuthError(not_configured(provider))
     body = {**fields, "client_id": provider.client_id}
     if provider.client_secret:
         body["client_secret"] = provider.client_secret
+    encoding = provider.token_encoding
+    if fields.get("grant_type") == "refresh_token":
+        body = {**body, **provider.refresh_params}
+        encoding = provider.refresh_encoding or encoding
     headers = {"accept": "application/json"}
     try:
-        if provider.token_encoding == "json":
+        if encoding == "json":
             response = await client.post(provider.token_url, json=body, headers=headers, timeout=TOKEN_TIMEOUT)
         else:
             response = await client.post(provider.token_url, data=body, headers=headers, timeout=TOKEN_TIMEOUT)
@@ -83,13 +95,48 @@ async def token_request(client: httpx.AsyncClient, provider: OAuthProvider, fiel
     return answer
 
 
+def unverified_claims(token: Any) -> dict[str, Any]:
+    """The payload of a JWT, read without checking its signature; {} if it is not one.
+
+    Only for tokens that came straight from the provider's token endpoint over
+    TLS (or were pasted by an admin from such an answer): we are their
+    recipient, not a server that must trust a token a client shows it, so
+    there is nothing a signature check would protect here, and the provider's
+    signing keys would be one more thing to fetch and keep.
+    """
+    if not isinstance(token, str) or token.count(".") != 2:
+        return {}
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def claims_facts(provider: OAuthProvider | None, id_token: Any) -> dict[str, Any]:
+    """The facts `provider.id_token_claims` names, from an id token's claims."""
+    if provider is None or not provider.id_token_claims:
+        return {}
+    claims = unverified_claims(id_token)
+    facts: dict[str, Any] = {}
+    for name, path in provider.id_token_claims.items():
+        value: Any = claims
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            facts[name] = value
+    return facts
+
+
 def credentials_from_answer(
-    answer: dict[str, Any], now: float, previous: dict[str, Any] | None = None
+    answer: dict[str, Any], now: float, previous: dict[str, Any] | None = None,
+    *, provider: OAuthProvider | None = None,
 ) -> dict[str, Any]:
     """The credentials to store: access_token, refresh_token, expires_at (epoch
     seconds) and the useful extras. A refresh answer updates `previous`: a
     provider that does not rotate refresh tokens (Google) keeps the old one, and
-    facts only the login answer gave (organization, account) are kept."""
+    facts only the login answer gave (organization, account) are kept. Facts
+    from the id token (`provider.id_token_claims`) follow each new id token."""
     credentials = dict(previous or {})
     credentials.pop("expires_at", None)  # never keep a stale expiry
     credentials["access_token"] = answer["access_token"]
@@ -103,4 +150,5 @@ def credentials_from_answer(
     for name in _KEPT_FIELDS:
         if answer.get(name) is not None:
             credentials[name] = answer[name]
+    credentials.update(claims_facts(provider, answer.get("id_token")))
     return credentials

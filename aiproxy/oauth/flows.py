@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from .exchange import credentials_from_answer, token_request
+from .exchange import credentials_from_answer, not_configured, token_request
 from .pkce import Pkce, new_pkce, new_state
 from .providers import OAuthProvider
 
@@ -94,6 +94,8 @@ class OAuthFlows:
         provider = self._providers.get(account_type)
         if provider is None:
             raise FlowError(f"account type {account_type!r} has no OAuth login")
+        if provider.missing_settings:
+            raise FlowError(not_configured(provider))
         self._drop_expired()
         if len(self._pending) >= MAX_PENDING:
             raise FlowError("too many logins pending; finish or let some expire first")
@@ -144,7 +146,7 @@ class OAuthFlows:
             fields["state"] = pending.state
         answer = await token_request(self._client, provider, fields)
         self._pending.pop(session_id, None)
-        return credentials_from_answer(answer, self._wall_clock())
+        return credentials_from_answer(answer, self._wall_clock(), provider=provider)
 
     def _drop_expired(self) -> None:
         now = self._clock()

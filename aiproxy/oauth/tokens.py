@@ -1,14 +1,14 @@
 """Valid access tokens for OAuth accounts, refreshed shortly before they expire.
 
-At most one refresh runs per account at a time in this process: concurrent
+At most one refresh runs per account at a time: in this process, concurrent
 requests on an expiring token wait on the account's lock and reuse the one
 refresh's result (a refresh token is often single-use; a second refresh with
 it would fail and could revoke the grant).
 
-Cross-process single-flight is NOT done here. Several workers or instances
-may each refresh the same account once; the follow-up is a Redis lock per
-account (SET NX with a TTL) plus re-reading the stored credentials after
-getting it.
+Across processes (workers, instances) the same holds when the manager is
+given a `shared` lock (oauth/shared_lock.py: a lease in the store they all
+share): the refresh runs under it, and whoever waited reads the stored
+credentials first, finding the tokens the holder saved.
 
 The manager never touches a store: new credentials go through `save`, which
 the app factory supplies (it encrypts, updates the account, reloads the pool).
@@ -27,6 +27,7 @@ import httpx
 from ..stores.entities import Account
 from .exchange import InvalidGrant, OAuthError, credentials_from_answer, token_request
 from .providers import OAuthProvider
+from .shared_lock import RefreshLockTimeout, StoreRefreshLock
 
 log = logging.getLogger("aiproxy.oauth")
 
@@ -85,8 +86,10 @@ class TokenManager:
         *,
         skew: float = 300.0,
         clock: Callable[[], float] = time.time,
+        shared: StoreRefreshLock | None = None,
     ) -> None:
         self._providers = providers
+        self._shared = shared
         self._client = client
         self._save = save
         self._skew = skew
@@ -115,6 +118,12 @@ class TokenManager:
         task.add_done_callback(_retrieve_exception)
         return await asyncio.shield(task)
 
+    def latest(self, account: Account, credentials: dict[str, Any]) -> dict[str, Any]:
+        """`credentials`, or what a refresh in this process replaced them with
+        (for facts that change with the tokens, like OpenAI's account id)."""
+        assert account.id is not None
+        return self._latest(account.id, credentials)
+
     async def _refresh_once(self, account: Account, credentials: dict[str, Any], rejected: str | None) -> str:
         assert account.id is not None
         lock = self._locks.setdefault(account.id, asyncio.Lock())
@@ -123,7 +132,21 @@ class TokenManager:
             current = self._latest(account.id, credentials)
             if self._fresh(current, rejected):
                 return str(current["access_token"])
-            return await self._refresh(account, current, rejected)
+            if self._shared is None:
+                return await self._refresh(account, current, rejected)
+            try:
+                async with self._shared.hold(account.id) as stored:
+                    if stored and stored.get("access_token") != current.get("access_token") and self._fresh(
+                        stored, rejected
+                    ):
+                        # Another process refreshed while we waited: use its tokens.
+                        self._replaced[account.id] = _Replaced(current.get("access_token"), stored)
+                        return str(stored["access_token"])
+                    return await self._refresh(account, stored or current, rejected)
+            except RefreshLockTimeout as exc:
+                if self._unexpired(current, rejected):
+                    return str(current["access_token"])
+                raise TokenError(account, str(exc)) from exc
 
     def _latest(self, account_id: int, given: dict[str, Any]) -> dict[str, Any]:
         replaced = self._replaced.get(account_id)
@@ -184,7 +207,7 @@ class TokenManager:
                 return str(current["access_token"])
             raise TokenError(account, f"refreshing the access token failed: {exc}") from exc
         self._retry_at.pop(account.id, None)
-        fresh = credentials_from_answer(answer, self._clock(), previous=current)
+        fresh = credentials_from_answer(answer, self._clock(), previous=current, provider=provider)
         self._replaced[account.id] = _Replaced(current.get("access_token"), fresh)
         try:
             await self._save(account.id, fresh)

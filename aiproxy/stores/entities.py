@@ -16,8 +16,8 @@ ROLES = ("admin", "user")
 # Account types per platform. Each type names the adapter that talks to its upstream.
 ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
     "claude": ("claude-console", "claude-official", "ccr", "bedrock"),
-    "openai": ("openai", "azure-openai"),
-    "gemini": ("gemini-api",),
+    "openai": ("openai", "azure-openai", "openai-responses"),
+    "gemini": ("gemini-api", "gemini-oauth"),
 }
 
 

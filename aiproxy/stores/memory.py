@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections import defaultdict
-from typing import Generic, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
 from .protocols import USAGE_GROUPS, UsageFilter, UsageTotal
@@ -192,14 +193,33 @@ class MemoryUsageStore:
         return sorted(groups.values(), key=lambda t: (-t.requests, str(t.group)))
 
 
+class MemoryLeaseStore:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._held: dict[str, tuple[str, float]] = {}
+
+    async def acquire(self, name: str, owner: str, seconds: float) -> bool:
+        held = self._held.get(name)
+        now = self._clock()
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._held[name] = (owner, now + seconds)
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        if self._held.get(name, ("", 0.0))[0] == owner:
+            del self._held[name]
+
+
 class MemoryStores:
-    """All four stores in memory. Nothing survives the process."""
+    """All the stores in memory. Nothing survives the process."""
 
     def __init__(self) -> None:
         self.users = MemoryUserStore()
         self.keys = MemoryKeyStore()
         self.accounts = MemoryAccountStore()
         self.usage = MemoryUsageStore()
+        self.leases = MemoryLeaseStore()
 
     async def open(self) -> None:
         return None

@@ -252,9 +252,28 @@ _V2_MYSQL = (
     AddColumn("accounts", "proxy", "TEXT NULL"),
 )
 
+# Named, expiring leases: a lock every process sharing the database can take
+# (one OAuth token refresh per account across workers and instances).
+_V3_SQLITE = (
+    """CREATE TABLE IF NOT EXISTS leases (
+        name TEXT NOT NULL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at DATETIME NOT NULL
+    )""",
+)
+
+_V3_MYSQL = (
+    f"""CREATE TABLE IF NOT EXISTS leases (
+        name VARCHAR(191) NOT NULL PRIMARY KEY,
+        owner VARCHAR(191) NOT NULL,
+        expires_at DATETIME(6) NOT NULL
+    ) {_MYSQL_TABLE}""",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
+    Migration(3, "leases", sqlite=_V3_SQLITE, mysql=_V3_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

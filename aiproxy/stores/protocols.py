@@ -79,9 +79,21 @@ class UsageStore(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    """Named locks that expire, shared by every process on the same store."""
+
+    async def acquire(self, name: str, owner: str, seconds: float) -> bool:
+        """Take (or extend, for the same owner) the lease; False while another owner holds it."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Give the lease up, if `owner` still holds it."""
+        ...
+
+
 @runtime_checkable
 class Stores(Protocol):
-    """The four stores together, opened and closed as one."""
+    """The stores together, opened and closed as one."""
 
     # Read-only properties, so that an implementation may declare its own
     # store classes (protocol attributes would be invariant).
@@ -93,6 +105,8 @@ class Stores(Protocol):
     def accounts(self) -> AccountStore: ...
     @property
     def usage(self) -> UsageStore: ...
+    @property
+    def leases(self) -> LeaseStore: ...
 
     async def open(self) -> None:
         """Connect, create or migrate the schema. Called once at app start."""

@@ -9,7 +9,6 @@ exist in one dialect only (locks, pragmas, row counts) are written per dialect.
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, Iterator, Sequence, TypeVar
@@ -20,12 +19,15 @@ from databases.core import Connection
 from databases.interfaces import Record
 
 from . import migrations
+from .sql_errors import is_duplicate
+from .sql_leases import SQLLeaseStore
 from .sqlite_batch import SQLiteBatchWriter
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
 from .protocols import (
     USAGE_GROUPS,
     AccountStore,
     KeyStore,
+    LeaseStore,
     UsageFilter,
     UsageStore,
     UsageTotal,
@@ -72,22 +74,12 @@ def normalize_url(url: str) -> DatabaseURL:
     return parsed.replace(dialect=dialect, driver=driver)
 
 
-def _is_duplicate(exc: BaseException) -> bool:
-    """True for a UNIQUE violation, from either driver."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        # 2067 is SQLITE_CONSTRAINT_UNIQUE; the text check covers old Pythons.
-        return getattr(exc, "sqlite_errorcode", None) == 2067 or "UNIQUE" in str(exc)
-    # asyncmy is optional, so match its IntegrityError by name, not by import.
-    # 1062 is ER_DUP_ENTRY.
-    return type(exc).__name__ == "IntegrityError" and bool(exc.args) and exc.args[0] == 1062
-
-
 @contextmanager
 def _duplicate_as_value_error(message: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if _is_duplicate(exc):
+        if is_duplicate(exc):
             raise ValueError(message) from exc
         raise
 
@@ -378,6 +370,7 @@ class SQLStores:
         self.accounts: AccountStore = SQLAccountStore(self._db, self.dialect)
         self._usage = SQLUsageStore(self._db, self.dialect)
         self.usage: UsageStore = self._usage
+        self.leases: LeaseStore = SQLLeaseStore(self._db, self.dialect)
 
     async def open(self) -> None:
         if self.dialect == "sqlite":

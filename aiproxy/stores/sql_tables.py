@@ -162,6 +162,14 @@ accounts = sa.Table(
     sa.Column("proxy", sa.Text, nullable=True),
 )
 
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(191), primary_key=True),
+    sa.Column("owner", sa.String(191), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
 usage_records = sa.Table(
     "usage_records",
     metadata,

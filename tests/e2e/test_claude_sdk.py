@@ -23,7 +23,7 @@ from aiproxy.settings import UpstreamURLs
 from aiproxy.stores.entities import Account, ApiKey
 from server import build_app
 from tests.dbs import database_params, fresh_database_url
-from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.anthropic_upstream import FakeAnthropic, stream_events
 from tests.harness import ENCRYPTION_KEY, seed_user, gateway_settings
 from tests.servers import running
 
@@ -159,3 +159,34 @@ async def test_client_disconnect_closes_upstream_and_records_what_was_seen():
     # message_start was seen, so input and cache tokens are known; output so far is 1.
     assert (record.input_tokens, record.cache_creation_tokens, record.cache_read_tokens) == (12, 100, 200)
     assert record.output_tokens == 1
+
+
+async def test_client_hanging_up_after_the_last_event_is_not_a_disconnect():
+    # Codex closes its connection as soon as it has response.completed; the
+    # same holds for a client that stops reading after message_stop while the
+    # upstream has not yet closed its stream.
+    fake = FakeAnthropic(stall_after=len(stream_events("m")))  # every event, then stall
+    stores = MemoryStores()
+    user = await seed_user(stores)
+    key = generate_api_key()
+    await stores.keys.create(ApiKey(user_id=user.id, name="k", key_hash=hash_api_key(key), key_prefix=key[:8]))
+    await stores.accounts.create(Account(name="c", platform="claude", type="claude-console",
+                                         credentials=CredentialCipher(ENCRYPTION_KEY).encrypt({"api_key": "x"})))
+    with running(fake.app()) as upstream:
+        app = create_app(stores, gateway_settings(upstream=UpstreamURLs(anthropic=upstream)))
+        with running(app) as gw:
+            async with httpx.AsyncClient(base_url=gw) as client:
+                async with client.stream("POST", "/claude/v1/messages", json={**ASK, "stream": True},
+                                         headers={"x-api-key": key}) as r:
+                    seen = b""
+                    async for chunk in r.aiter_bytes():
+                        seen += chunk
+                        if b"message_stop" in seen:
+                            break
+            assert await anyio.to_thread.run_sync(fake.stream_closed.wait, 10), "upstream stream was never closed"
+            deadline = time.monotonic() + 10
+            while not stores.usage.records and time.monotonic() < deadline:
+                await anyio.sleep(0.05)
+    [record] = stores.usage.records
+    assert record.error is None and record.status == 200
+    assert (record.input_tokens, record.output_tokens) == (12, 7)

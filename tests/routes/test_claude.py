@@ -266,3 +266,13 @@ async def test_upstream_cookies_are_never_sent_on(anyio_backend: str):
         await h.http.post("/claude/v1/messages", json=BODY, headers=headers(h.key, cookie="client=1"))
     assert "set-cookie" not in first.headers
     assert all("cookie" not in r.headers for r in seen)
+
+
+async def test_final_errors_tell_clients_not_to_retry(harness: Harness):
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers("ap-wrong"))
+    assert r.status_code == 401 and r.headers["x-should-retry"] == "false"
+    for account in await harness.stores.accounts.list():
+        await harness.stores.accounts.delete(account.id)
+    await harness.app.state.gateway.pool.reload()
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(harness.key))
+    assert r.status_code == 503 and "x-should-retry" not in r.headers  # a pool may recover

@@ -109,3 +109,24 @@ async def test_refused_refresh_answers_401_naming_the_account(official: Harness,
     assert fake_anthropic.requests == []
     [record] = await official.records()
     assert record.status == 401 and record.account_id == account_id and "re-authorization" in (record.error or "")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reply_and_usage_stream_or_not(official: Harness, fake_anthropic: FakeAnthropic, stream: bool):
+    from tests.fakes.anthropic_upstream import USAGE, stream_events
+
+    await add_official(official, expires_in=3600)
+    r = await official.http.post("/claude/v1/messages", json={**BODY, "stream": stream},
+                                 headers={"x-api-key": official.key, "anthropic-version": "2023-06-01"})
+    assert r.status_code == 200
+    if stream:
+        assert r.content == b"".join(stream_events(BODY["model"]))
+    else:
+        assert r.json()["content"][0]["text"] == "Hello, world!"
+    [seen] = fake_anthropic.requests
+    assert seen.headers["authorization"] == "Bearer at-old" and seen.headers["anthropic-beta"] == "oauth-2025-04-20"
+    [rec] = await official.records()
+    assert rec.stream is stream
+    assert (rec.input_tokens, rec.output_tokens, rec.cache_creation_tokens, rec.cache_read_tokens) == (
+        USAGE["input_tokens"], USAGE["output_tokens"],
+        USAGE["cache_creation_input_tokens"], USAGE["cache_read_input_tokens"])

@@ -8,6 +8,7 @@ too, so openai_responses imports the error functions from here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -48,27 +49,38 @@ def token_count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def fill_usage(usage: Usage, u: dict[str, Any]) -> None:
-    """Normalise Chat Completions usage into `usage`, in place (a tap's usage is
-    shared with the meter). prompt_tokens includes the cached tokens: ours does not."""
-    details = u.get("prompt_tokens_details")
-    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    usage.input_tokens = max(token_count(u.get("prompt_tokens")) - cached, 0)
-    usage.cache_read_tokens = cached
-    usage.output_tokens = token_count(u.get("completion_tokens"))  # includes reasoning tokens
+@dataclass(frozen=True)
+class UsageKeys:
+    """Where an OpenAI API keeps its counts: Chat and Responses name them differently."""
+
+    input: str
+    details: str
+    output: str
+
+    def fill(self, usage: Usage, u: dict[str, Any]) -> None:
+        """Normalise into `usage`, in place (a tap's usage is shared with the
+        meter). The input count includes the cached tokens: ours does not."""
+        details = u.get(self.details)
+        cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        usage.input_tokens = max(token_count(u.get(self.input)) - cached, 0)
+        usage.cache_read_tokens = cached
+        usage.output_tokens = token_count(u.get(self.output))  # includes reasoning tokens
+
+    def from_object(self, data: dict[str, Any]) -> Usage | None:
+        """The usage of a whole answer object, if it has one."""
+        if not isinstance(data.get("usage"), dict):
+            return None
+        usage = Usage()
+        self.fill(usage, data["usage"])
+        return usage
 
 
-def _usage_of(data: dict[str, Any]) -> Usage | None:
-    if not isinstance(data.get("usage"), dict):
-        return None
-    usage = Usage()
-    fill_usage(usage, data["usage"])
-    return usage
+CHAT_USAGE = UsageKeys(input="prompt_tokens", details="prompt_tokens_details", output="completion_tokens")
 
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
     """Usage and model of a non-streamed chat completion."""
-    return usage_from_json(body, _usage_of)
+    return usage_from_json(body, CHAT_USAGE.from_object)
 
 
 def client_wants_usage(data: dict[str, Any] | None) -> bool:
@@ -155,5 +167,5 @@ class StreamTap:
             return True
         if not isinstance(data.get("usage"), dict):
             return True
-        fill_usage(self.usage, data["usage"])
+        CHAT_USAGE.fill(self.usage, data["usage"])
         return not (self._drop and data.get("choices") == [])

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .openai_chat import token_count
+from .openai_chat import UsageKeys
 from .sse import SSEParser
 from .usage import Usage, usage_from_json
 
@@ -17,27 +17,12 @@ TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.
 _READ_EVENTS = TERMINAL_EVENTS | {"error"}
 
 
-def fill_usage(usage: Usage, u: dict[str, Any]) -> None:
-    """Normalise Responses usage into `usage`, in place: input_tokens includes
-    the cached tokens, ours does not."""
-    details = u.get("input_tokens_details")
-    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    usage.input_tokens = max(token_count(u.get("input_tokens")) - cached, 0)
-    usage.cache_read_tokens = cached
-    usage.output_tokens = token_count(u.get("output_tokens"))  # includes reasoning tokens
-
-
-def _usage_of(data: dict[str, Any]) -> Usage | None:
-    if not isinstance(data.get("usage"), dict):
-        return None
-    usage = Usage()
-    fill_usage(usage, data["usage"])
-    return usage
+RESPONSES_USAGE = UsageKeys(input="input_tokens", details="input_tokens_details", output="output_tokens")
 
 
 def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
     """Usage and model of a non-streamed response object."""
-    return usage_from_json(body, _usage_of)
+    return usage_from_json(body, RESPONSES_USAGE.from_object)
 
 
 def _describe(error: Any) -> str:
@@ -100,7 +85,7 @@ class StreamTap:
             if isinstance(response.get("model"), str):
                 self.model = response["model"]
             if isinstance(response.get("usage"), dict):
-                fill_usage(self.usage, response["usage"])
+                RESPONSES_USAGE.fill(self.usage, response["usage"])
             if kind == "response.failed":
                 self.error = _describe(response.get("error"))
         elif kind == "error" or isinstance(data.get("error"), dict):

@@ -20,7 +20,7 @@ from aiproxy import MemoryStores, create_app
 from aiproxy.security.api_keys import generate_api_key, hash_api_key
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.settings import UpstreamURLs
-from aiproxy.stores.entities import Account, ApiKey
+from aiproxy.stores.entities import Account, ApiKey, UsageRecord
 from server import build_app
 from tests.dbs import database_params, fresh_database_url
 from tests.fakes.anthropic_upstream import FakeAnthropic, stream_events
@@ -128,10 +128,9 @@ async def test_sdk_sees_errors_in_anthropic_shape(tmp_path: Path):
         assert caught.value.body["error"]["type"] == "authentication_error"
 
 
-async def test_client_disconnect_closes_upstream_and_records_what_was_seen():
-    # The upstream sends message_start, content_block_start, ping and one text
-    # delta, then stalls forever: only the client's disconnect can end it.
-    fake = FakeAnthropic(stall_after=4)
+async def stream_and_hang_up(fake: FakeAnthropic, marker: bytes) -> UsageRecord:
+    """Stream through a real gateway to `fake`, hang up once `marker` arrived, and
+    return the usage record, after checking the upstream stream was closed."""
     stores = MemoryStores()
     user = await seed_user(stores)
     key = generate_api_key()
@@ -147,13 +146,20 @@ async def test_client_disconnect_closes_upstream_and_records_what_was_seen():
                     seen = b""
                     async for chunk in r.aiter_bytes():
                         seen += chunk
-                        if b"text_delta" in seen:
-                            break  # leaving the block closes the connection mid-stream
+                        if marker in seen:
+                            break  # leaving the block closes the connection
             assert await anyio.to_thread.run_sync(fake.stream_closed.wait, 10), "upstream stream was never closed"
             deadline = time.monotonic() + 10
             while not stores.usage.records and time.monotonic() < deadline:
                 await anyio.sleep(0.05)
     [record] = stores.usage.records
+    return record
+
+
+async def test_client_disconnect_closes_upstream_and_records_what_was_seen():
+    # The upstream sends message_start, content_block_start, ping and one text
+    # delta, then stalls forever: only the client's disconnect can end it.
+    record = await stream_and_hang_up(FakeAnthropic(stall_after=4), b"text_delta")
     assert record.stream is True and record.status == 200
     assert record.error == "client disconnected"
     # message_start was seen, so input and cache tokens are known; output so far is 1.
@@ -166,27 +172,6 @@ async def test_client_hanging_up_after_the_last_event_is_not_a_disconnect():
     # same holds for a client that stops reading after message_stop while the
     # upstream has not yet closed its stream.
     fake = FakeAnthropic(stall_after=len(stream_events("m")))  # every event, then stall
-    stores = MemoryStores()
-    user = await seed_user(stores)
-    key = generate_api_key()
-    await stores.keys.create(ApiKey(user_id=user.id, name="k", key_hash=hash_api_key(key), key_prefix=key[:8]))
-    await stores.accounts.create(Account(name="c", platform="claude", type="claude-console",
-                                         credentials=CredentialCipher(ENCRYPTION_KEY).encrypt({"api_key": "x"})))
-    with running(fake.app()) as upstream:
-        app = create_app(stores, gateway_settings(upstream=UpstreamURLs(anthropic=upstream)))
-        with running(app) as gw:
-            async with httpx.AsyncClient(base_url=gw) as client:
-                async with client.stream("POST", "/claude/v1/messages", json={**ASK, "stream": True},
-                                         headers={"x-api-key": key}) as r:
-                    seen = b""
-                    async for chunk in r.aiter_bytes():
-                        seen += chunk
-                        if b"message_stop" in seen:
-                            break
-            assert await anyio.to_thread.run_sync(fake.stream_closed.wait, 10), "upstream stream was never closed"
-            deadline = time.monotonic() + 10
-            while not stores.usage.records and time.monotonic() < deadline:
-                await anyio.sleep(0.05)
-    [record] = stores.usage.records
+    record = await stream_and_hang_up(fake, b"message_stop")
     assert record.error is None and record.status == 200
     assert (record.input_tokens, record.output_tokens) == (12, 7)

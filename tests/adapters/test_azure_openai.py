@@ -177,3 +177,48 @@ async def test_through_the_gateway_stream_relayed_and_usage_recorded(anyio_backe
             "openai", "chat_completions", "gpt-4o", 200, True)
         assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens) == (
             CHAT_USAGE["prompt_tokens"] - cached, CHAT_USAGE["completion_tokens"], cached)
+
+
+async def test_through_the_gateway_non_stream_chat_and_responses(anyio_backend: str):
+    from tests.fakes.openai_upstream import RESPONSES_USAGE, message_item, response_object, responses_stream
+
+    answers = {
+        "/openai/deployments/dep-4o/chat/completions": httpx.Response(200, json=chat_completion("gpt-4o")),
+        "/openai/responses": httpx.Response(
+            200, json=response_object("dep-4o", "completed", [message_item("Hello")], RESPONSES_USAGE)),
+    }
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        request.read()
+        if json.loads(request.content).get("stream"):
+            return httpx.Response(200, content=b"".join(responses_stream("dep-4o")),
+                                  headers={"content-type": "text/event-stream"})
+        return answers[request.url.path]
+
+    async with start_harness(httpx.MockTransport(handler)) as h:
+        await h.add_account(credentials={"api_key": KEY}, name="az", platform="openai", type="azure-openai",
+                            base_url=BASE, models=["gpt-4o"], options={"deployments": {"gpt-4o": "dep-4o"}})
+        auth = {"authorization": f"Bearer {h.key}"}
+        r = await h.http.post("/openai/v1/chat/completions", json=CHAT, headers=auth)
+        assert r.status_code == 200 and r.json() == chat_completion("gpt-4o")
+        r = await h.http.post("/openai/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers=auth)
+        assert r.status_code == 200 and r.json()["output"][0]["content"][0]["text"] == "Hello"
+        r = await h.http.post("/responses", json={"model": "gpt-4o", "input": "hi", "stream": True}, headers=auth)
+        assert r.status_code == 200 and b"response.completed" in r.content
+        assert [str(q.url) for q in seen] == [
+            f"{BASE}/openai/deployments/dep-4o/chat/completions?api-version=2024-10-21",
+            f"{BASE}/openai/responses?api-version=2025-04-01-preview",
+            f"{BASE}/openai/responses?api-version=2025-04-01-preview",
+        ]
+        assert json.loads(seen[1].content)["model"] == "dep-4o"  # Responses name the deployment
+        assert all(q.headers["api-key"] == KEY for q in seen)
+        chat, resp, resp_stream = await h.records()
+        cached = CHAT_USAGE["prompt_tokens_details"]["cached_tokens"]
+        assert (chat.input_tokens, chat.output_tokens, chat.cache_read_tokens, chat.stream) == (
+            CHAT_USAGE["prompt_tokens"] - cached, CHAT_USAGE["completion_tokens"], cached, False)
+        r_cached = RESPONSES_USAGE["input_tokens_details"]["cached_tokens"]
+        for rec, stream in ((resp, False), (resp_stream, True)):
+            assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens, rec.stream) == (
+                RESPONSES_USAGE["input_tokens"] - r_cached, RESPONSES_USAGE["output_tokens"], r_cached, stream)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from .account_test import test_account
 from .adapters.azure_openai import AzureOpenAIAdapter
 from .adapters.base import Adapter
 from .adapters.bedrock import BedrockAdapter
@@ -45,11 +46,14 @@ from .relay import Relay
 from .routes.claude import claude_router
 from .routes.gemini import gemini_chat_routes, gemini_router
 from .routes.openai import openai_router, responses_routes
+from .scheduler.faults import FaultDefaults
 from .scheduler.pool import AccountPool
+from .scheduler.scheduler import Scheduler
 from .security.cipher import CredentialCipher
 from .security.passwords import hash_password
 from .security.tokens import TokenIssuer
 from .settings import Settings
+from .state import SharedState, state_from_url
 from .stores.entities import User
 from .stores.key_cache import KeyCache
 from .stores.protocols import Stores
@@ -69,6 +73,8 @@ class Gateway:
     keys: KeyCache
     usage_writer: UsageWriter
     client: httpx.AsyncClient
+    scheduler: Scheduler
+    state: SharedState
 
 
 def default_transport(settings: Settings) -> httpx.AsyncBaseTransport:
@@ -91,6 +97,7 @@ def create_app(
     *,
     http_client: httpx.AsyncClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    state: SharedState | None = None,
 ) -> Starlette:
     """Build the gateway as an ASGI app.
 
@@ -99,7 +106,10 @@ def create_app(
     client built on `transport` (tests pass httpx.MockTransport), else on the
     fastest installed transport. Accounts' outbound proxies are applied by the
     client built here; an `http_client` of the caller's own applies them only
-    if it is built on `upstream_proxy.ProxyRoutingTransport(...)`.
+    if it is built on `upstream_proxy.ProxyRoutingTransport(...)`. Account
+    health, concurrency slots and sticky bindings live in `state` if given (its
+    owner closes it), else in Redis when `settings.redis_url` is set, else in
+    this process's memory.
     """
     settings = settings or Settings()
     if settings.encryption_key is None:
@@ -162,7 +172,28 @@ def create_app(
         CcrAdapter(client),
     ]
     adapters = {t: a for a in adapter_list for t in a.types}
-    relay = Relay(pool, adapters, max_request_bytes=settings.max_request_bytes)
+    owns_state = state is None
+    shared_state = state if state is not None else state_from_url(settings.redis_url)
+    scheduler = Scheduler(
+        pool,
+        shared_state,
+        sticky_ttl=settings.sticky_ttl_seconds,
+        # A concurrency slot comes back by itself after this, should its holder
+        # die: longer than any request can last.
+        slot_lease=settings.read_timeout * 3,
+    )
+    relay = Relay(
+        scheduler,
+        pool,
+        adapters,
+        max_request_bytes=settings.max_request_bytes,
+        failover_attempts=settings.failover_attempts,
+        fault_defaults=FaultDefaults(
+            rate_limit_rest=settings.rate_limit_rest_seconds,
+            overload_cooldown=settings.overload_cooldown_seconds,
+            transport_cooldown=settings.transport_cooldown_seconds,
+        ),
+    )
 
     def proxied(router: ASGIApp, platform: str, dialect: Dialect) -> ASGIApp:
         # Innermost first: the usage middleware sits right around the routes.
@@ -182,6 +213,8 @@ def create_app(
             keys_changed=keys.invalidate,
             accounts_changed=pool.reload,
             oauth=flows,
+            test_account=lambda account_id: test_account(pool, adapters, account_id),
+            monitor=scheduler,
         )
     )
 
@@ -209,6 +242,8 @@ def create_app(
                     refresh.cancel()
                     writer.stop()  # its loop writes what is buffered, then returns
         finally:
+            if owns_state:
+                await shared_state.aclose()
             if owns_client:
                 await client.aclose()
             await stores.close()
@@ -238,7 +273,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.state.gateway = Gateway(settings, stores, pool, keys, writer, client)
+    app.state.gateway = Gateway(settings, stores, pool, keys, writer, client, scheduler, shared_state)
     return app
 
 

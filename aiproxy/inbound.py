@@ -14,6 +14,9 @@ import orjson
 from starlette.types import Receive, Scope
 
 STATE_KEY = "inbound"
+# Where key auth puts the caller's ApiKey on scope["state"] (read by the other
+# middleware and by the relay, for the key's account bindings).
+API_KEY_STATE = "api_key"
 
 
 class BadRequest(Exception):

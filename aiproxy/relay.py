@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import parse_qsl, urlencode
@@ -24,9 +25,12 @@ from .errors import error_response
 from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import client_response_headers, upstream_request_headers
-from .inbound import BadRequest, InboundRequest, read_inbound
+from .inbound import API_KEY_STATE, BadRequest, InboundRequest, read_inbound
 from .scheduler.model_prefix import route_model
+from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.pool import AccountPool
+from .scheduler.scheduler import Scheduler
+from .scheduler.sessions import session_key
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
 from .upstream_proxy import account_proxy
@@ -80,10 +84,22 @@ class RouteSpec:
 
 
 class Relay:
-    def __init__(self, pool: AccountPool, adapters: Mapping[str, Adapter], *, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        pool: AccountPool,
+        adapters: Mapping[str, Adapter],
+        *,
+        max_request_bytes: int,
+        failover_attempts: int = 3,
+        fault_defaults: FaultDefaults = FaultDefaults(),
+    ) -> None:
+        self._scheduler = scheduler
         self._pool = pool
         self._adapters = adapters
         self._max_request_bytes = max_request_bytes
+        self._attempts = max(failover_attempts, 1)
+        self._fault_defaults = fault_defaults
         # Account type -> the upstream paths its adapter serves, for adapters that name them.
         self._limited_paths: dict[str, tuple[str, ...]] = {
             t: tuple(a.paths) for t, a in adapters.items() if getattr(a, "paths", None)
@@ -119,25 +135,45 @@ class Relay:
         meter.model = model or ""
         meter.stream = inbound.stream
 
-        candidates = self._pool.candidates(spec.platform, model, types)
-        if not candidates:
-            why = f"no enabled {spec.platform} account"
-            if requested:
-                why += f" serves model {requested}"
-            meter.error = why
-            await error_response(spec.dialect, 503, why)(scope, receive, send)
-            return
-        chosen = candidates[0]
-        self._pool.mark_used(chosen.id)
-        meter.account_id = chosen.id
+        session = session_key(spec.platform, _header_map(scope), inbound.json, scope["path"])
+        plan = await self._scheduler.plan(spec.platform, model, types, key=state.get(API_KEY_STATE), session=session)
+        attempts = 0
+        for i, chosen in enumerate(plan.candidates):
+            if attempts >= self._attempts:
+                break
+            slot = await self._scheduler.acquire(chosen)
+            if slot is None:
+                limit = chosen.account.max_concurrency
+                plan.skipped.append(f"{chosen.account.name}: {limit} requests in flight already")
+                continue
+            attempts += 1
+            # The last try relays whatever the upstream answers; earlier ones may
+            # hand a failing answer back unsent, so the next account can serve.
+            last = attempts >= self._attempts or i == len(plan.candidates) - 1
+            meter.account_id = chosen.id
+            call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
+            exchange = _Exchange(spec, inbound, meter, scope, receive, send, self._fault_defaults, may_retry=not last)
+            try:
+                await self._scheduler.started(chosen)
+                # Every upstream request made for this account (its API call, a
+                # token refresh on the way) goes through the account's proxy.
+                with account_proxy(chosen.account.proxy):
+                    await exchange.run(self._adapters[chosen.account.type], chosen.account, chosen.credentials, call)
+            finally:
+                await self._scheduler.release(chosen, slot)
+            if exchange.fault is not None:
+                await self._scheduler.report(plan, chosen, exchange.fault)
+            if not exchange.withheld or exchange.disconnected:
+                return
+            plan.skipped.append(f"{chosen.account.name}: {exchange.fault.reason if exchange.fault else 'failed'}")
+        why = plan.why_none(spec.platform, requested)
+        meter.account_id = None if attempts == 0 else meter.account_id
+        meter.error = why
+        await error_response(spec.dialect, 503, why)(scope, receive, send)
 
-        call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
-        adapter = self._adapters[chosen.account.type]
-        exchange = _Exchange(spec, inbound, meter, scope, receive, send)
-        # Every upstream request made for this account (its API call, a token
-        # refresh on the way) goes through the account's proxy, if it has one.
-        with account_proxy(chosen.account.proxy):
-            await exchange.run(adapter, chosen.account, chosen.credentials, call)
+
+def _header_map(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _upstream_call(
@@ -186,9 +222,23 @@ class _Exchange:
     """The upstream half of one request, watched for a client disconnect."""
 
     def __init__(
-        self, spec: RouteSpec, inbound: InboundRequest, meter: UsageMeter, scope: Scope, receive: Receive, send: Send
+        self,
+        spec: RouteSpec,
+        inbound: InboundRequest,
+        meter: UsageMeter,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        fault_defaults: FaultDefaults,
+        *,
+        may_retry: bool = False,
     ) -> None:
         self.spec = spec
+        self.fault_defaults = fault_defaults
+        # May a failing answer be withheld (nothing sent) so another account serves?
+        self.may_retry = may_retry
+        self.withheld = False
+        self.fault: Fault | None = None  # what the upstream's answer means for the account
         self.inbound = inbound
         self.meter = meter
         self.scope = scope
@@ -262,22 +312,30 @@ class _Exchange:
     async def _forward(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> None:
         try:
             response = await adapter.send(account, credentials, call)
-        except httpx.TimeoutException as exc:
-            await self._fail(504, f"upstream timed out: {type(exc).__name__}")
-            return
         except httpx.HTTPError as exc:
-            await self._fail(502, f"upstream connection failed: {type(exc).__name__}: {exc}")
+            self.fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
+            if self.may_retry and self.fault.failover:
+                self.withheld = True
+                return
+            if isinstance(exc, httpx.TimeoutException):
+                await self._fail(504, f"upstream timed out: {type(exc).__name__}")
+            else:
+                await self._fail(502, f"upstream connection failed: {type(exc).__name__}: {exc}")
             return
         try:
             content_type = response.headers.get("content-type", "")
             headers = client_response_headers(response.headers.raw)
+            if response.status_code >= 400:
+                await self._relay_failure(response, headers)
+                return
+            self.fault = OK
             # A stream is relayed chunk by chunk when it is SSE, or when the client
             # asked for one and the route can read it (Gemini's JSON-array stream
             # comes as application/json).
             streamed = content_type.startswith("text/event-stream") or (
                 self.inbound.stream and self.spec.stream_tap is not None
             )
-            if response.status_code < 400 and streamed:
+            if streamed:
                 await self._relay_stream(response, headers)
             else:
                 await self._relay_body(response, headers)
@@ -285,13 +343,33 @@ class _Exchange:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 
+    async def _relay_failure(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
+        """An error answer: read it (error bodies are small), judge it, and either
+        hand it back unsent for the next account or pass it on as it came."""
+        try:
+            body = await response.aread()
+        except httpx.HTTPError as exc:
+            self.fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
+            await self._fail(502, f"upstream response broke: {type(exc).__name__}")
+            return
+        self.fault = classify(
+            response.status_code, response.headers, body, now=time.time(), defaults=self.fault_defaults
+        )
+        if self.may_retry and self.fault.failover:
+            self.withheld = True
+            return
+        await self._send_body(response.status_code, headers, body)
+
     async def _relay_body(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
         try:
             body = await response.aread()
         except httpx.HTTPError as exc:
             await self._fail(502, f"upstream response broke: {type(exc).__name__}")
             return
-        if response.status_code < 400:
+        await self._send_body(response.status_code, headers, body)
+
+    async def _send_body(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        if status < 400:
             if self.spec.body_usage is not None:
                 usage, model = self.spec.body_usage(body)
                 if usage is not None:
@@ -303,7 +381,7 @@ class _Exchange:
         else:
             self.meter.error = body[:500].decode("utf-8", "replace")
         headers.append((b"content-length", str(len(body)).encode()))
-        await self._client_send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await self._client_send({"type": "http.response.start", "status": status, "headers": headers})
         self.started = True
         await self._client_send({"type": "http.response.body", "body": body})
 

@@ -85,6 +85,17 @@ class Settings:
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
+    # Scheduling. Redis shares account health, concurrency slots and sticky
+    # bindings between every worker and instance; without it each process
+    # keeps its own, in memory.
+    redis_url: str | None = None
+    failover_attempts: int = 3  # accounts tried per request while nothing was sent yet
+    sticky_ttl_seconds: float = 3600.0  # how long a conversation stays on its account
+    # Rests when an upstream does not say how long (seconds).
+    rate_limit_rest_seconds: float = 60.0
+    overload_cooldown_seconds: float = 30.0
+    transport_cooldown_seconds: float = 15.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -99,10 +110,17 @@ class Settings:
             "AIPROXY_USAGE_FLUSH_SECONDS": "usage_flush_seconds",
             "AIPROXY_CONNECT_TIMEOUT": "connect_timeout",
             "AIPROXY_READ_TIMEOUT": "read_timeout",
+            "AIPROXY_STICKY_TTL_SECONDS": "sticky_ttl_seconds",
+            "AIPROXY_RATE_LIMIT_REST_SECONDS": "rate_limit_rest_seconds",
+            "AIPROXY_OVERLOAD_COOLDOWN_SECONDS": "overload_cooldown_seconds",
+            "AIPROXY_TRANSPORT_COOLDOWN_SECONDS": "transport_cooldown_seconds",
         }
         for var, attr in floats.items():
             if env.get(var):
                 setattr(s, attr, float(env[var]))
+        s.redis_url = env.get("REDIS_URL") or None
+        if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
+            s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])
         if env.get("AIPROXY_JWT_TTL_SECONDS"):
             s.jwt_ttl_seconds = int(env["AIPROXY_JWT_TTL_SECONDS"])
         if env.get("AIPROXY_ANTHROPIC_BASE_URL"):

@@ -14,6 +14,7 @@ from aiproxy.security.api_keys import generate_api_key, hash_api_key, shown_pref
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.settings import UpstreamURLs
 from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User
+from aiproxy.state import SharedState
 from aiproxy.stores.protocols import Stores, UsageFilter
 
 ENCRYPTION_KEY = CredentialCipher.generate_key()
@@ -71,14 +72,20 @@ async def seed_user(stores: Stores) -> User:
 
 @contextlib.asynccontextmanager
 async def start_harness(
-    transport: httpx.AsyncBaseTransport, stores: Stores | None = None, **settings: Any
+    transport: httpx.AsyncBaseTransport,
+    stores: Stores | None = None,
+    *,
+    state: SharedState | None = None,
+    seed_account: bool = True,
+    **settings: Any,
 ) -> AsyncIterator[Harness]:
     stores = stores or MemoryStores()
-    app = create_app(stores, gateway_settings(**settings), transport=transport)
+    app = create_app(stores, gateway_settings(**settings), transport=transport, state=state)
     async with app.router.lifespan_context(app):
         user = await seed_user(stores)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as http:
             h = Harness(app=app, stores=stores, http=http, key="", user=user)
             h.key, _ = await h.add_key()
-            await h.add_account()
+            if seed_account:
+                await h.add_account()
             yield h

@@ -10,24 +10,29 @@ so the next proxied request already sees the change.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from ..scheduler.status import AccountStatus
 from ..security.cipher import CredentialsError
 from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
+from ..stores.protocols import UsageFilter, UsageTotal
 from .auth import current_admin
 from .context import AdminContext
-from .errors import not_found
+from .errors import ApiError, not_found
 from .oauth_credentials import check_gemini_oauth, check_oauth_tokens, check_openai_responses
-from .serialize import account_json, masked_proxy
+from .serialize import account_json, account_status_json, masked_proxy, usage_today_json
 from .validation import (
     as_bool,
     as_choice,
+    as_group,
     as_http_url,
     as_int,
+    as_int_between,
     as_object,
     as_proxy_url,
     as_str,
@@ -41,6 +46,58 @@ from .validation import (
 
 DEFAULT_PRIORITY = 50
 PRIORITY_RANGE = (0, 1000)
+WEIGHT_RANGE = (1, 1000)
+MAX_CONCURRENCY_RANGE = (1, 10000)
+
+
+def weight(value: Any) -> int:
+    return as_int_between(value, "weight", *WEIGHT_RANGE)
+
+
+def max_concurrency(value: Any) -> int | None:
+    if value is None:
+        return None
+    return as_int_between(value, "max_concurrency", *MAX_CONCURRENCY_RANGE)
+
+
+# The scheduling fields, each with its check (also taken by the OAuth finish).
+SCHEDULING_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "weight": weight,
+    "max_concurrency": max_concurrency,
+    "schedulable": lambda v: as_bool(v, "schedulable"),
+    "group": lambda v: as_group(v, "group"),
+}
+
+
+def today_start() -> datetime:
+    """Midnight UTC today, naive as the stores keep it."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def accounts_json(ctx: AdminContext, accounts: Sequence[Account]) -> list[dict[str, Any]]:
+    """The accounts as the API shows them, with each one's runtime `status`
+    (one monitor call for all) and `today`'s usage (one usage query for all)."""
+    ids = [a.id for a in accounts if a.id is not None]
+    statuses: dict[int, AccountStatus] | None = None
+    if ctx.monitor is not None and ids:
+        statuses = await ctx.monitor.status(ids)
+    totals: dict[Any, UsageTotal] = {}
+    if ids:
+        where = UsageFilter(start=today_start(), account_id=ids[0] if len(ids) == 1 else None)
+        found = await ctx.stores.usage.totals(where, group_by="account")
+        totals = {t.group: t for t in found if t.group is not None}
+    shown: list[dict[str, Any]] = []
+    for a in accounts:
+        status = None
+        if ctx.monitor is not None:
+            status = account_status_json((statuses or {}).get(a.id or 0) or AccountStatus(state="ok"))
+        shown.append({**account_json(a), "status": status, "today": usage_today_json(totals.get(a.id))})
+    return shown
+
+
+async def one_account_json(ctx: AdminContext, account: Account) -> dict[str, Any]:
+    [shown] = await accounts_json(ctx, [account])
+    return shown
 
 
 def _check_api_key(credentials: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +217,8 @@ class AccountEndpoints:
             Route("/accounts/{id:int}", self.get_account, methods=["GET"]),
             Route("/accounts/{id:int}", self.update_account, methods=["PATCH"]),
             Route("/accounts/{id:int}", self.delete_account, methods=["DELETE"]),
+            Route("/accounts/{id:int}/reset", self.reset_account, methods=["POST"]),
+            Route("/accounts/{id:int}/test", self.test_account, methods=["POST"]),
         ]
 
     async def _target(self, request: Request) -> Account:
@@ -172,7 +231,7 @@ class AccountEndpoints:
     async def list_accounts(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
         accounts = await self.ctx.stores.accounts.list()
-        return JSONResponse({"accounts": [account_json(a) for a in accounts]})
+        return JSONResponse({"accounts": await accounts_json(self.ctx, accounts)})
 
     async def create_account(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
@@ -195,14 +254,15 @@ class AccountEndpoints:
             model_mapping=as_str_map(body.get("model_mapping", {}), "model_mapping"),
             options=check_options(as_object(body.get("options", {}), "options"), account_type),
             proxy=as_proxy_url(body.get("proxy"), "proxy"),
+            **{name: check(body[name]) for name, check in SCHEDULING_FIELDS.items() if name in body},
         )
         account = await self.ctx.stores.accounts.create(account)
         await self.ctx.accounts_changed()
-        return JSONResponse(account_json(account), status_code=201)
+        return JSONResponse(await one_account_json(self.ctx, account), status_code=201)
 
     async def get_account(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
-        return JSONResponse(account_json(await self._target(request)))
+        return JSONResponse(await one_account_json(self.ctx, await self._target(request)))
 
     async def update_account(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
@@ -233,6 +293,9 @@ class AccountEndpoints:
         # send back what it read without wiping the stored password.
         if "proxy" in body and body["proxy"] != masked_proxy(account.proxy):
             account.proxy = as_proxy_url(body["proxy"], "proxy")
+        for name, check in SCHEDULING_FIELDS.items():
+            if name in body:
+                setattr(account, name, check(body[name]))
 
         if "credentials" in body:
             account.credentials = self.ctx.cipher.encrypt(check_credentials(body["credentials"], account.type))
@@ -248,7 +311,7 @@ class AccountEndpoints:
         account.options = check_options(account.options, account.type)
         account = await self.ctx.stores.accounts.update(account)
         await self.ctx.accounts_changed()
-        return JSONResponse(account_json(account))
+        return JSONResponse(await one_account_json(self.ctx, account))
 
     async def delete_account(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
@@ -257,3 +320,22 @@ class AccountEndpoints:
         await self.ctx.stores.accounts.delete(account.id)
         await self.ctx.accounts_changed()
         return JSONResponse({"ok": True})
+
+    async def reset_account(self, request: Request) -> JSONResponse:
+        """Clear the account's runtime state (rate limit, cooldown, error) now."""
+        await current_admin(request, self.ctx)
+        account = await self._target(request)
+        if self.ctx.monitor is None:
+            raise ApiError(501, "not_implemented", "this gateway has no account monitor to reset")
+        assert account.id is not None
+        await self.ctx.monitor.reset(account.id)
+        return JSONResponse(await one_account_json(self.ctx, account))
+
+    async def test_account(self, request: Request) -> JSONResponse:
+        """Send one minimal request through the account and say how it went."""
+        await current_admin(request, self.ctx)
+        account = await self._target(request)
+        if self.ctx.test_account is None:
+            raise ApiError(501, "not_implemented", "this gateway cannot test accounts")
+        assert account.id is not None
+        return JSONResponse(await self.ctx.test_account(account.id))

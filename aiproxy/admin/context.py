@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from ..oauth.flows import OAuthFlows
+from ..scheduler.status import AccountMonitor
 
 from ..security.cipher import CredentialCipher
 from ..security.tokens import TokenIssuer
@@ -25,3 +26,9 @@ class AdminContext:
     accounts_changed: Callable[[], Awaitable[None]]
     # Pending OAuth logins of subscription accounts; None: no OAuth endpoints.
     oauth: OAuthFlows | None = None
+    # The scheduler's view of accounts' runtime health; None: accounts show
+    # `"status": null` and /accounts/{id}/reset answers 501.
+    monitor: AccountMonitor | None = None
+    # Sends one minimal request through an account (aiproxy.account_test) and
+    # answers {ok, status, latency_ms, message}; None: /accounts/{id}/test answers 501.
+    test_account: Callable[[int], Awaitable[dict[str, Any]]] | None = None

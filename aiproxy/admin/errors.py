@@ -25,6 +25,7 @@ DEFAULT_TYPES: dict[int, str] = {
     409: "conflict",
     413: "payload_too_large",
     500: "internal_error",
+    501: "not_implemented",
 }
 
 

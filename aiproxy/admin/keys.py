@@ -7,6 +7,8 @@ missing one (404), so a user cannot probe which key ids exist.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -19,6 +21,7 @@ from .errors import ApiError, not_found
 from .serialize import key_json
 from .validation import (
     as_bool,
+    as_group,
     as_int,
     as_optional_datetime,
     as_str,
@@ -34,6 +37,10 @@ from .validation import (
 def _only_own(user_id: int | None, caller: User) -> None:
     if user_id is not None and user_id != caller.id and not is_admin(caller):
         raise ApiError(403, "forbidden", "user_id: only admins may act on other users' keys")
+
+
+# A key's binding to dedicated accounts: only admins may set these.
+BINDING_FIELDS = ("account_id", "group", "shared_fallback")
 
 
 class KeyEndpoints:
@@ -55,6 +62,29 @@ class KeyEndpoints:
         if key is None or (not is_admin(caller) and key.user_id != caller.id):
             raise not_found("key", key_id)
         return key
+
+    async def _bind(self, key: ApiKey, body: dict[str, Any], caller: User) -> None:
+        """Apply the binding fields in `body` to `key`. A normal user may only
+        send the values the key already has (403 otherwise)."""
+        changes: dict[str, Any] = {}
+        if "account_id" in body:
+            changes["account_id"] = None if body["account_id"] is None else as_int(body["account_id"], "account_id")
+        if "group" in body:
+            changes["group"] = as_group(body["group"], "group")
+        if "shared_fallback" in body:
+            changes["shared_fallback"] = as_bool(body["shared_fallback"], "shared_fallback")
+        changed = [name for name in BINDING_FIELDS if name in changes and changes[name] != getattr(key, name)]
+        if changed and not is_admin(caller):
+            raise ApiError(403, "forbidden", f"{changed[0]}: only admins may bind keys to accounts or groups")
+        account_id = changes.get("account_id", key.account_id)
+        if "account_id" in changed and account_id is not None:
+            if await self.ctx.stores.accounts.get(account_id) is None:
+                raise invalid("account_id", f"account {account_id} does not exist")
+        if account_id is not None and changes.get("group", key.group) is not None:
+            raise invalid("account_id" if "account_id" in changes else "group",
+                          "a key is bound to one account or to one group, not both")
+        for name, value in changes.items():
+            setattr(key, name, value)
 
     async def list_keys(self, request: Request) -> JSONResponse:
         caller = await current_user(request, self.ctx)
@@ -87,6 +117,7 @@ class KeyEndpoints:
             platforms=as_str_list(body.get("platforms", []), "platforms", choices=PLATFORMS),
             models=as_str_list(body.get("models", []), "models"),
         )
+        await self._bind(key, body, caller)
         key = await self.ctx.stores.keys.create(key)
         # Also for a new key: a request-path cache may remember this hash as
         # unknown if someone tried it before it existed.
@@ -111,6 +142,7 @@ class KeyEndpoints:
             key.platforms = as_str_list(body["platforms"], "platforms", choices=PLATFORMS)
         if "models" in body:
             key.models = as_str_list(body["models"], "models")
+        await self._bind(key, body, caller)
         key = await self.ctx.stores.keys.update(key)
         self.ctx.keys_changed(key.key_hash)
         return JSONResponse(key_json(key))

@@ -21,11 +21,10 @@ from ..oauth.flows import FlowError, OAuthFlows
 from ..oauth.providers import OAuthProvider
 from ..stores.entities import Account
 from ..upstream_proxy import account_proxy
-from .accounts import DEFAULT_PRIORITY, PRIORITY_RANGE
+from .accounts import DEFAULT_PRIORITY, PRIORITY_RANGE, SCHEDULING_FIELDS, one_account_json
 from .auth import current_admin
 from .context import AdminContext
 from .errors import ApiError, not_found
-from .serialize import account_json
 from .validation import (
     as_bool,
     as_http_url,
@@ -59,6 +58,7 @@ _FIELDS = {
     "model_mapping": lambda v: as_str_map(v, "model_mapping"),
     "options": lambda v: as_object(v, "options"),
     "proxy": lambda v: as_proxy_url(v, "proxy"),
+    **SCHEDULING_FIELDS,
 }
 
 
@@ -155,4 +155,5 @@ class OAuthEndpoints:
             )
             status = 201
         await self.ctx.accounts_changed()
-        return JSONResponse({**account_json(account), "oauth": token_facts(credentials)}, status_code=status)
+        shown = await one_account_json(self.ctx, account)
+        return JSONResponse({**shown, "oauth": token_facts(credentials)}, status_code=status)

@@ -6,11 +6,13 @@ a field added to an entity later (a secret, say) must not leak by default.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..stores.entities import Account, ApiKey, UsageRecord, User
+from ..scheduler.status import AccountStatus
 from ..stores.protocols import UsageTotal
 from .validation import to_naive_utc
 
@@ -51,6 +53,9 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "expires_at": iso(key.expires_at),
         "platforms": list(key.platforms),
         "models": list(key.models),
+        "account_id": key.account_id,
+        "group": key.group,
+        "shared_fallback": key.shared_fallback,
         "created_at": iso(key.created_at),
         "updated_at": iso(key.updated_at),
     }
@@ -70,9 +75,46 @@ def account_json(account: Account) -> dict[str, Any]:
         "model_mapping": dict(account.model_mapping),
         "options": dict(account.options),
         "proxy": masked_proxy(account.proxy),
+        "weight": account.weight,
+        "max_concurrency": account.max_concurrency,
+        "schedulable": account.schedulable,
+        "group": account.group,
         "has_credentials": bool(account.credentials),
         "created_at": iso(account.created_at),
         "updated_at": iso(account.updated_at),
+    }
+
+
+def epoch_iso(seconds: float | None, *, round_up: bool = False) -> str | None:
+    """Epoch seconds -> ISO 8601 UTC with a trailing Z, to the whole second
+    (rounded down, or up for a moment something lasts until)."""
+    if seconds is None:
+        return None
+    whole = math.ceil(seconds) if round_up else math.floor(seconds)
+    return iso(datetime.fromtimestamp(whole, tz=timezone.utc))
+
+
+def account_status_json(status: AccountStatus) -> dict[str, Any]:
+    return {
+        "state": status.state,
+        "reason": status.reason,
+        "until": epoch_iso(status.until, round_up=True),
+        "last_error": status.last_error,
+        "last_error_at": epoch_iso(status.last_error_at),
+        "last_used": epoch_iso(status.last_used),
+        "concurrency": status.concurrency,
+    }
+
+
+def usage_today_json(total: UsageTotal | None) -> dict[str, int]:
+    """An account's usage since midnight UTC, without the group."""
+    total = total or UsageTotal(group=None)
+    return {
+        "requests": total.requests,
+        "input_tokens": total.input_tokens,
+        "output_tokens": total.output_tokens,
+        "cache_creation_tokens": total.cache_creation_tokens,
+        "cache_read_tokens": total.cache_read_tokens,
     }
 
 

@@ -93,6 +93,25 @@ def as_int(value: Any, field: str) -> int:
     return value
 
 
+def as_int_between(value: Any, field: str, low: int, high: int) -> int:
+    number = as_int(value, field)
+    if not low <= number <= high:
+        raise invalid(field, f"must be between {low} and {high}")
+    return number
+
+
+GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def as_group(value: Any, field: str) -> str | None:
+    """An account group's name (1-64 of A-Z a-z 0-9 . _ -, taken as sent), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not GROUP_NAME.match(value):
+        raise invalid(field, "must be null or 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'")
+    return value
+
+
 def as_choice(value: Any, field: str, choices: Iterable[str]) -> str:
     options = tuple(choices)
     if not isinstance(value, str) or value not in options:

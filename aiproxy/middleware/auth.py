@@ -13,10 +13,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import error_response
 from ..formats.dialect import Dialect
+from ..inbound import API_KEY_STATE
 from ..security.api_keys import hash_api_key
 from ..stores.entities import ApiKey
 
-STATE_KEY = "api_key"
+STATE_KEY = API_KEY_STATE
 
 KeyLookup = Callable[[str], Awaitable["ApiKey | None"]]
 

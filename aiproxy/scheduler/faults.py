@@ -75,6 +75,10 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
 _NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 
 
+# The outcome of an answer that was fine: nothing to mark, nothing to retry.
+OK = Fault(kind="ok", failover=False, until=None, reason="", mark=None)
+
+
 def parse_duration(text: str | None) -> float | None:
     """Go-style durations (OpenAI's `6m0s`, `12ms`, `1h2m3.5s`; Gemini's `37s`)
     in seconds; a bare number counts as seconds. None when malformed."""

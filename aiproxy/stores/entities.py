@@ -51,6 +51,13 @@ class ApiKey:
     expires_at: datetime | None = None
     platforms: list[str] = field(default_factory=list)  # empty: every platform
     models: list[str] = field(default_factory=list)  # empty: every model
+    # Binding to dedicated accounts: the key is served by this one account, or
+    # by the accounts of this group (a group no account has serves nothing).
+    account_id: int | None = None
+    group: str | None = None
+    # Whether a bound key may fall back to the shared pool (accounts with no
+    # group) when its dedicated account or group cannot serve.
+    shared_fallback: bool = False
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -80,6 +87,15 @@ class Account:
     options: dict[str, Any] = field(default_factory=dict)
     # Outbound proxy for this account's upstream calls: http://, https:// or socks5:// URL.
     proxy: str | None = None
+    # Share of the load within its priority tier, relative to the tier's other accounts (>= 1).
+    weight: int = 1
+    # Requests in flight at most on this account; None: unlimited.
+    max_concurrency: int | None = None
+    # False: kept and shown but never picked (parked for a while; unlike
+    # `enabled`, meant to be switched back).
+    schedulable: bool = True
+    # A named group of accounts, for keys bound to it; None: the shared pool.
+    group: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -50,7 +50,9 @@ class AddColumn:
     definition: str
 
     def sql(self) -> str:
-        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
+        # The column name quoted with backticks, which both SQLite and MySQL
+        # take: a column may be a reserved word (`group`).
+        return f"ALTER TABLE {self.table} ADD COLUMN `{self.column}` {self.definition}"
 
 
 Step: TypeAlias = "str | AddColumn"
@@ -270,10 +272,37 @@ _V3_MYSQL = (
     ) {_MYSQL_TABLE}""",
 )
 
+# Scheduling: an account's weight within its priority tier, its concurrency
+# cap, whether it may be picked at all, and its group; a key's binding to one
+# account or a group, and whether it may fall back to the shared pool. Existing
+# accounts get weight 1, no cap, schedulable, no group; existing keys no
+# binding and no fallback (the defaults are for those rows; inserts always give
+# a value). `group` is a reserved word: AddColumn quotes it.
+_V4_SQLITE = (
+    AddColumn("accounts", "weight", "INTEGER NOT NULL DEFAULT 1"),
+    AddColumn("accounts", "max_concurrency", "INTEGER NULL"),
+    AddColumn("accounts", "schedulable", "INTEGER NOT NULL DEFAULT 1"),
+    AddColumn("accounts", "group", "TEXT NULL"),
+    AddColumn("api_keys", "account_id", "INTEGER NULL"),
+    AddColumn("api_keys", "group", "TEXT NULL"),
+    AddColumn("api_keys", "shared_fallback", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+_V4_MYSQL = (
+    AddColumn("accounts", "weight", "INT NOT NULL DEFAULT 1"),
+    AddColumn("accounts", "max_concurrency", "INT NULL"),
+    AddColumn("accounts", "schedulable", "BOOLEAN NOT NULL DEFAULT TRUE"),
+    AddColumn("accounts", "group", "VARCHAR(64) NULL"),
+    AddColumn("api_keys", "account_id", "BIGINT NULL"),
+    AddColumn("api_keys", "group", "VARCHAR(64) NULL"),
+    AddColumn("api_keys", "shared_fallback", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
     Migration(3, "leases", sqlite=_V3_SQLITE, mysql=_V3_MYSQL),
+    Migration(4, "account scheduling fields and key bindings", sqlite=_V4_SQLITE, mysql=_V4_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

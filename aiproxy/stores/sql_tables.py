@@ -140,6 +140,10 @@ api_keys = sa.Table(
     sa.Column("models", JSONList, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Added by migration 4. `group` is a reserved word: SQLAlchemy quotes it.
+    sa.Column("account_id", sa.BigInteger, nullable=True),
+    sa.Column("group", sa.String(64), nullable=True),
+    sa.Column("shared_fallback", sa.Boolean, nullable=False),
 )
 
 accounts = sa.Table(
@@ -160,6 +164,11 @@ accounts = sa.Table(
     sa.Column("model_mapping", JSONObject, nullable=False),
     sa.Column("options", JSONObject, nullable=False),
     sa.Column("proxy", sa.Text, nullable=True),
+    # Added by migration 4.
+    sa.Column("weight", sa.Integer, nullable=False),
+    sa.Column("max_concurrency", sa.Integer, nullable=True),
+    sa.Column("schedulable", sa.Boolean, nullable=False),
+    sa.Column("group", sa.String(64), nullable=True),
 )
 
 leases = sa.Table(

@@ -65,9 +65,16 @@ def test_account_crud_never_returns_credentials(
         "model_mapping": {},
         "options": {},
         "proxy": None,
+        "weight": 1,
+        "max_concurrency": None,
+        "schedulable": True,
+        "group": None,
         "has_credentials": True,
         "created_at": created["created_at"],
         "updated_at": created["updated_at"],
+        "status": None,  # no monitor in this context
+        "today": {"requests": 0, "input_tokens": 0, "output_tokens": 0, "cache_creation_tokens": 0,
+                  "cache_read_tokens": 0},
     }
     assert events.account_changes == 1
 

@@ -26,6 +26,9 @@ KEY_FIELDS = {
     "expires_at",
     "platforms",
     "models",
+    "account_id",
+    "group",
+    "shared_fallback",
     "created_at",
     "updated_at",
 }

@@ -40,6 +40,11 @@ async def harness(fake_bedrock: FakeBedrock, anyio_backend: str) -> AsyncIterato
     fake = Starlette(routes=[Mount("/us-east-1", app=fake_bedrock.app())])
     async with start_harness(httpx.ASGITransport(app=fake), upstream=upstream) as h:
         # Before the seeded claude-console account, which this fake cannot serve.
+        # Only Bedrock serves here: the seeded claude-console account (which this
+        # fake cannot serve) is disabled, so failover has nowhere else to go.
+        for seeded in await h.stores.accounts.list():
+            seeded.enabled = False
+            await h.stores.accounts.update(seeded)
         await h.add_account(AWS, name="bedrock-1", type="bedrock", priority=1,
                             options={"region": "us-east-1", "model_ids": {"fail-403": "fail-403",
                                                                           "fail-429": "fail-429",
@@ -128,13 +133,19 @@ async def test_exception_mid_stream(client: anthropic.AsyncAnthropic, harness: H
 @pytest.mark.parametrize(("model", "status", "error"), [("fail-403", 403, anthropic.PermissionDeniedError),
                                                          ("fail-429", 429, anthropic.RateLimitError)])
 async def test_errors(client: anthropic.AsyncAnthropic, harness: Harness, model: str, status: int, error: type):
+    [account] = [a for a in await harness.stores.accounts.list() if a.type == "bedrock"]
     for stream in (False, True):
         with pytest.raises(error) as info:
             await client.messages.create(**{**BODY, "model": model}, stream=stream)
         assert info.value.status_code == status
         assert "Bedrock" in info.value.message
+        # The fault marked the (only) account: until reset, the pool has nothing to offer.
+        with pytest.raises(anthropic.ServiceUnavailableError) as info:
+            await client.messages.create(**{**BODY, "model": model}, stream=stream)
+        assert "bedrock-1" in info.value.message
+        await harness.app.state.gateway.scheduler.reset(account.id)
     records = await harness.records()
-    assert [r.status for r in records] == [status, status]
+    assert [r.status for r in records] == [status, 503, status, 503]
 
 
 async def test_unknown_model_and_other_endpoints(client: anthropic.AsyncAnthropic, harness: Harness, fake_bedrock: FakeBedrock):

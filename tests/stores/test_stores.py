@@ -114,6 +114,7 @@ async def test_keys_crud(stores: Stores) -> None:
     k3 = await stores.keys.create(make_key(2, 3, models=["ünïcødé-模型"]))
     assert k1 == dataclasses.replace(k1_in, id=k1.id)
     assert k2.platforms == [] and k2.models == [] and k2.expires_at is None and k2.enabled is False
+    assert (k2.account_id, k2.group, k2.shared_fallback) == (None, None, False)
     assert k3.models == ["ünïcødé-模型"]
 
     assert await stores.keys.get(k1.id) == k1  # type: ignore[arg-type]
@@ -134,6 +135,19 @@ async def test_keys_crud(stores: Stores) -> None:
     assert await stores.keys.get_by_hash(k1.key_hash) == updated
     with pytest.raises(KeyError):
         await stores.keys.update(dataclasses.replace(k1, id=10_000))
+
+    # Bindings (migration 4) round-trip, and can be set back.
+    bound = await stores.keys.update(dataclasses.replace(k2, account_id=123_456_789_012, group="team-a.b_c",
+                                                         shared_fallback=True))
+    assert (bound.account_id, bound.group, bound.shared_fallback) == (123_456_789_012, "team-a.b_c", True)
+    assert await stores.keys.get(k2.id) == bound  # type: ignore[arg-type]
+    assert await stores.keys.get_by_hash(k2.key_hash) == bound
+    unbound = await stores.keys.update(dataclasses.replace(bound, account_id=None, group=None, shared_fallback=False))
+    assert await stores.keys.get(k2.id) == unbound  # type: ignore[arg-type]
+    assert (unbound.account_id, unbound.group, unbound.shared_fallback) == (None, None, False)
+    k4 = await stores.keys.create(make_key(3, 4, group="g" * 64, shared_fallback=True))
+    assert await stores.keys.get(k4.id) == k4 and k4.group == "g" * 64 and k4.shared_fallback is True  # type: ignore[arg-type]
+    assert await stores.keys.delete(k4.id) is True  # type: ignore[arg-type]
 
     assert await stores.keys.delete(k3.id) is True  # type: ignore[arg-type]
     assert await stores.keys.delete(k3.id) is False  # type: ignore[arg-type]
@@ -161,10 +175,13 @@ async def test_accounts_crud(stores: Stores) -> None:
                     base_url="https://api.example.com", priority=10, models=["claude-opus-4"],
                     model_mapping={"claude-opus-4": "anthropic.claude-opus-4-v1:0", "短名": "長い名前-ü"},
                     options=OPTIONS, proxy="socks5h://user:pä@proxy.example:1080",
+                    weight=7, max_concurrency=3, schedulable=False, group="team-a",
                     created_at=OLD, updated_at=OLD)
     a1 = await stores.accounts.create(a1_in)
     a2 = await stores.accounts.create(Account("spare", "claude", "claude-console", enabled=False))
     assert a1 == dataclasses.replace(a1_in, id=a1.id)
+    assert (a1.weight, a1.max_concurrency, a1.schedulable, a1.group) == (7, 3, False, "team-a")
+    assert (a2.weight, a2.max_concurrency, a2.schedulable, a2.group) == (1, None, True, None)
     assert a1.options == OPTIONS and a1.proxy == "socks5h://user:pä@proxy.example:1080"
     assert list(a1.model_mapping) == ["claude-opus-4", "短名"]  # order kept
     assert a2.credentials == "" and a2.base_url is None and a2.priority == 50 and a2.models == []
@@ -182,7 +199,8 @@ async def test_accounts_crud(stores: Stores) -> None:
     assert await stores.accounts.get(a1.id) == a1  # type: ignore[arg-type]
 
     changed = dataclasses.replace(a1, credentials="enc:new", base_url=None, priority=99, enabled=False, models=[],
-                                  model_mapping={}, options={"project_id": "p-1"}, proxy=None)
+                                  model_mapping={}, options={"project_id": "p-1"}, proxy=None,
+                                  weight=1000, max_concurrency=None, schedulable=True, group=None)
     updated = await stores.accounts.update(changed)
     assert updated == dataclasses.replace(changed, updated_at=updated.updated_at)
     assert updated.updated_at != OLD
@@ -475,6 +493,44 @@ async def test_version_1_database_migrates_to_current(sql_url: str, monkeypatch:
         assert await s.accounts.get(old.id) == updated  # type: ignore[arg-type]
         new = await s.accounts.create(Account("new", "claude", "claude-console", proxy="https://p"))
         assert (await s.accounts.get(new.id)) == new  # type: ignore[arg-type]
+    finally:
+        await s.close()
+
+
+async def test_version_3_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 4: existing accounts and keys get the scheduling defaults."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
+        s = SQLStores(sql_url)
+        await s.open()
+    assert await s.schema_version() == 3
+    await insert_v1_account(s)
+    # The api_keys columns of migration 1 only.
+    await s._db.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
+        " created_at, updated_at) VALUES (1, 'old key', 'h' , 'ap-old', :enabled, NULL, '[]', '[]', :at, :at)",
+        {"enabled": True, "at": "2001-02-03 04:05:06"},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [old] = await s.accounts.list()
+        assert old == Account("old-ü", "claude", "claude-console", credentials="enc:c", priority=7,
+                              models=["claude-opus-4"], weight=1, max_concurrency=None, schedulable=True,
+                              group=None, id=old.id, created_at=OLD, updated_at=OLD)
+        [key] = await s.keys.list()
+        assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", account_id=None,
+                             group=None, shared_fallback=False, id=key.id, created_at=OLD, updated_at=OLD)
+        # The migrated rows take the new fields like any other.
+        changed = await s.accounts.update(dataclasses.replace(old, weight=5, max_concurrency=2, schedulable=False,
+                                                              group="g1"))
+        assert await s.accounts.get(old.id) == changed  # type: ignore[arg-type]
+        bound = await s.keys.update(dataclasses.replace(key, account_id=old.id, group="g1", shared_fallback=True))
+        assert await s.keys.get_by_hash("h") == bound
     finally:
         await s.close()
 

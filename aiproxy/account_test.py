@@ -1,0 +1,185 @@
+"""Testing one upstream account: a single minimal request through its adapter.
+
+The admin API's `POST /admin/api/accounts/{id}/test` calls `test_account`.
+The request is the cheapest the upstream answers properly (one output token,
+"ping"), sent the way the relay sends a client's request: through the
+account's adapter (so its credentials, base URL, options, token refresh and
+model mapping all apply) and its outbound proxy. What comes back is whether it
+worked, the upstream's status, how long it took and, on failure, the
+upstream's own error message; never the account's credentials.
+
+It is not recorded as usage, and it does not touch the scheduler's view of
+the account (a failed test does not park it; a passing one does not clear it:
+that is what /reset is for).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import anyio
+import httpx
+import orjson
+
+from .adapters.base import Adapter, UpstreamCall
+from .scheduler.pool import AccountPool
+from .stores.entities import Account
+from .upstream_proxy import account_proxy
+
+# The whole test, upstream answer included, must be over within this.
+TEST_TIMEOUT_S = 60.0
+# Longest upstream error message passed on.
+MAX_MESSAGE_CHARS = 500
+PROMPT = "ping"
+
+# The model asked for when the account names none (its `models`, then its
+# `model_mapping` keys): a small, cheap one of each kind of upstream.
+DEFAULT_MODELS = {
+    "claude": "claude-haiku-4-5",
+    "openai": "gpt-4o-mini",
+    "openai-responses": "gpt-5",
+    "gemini": "gemini-2.5-flash",
+}
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def probe_model(account: Account) -> str:
+    """The model the test asks for, as clients name it (before the account's mapping)."""
+    if account.models:
+        return account.models[0]
+    if account.model_mapping:
+        return next(iter(account.model_mapping))
+    return DEFAULT_MODELS.get(account.type) or DEFAULT_MODELS.get(account.platform, "")
+
+
+def probe_call(account: Account, credentials: Mapping[str, Any]) -> UpstreamCall:
+    """The minimal request for the account's kind of upstream, as the relay would hand it to the adapter."""
+    model = probe_model(account)
+    upstream_model = account.model_mapping.get(model, model)
+    body: dict[str, Any]
+    if account.platform == "gemini":
+        path = f"/v1beta/models/{upstream_model}:generateContent"
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": 1},
+        }
+    elif account.type == "openai-responses":
+        path = "/v1/responses"
+        body = {
+            "model": upstream_model,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": PROMPT}]}],
+        }
+        if credentials.get("api_key"):
+            # The Responses API's smallest allowed limit. (The ChatGPT/Codex
+            # backend refuses the parameter; it gets instructions instead.)
+            body["max_output_tokens"] = 16
+        else:
+            body["instructions"] = "Answer in one word."
+    elif account.platform == "openai":
+        path = "/v1/chat/completions"
+        body = {"model": upstream_model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 1}
+    else:
+        path = "/v1/messages"
+        body = {"model": upstream_model, "max_tokens": 1, "messages": [{"role": "user", "content": PROMPT}]}
+    return UpstreamCall(
+        method="POST",
+        path=path,
+        query="",
+        headers=list(_JSON_HEADERS),
+        body=orjson.dumps(body),
+        json=body,
+        model=upstream_model,
+        stream=False,
+    )
+
+
+def _secrets(credentials: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 8:
+            found.append(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(credentials)
+    # Longest first, so a secret containing another is hidden whole.
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _scrub(message: str, credentials: Mapping[str, Any]) -> str:
+    """The message with any credential in it replaced by ***, cut to MAX_MESSAGE_CHARS."""
+    for secret in _secrets(credentials):
+        message = message.replace(secret, "***")
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "…"
+    return message
+
+
+def error_message(body: bytes) -> str:
+    """The upstream's own error message from its answer (Anthropic, OpenAI and
+    Google shapes; a Code Assist list of them), else the body's text."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace").strip()
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+        if isinstance(data.get("message"), str):
+            return data["message"]
+    return body.decode("utf-8", "replace").strip()
+
+
+def _result(ok: bool, status: int | None, started: float, message: str) -> dict[str, Any]:
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return {"ok": ok, "status": status, "latency_ms": latency_ms, "message": message}
+
+
+async def test_account(pool: AccountPool, adapters: Mapping[str, Adapter], account_id: int) -> dict[str, Any]:
+    """Send one minimal request through the account; `{ok, status, latency_ms, message}`.
+
+    `status` is the upstream's HTTP status (None when no answer came);
+    `message` is "ok", or what went wrong (the upstream's error message).
+    """
+    started = time.monotonic()
+    # The pool's copy: decrypted credentials, kept fresh by token refreshes.
+    entry = next((a for a in pool.accounts if a.id == account_id), None)
+    if entry is None:
+        return _result(False, None, started, "the account is not loaded (unknown, or its credentials cannot be decrypted)")
+    account, credentials = entry.account, entry.credentials
+    adapter = adapters.get(account.type)
+    if adapter is None:
+        return _result(False, None, started, f"no adapter serves account type {account.type!r}")
+    call = probe_call(account, credentials)
+    try:
+        with anyio.fail_after(TEST_TIMEOUT_S), account_proxy(account.proxy):
+            response = await adapter.send(account, credentials, call)
+            try:
+                body = await response.aread()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+    except TimeoutError:
+        return _result(False, None, started, f"no answer within {TEST_TIMEOUT_S:g} seconds")
+    except httpx.TimeoutException as exc:
+        return _result(False, None, started, f"upstream timed out: {type(exc).__name__}")
+    except httpx.HTTPError as exc:
+        return _result(False, None, started, _scrub(f"upstream connection failed: {type(exc).__name__}: {exc}", credentials))
+    status = response.status_code
+    if status < 400:
+        return _result(True, status, started, "ok")
+    message = error_message(body) or f"HTTP {status}"
+    return _result(False, status, started, _scrub(message, credentials))
+test_account.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

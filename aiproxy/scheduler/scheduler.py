@@ -1,0 +1,209 @@
+"""Which account serves a request, in which order the others are tried, and what
+each outcome does to an account's standing.
+
+For one request the scheduler reads the shared state once (health marks, last
+use, the session's binding) and orders the accounts that may serve it:
+
+1. The key's own accounts first: its dedicated account or its group (and the
+   shared pool after them only if the key allows falling back). A key bound to
+   nothing uses the shared pool: the accounts that belong to no group.
+2. Accounts marked rate-limited, overloaded or in error are left out until the
+   mark lapses (or an admin resets it); so are unschedulable ones.
+3. The account the conversation is bound to (sticky session) goes first, so
+   the upstream's prompt cache, which lives per account, is hit.
+4. Then by priority (lower first); within a priority, by least recent use when
+   the weights are equal, else in a weighted random order, so over many
+   requests each account's share follows its weight.
+
+The relay then tries them in that order, taking a concurrency slot for accounts
+with `max_concurrency`, and reports each outcome here: a fault marks the account
+(until the time the upstream named), a success clears a stale mark and binds the
+conversation to the account that served it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Collection, Iterable
+
+from ..state.protocols import AccountHealth, SharedState
+from ..stores.entities import ApiKey
+from .faults import Fault
+from .pool import AccountPool, PoolAccount
+from .status import AccountStatus
+
+
+@dataclass
+class Plan:
+    """One request's candidates, best first, and why the others were left out."""
+
+    candidates: list[PoolAccount]
+    skipped: list[str] = field(default_factory=list)  # "name: rate limited until …"
+    health: dict[int, AccountHealth] = field(default_factory=dict)
+    session: str | None = None
+    bound_account: int | None = None
+
+    def why_none(self, platform: str, model: str | None) -> str:
+        served = f" serves model {model}" if model else ""
+        if not self.skipped:
+            return f"no enabled {platform} account{served}"
+        return f"no {platform} account can serve{f' model {model}' if model else ''} now: {'; '.join(self.skipped)}"
+
+
+def _slot_key(account_id: int) -> str:
+    return f"account:{account_id}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        pool: AccountPool,
+        state: SharedState,
+        *,
+        sticky_ttl: float = 3600.0,
+        slot_lease: float = 1800.0,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._pool = pool
+        self._state = state
+        self._sticky_ttl = sticky_ttl
+        # A slot outlives a crashed holder by at most this; longer than any stream.
+        self._slot_lease = slot_lease
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def plan(
+        self,
+        platform: str,
+        model: str | None,
+        types: Collection[str],
+        *,
+        key: ApiKey | None = None,
+        session: str | None = None,
+    ) -> Plan:
+        serving = self._pool.candidates(platform, model, types)
+        tiers = self._tiers(serving, key)
+        health = await self._state.account_health()
+        plan = Plan(candidates=[], health=health, session=session)
+        usable_tiers: list[list[PoolAccount]] = []
+        for tier in tiers:
+            usable: list[PoolAccount] = []
+            for a in tier:
+                mark = health.get(a.id)
+                if not a.account.schedulable:
+                    plan.skipped.append(f"{a.account.name}: not schedulable")
+                elif mark is not None and mark.state != "ok":
+                    until = f" until {_iso(mark.until)}" if mark.until else " until reset"
+                    plan.skipped.append(f"{a.account.name}: {mark.state.replace('_', ' ')}{until}")
+                else:
+                    usable.append(a)
+            usable_tiers.append(usable)
+        ids = [a.id for tier in usable_tiers for a in tier]
+        last_used = await self._state.last_used(ids) if ids else {}
+        for tier in usable_tiers:
+            plan.candidates.extend(self._order(tier, last_used))
+        if session is not None and plan.candidates:
+            bound = await self._state.get_binding(session)
+            plan.bound_account = bound
+            for i, a in enumerate(plan.candidates):
+                if a.id == bound:
+                    plan.candidates.insert(0, plan.candidates.pop(i))
+                    break
+        return plan
+
+    def _tiers(self, serving: list[PoolAccount], key: ApiKey | None) -> list[list[PoolAccount]]:
+        """The groups of accounts to try in turn: the key's own, then (maybe) the shared pool."""
+        shared = [a for a in serving if a.account.group is None]
+        if key is None or (key.account_id is None and key.group is None):
+            return [shared]
+        own = [
+            a
+            for a in serving
+            if (key.account_id is not None and a.id == key.account_id)
+            or (key.group is not None and a.account.group == key.group)
+        ]
+        if key.shared_fallback:
+            return [own, [a for a in shared if a not in own]]
+        return [own]
+
+    def _order(self, accounts: list[PoolAccount], last_used: dict[int, float]) -> list[PoolAccount]:
+        by_priority: dict[int, list[PoolAccount]] = {}
+        for a in accounts:
+            by_priority.setdefault(a.account.priority, []).append(a)
+        ordered: list[PoolAccount] = []
+        for priority in sorted(by_priority):
+            tier = by_priority[priority]
+            if len({max(a.account.weight, 1) for a in tier}) <= 1:
+                tier.sort(key=lambda a: (last_used.get(a.id, 0.0), a.id))
+            else:
+                # Weighted order without replacement (Efraimidis-Spirakis): the
+                # chance to come first is weight / total weight.
+                tier.sort(key=lambda a: self._rng.random() ** (1.0 / max(a.account.weight, 1)), reverse=True)
+            ordered.extend(tier)
+        return ordered
+
+    async def acquire(self, account: PoolAccount) -> str | None:
+        """A concurrency slot on `account` ("" when it has no limit), or None when it is full."""
+        limit = account.account.max_concurrency
+        if not limit:
+            return ""
+        return await self._state.acquire(_slot_key(account.id), limit, self._slot_lease)
+
+    async def release(self, account: PoolAccount, token: str | None) -> None:
+        if token:
+            await self._state.release(_slot_key(account.id), token)
+
+    async def started(self, account: PoolAccount) -> None:
+        self._pool.mark_used(account.id)
+        await self._state.touch(account.id, self._clock())
+
+    async def report(self, plan: Plan, account: PoolAccount, fault: Fault) -> None:
+        """Record what the upstream's answer means for `account`."""
+        if fault.kind == "ok":
+            mark = plan.health.get(account.id)
+            if mark is not None and mark.state != "ok":
+                await self._state.clear_account(account.id)  # a stale mark: it served
+            if plan.session is not None:
+                # (Re)bind on every success, which also renews the binding's TTL.
+                await self._state.bind(plan.session, account.id, self._sticky_ttl)
+            return
+        if fault.mark is not None:
+            await self._state.mark_account(
+                account.id,
+                AccountHealth(state=fault.mark, until=fault.until, reason=fault.reason, updated_at=self._clock()),
+            )
+            await self._state.record_error(account.id, fault.reason)
+            if plan.session is not None and plan.bound_account == account.id:
+                await self._state.unbind(plan.session)
+
+    # --- the admin's view (AccountMonitor) --------------------------------
+
+    async def status(self, account_ids: Iterable[int]) -> dict[int, AccountStatus]:
+        ids = list(account_ids)
+        health = await self._state.account_health()
+        last_used = await self._state.last_used(ids) if ids else {}
+        statuses: dict[int, AccountStatus] = {}
+        for account_id in ids:
+            mark = health.get(account_id)
+            last_error = await self._state.last_error(account_id)
+            statuses[account_id] = AccountStatus(
+                state=mark.state if mark else "ok",
+                reason=mark.reason if mark else "",
+                until=mark.until if mark else None,
+                last_error=last_error.message if last_error else None,
+                last_error_at=last_error.at if last_error else None,
+                last_used=last_used.get(account_id),
+                concurrency=await self._state.held(_slot_key(account_id)),
+            )
+        return statuses
+
+    async def reset(self, account_id: int) -> None:
+        await self._state.clear_account(account_id)

@@ -7,7 +7,7 @@ import secrets
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 import anyio
 import httpx
@@ -48,6 +48,7 @@ from .routes.gemini import gemini_chat_routes, gemini_router
 from .routes.openai import openai_router, responses_routes
 from .scheduler.faults import FaultDefaults
 from .scheduler.pool import AccountPool
+from .scheduler.recheck import recheck_forever
 from .scheduler.scheduler import Scheduler
 from .security.cipher import CredentialCipher
 from .security.passwords import hash_password
@@ -75,6 +76,7 @@ class Gateway:
     client: httpx.AsyncClient
     scheduler: Scheduler
     state: SharedState
+    adapters: Mapping[str, Adapter]
 
 
 def default_transport(settings: Settings) -> httpx.AsyncBaseTransport:
@@ -205,6 +207,10 @@ def create_app(
         app = KeyAuthMiddleware(app, lookup=keys.lookup, dialect=dialect)
         return ErrorShieldMiddleware(app, dialect=dialect)
 
+    async def probe(account_id: int) -> dict[str, Any]:
+        """One test request to an account (the admin's test, the periodic recheck)."""
+        return await test_account(pool, adapters, account_id)
+
     admin = create_admin_app(
         AdminContext(
             stores=stores,
@@ -213,7 +219,7 @@ def create_app(
             keys_changed=keys.invalidate,
             accounts_changed=pool.reload,
             oauth=flows,
-            test_account=lambda account_id: test_account(pool, adapters, account_id),
+            test_account=probe,
             monitor=scheduler,
         )
     )
@@ -228,14 +234,18 @@ def create_app(
         await pool.reload()
         refresh = anyio.CancelScope()
 
-        async def refresh_accounts() -> None:
+        async def maintain_accounts() -> None:
+            # Loops that run until shutdown cancels them (unlike the usage
+            # writer, which must finish its last flush).
             with refresh:
-                await pool.refresh_forever(settings.account_refresh_seconds)
+                async with anyio.create_task_group() as loops:
+                    loops.start_soon(pool.refresh_forever, settings.account_refresh_seconds)
+                    loops.start_soon(recheck_forever, scheduler, pool, probe, settings.error_recheck_seconds)
 
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(writer.run)
-                tg.start_soon(refresh_accounts)
+                tg.start_soon(maintain_accounts)
                 try:
                     yield
                 finally:
@@ -273,7 +283,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.state.gateway = Gateway(settings, stores, pool, keys, writer, client, scheduler, shared_state)
+    app.state.gateway = Gateway(settings, stores, pool, keys, writer, client, scheduler, shared_state, adapters)
     return app
 
 

@@ -95,6 +95,9 @@ class Settings:
     rate_limit_rest_seconds: float = 60.0
     overload_cooldown_seconds: float = 30.0
     transport_cooldown_seconds: float = 15.0
+    # How often accounts in error (bad credentials, 401/403) are tested again;
+    # one that answers is put back into rotation.
+    error_recheck_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,6 +117,7 @@ class Settings:
             "AIPROXY_RATE_LIMIT_REST_SECONDS": "rate_limit_rest_seconds",
             "AIPROXY_OVERLOAD_COOLDOWN_SECONDS": "overload_cooldown_seconds",
             "AIPROXY_TRANSPORT_COOLDOWN_SECONDS": "transport_cooldown_seconds",
+            "AIPROXY_ERROR_RECHECK_SECONDS": "error_recheck_seconds",
         }
         for var, attr in floats.items():
             if env.get(var):

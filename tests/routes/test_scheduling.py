@@ -336,3 +336,23 @@ async def test_dedicated_account_group_and_fallback(gw: Harness, upstreams: Upst
     assert r.status_code == 529  # no fallback: its own account's answer
     assert await via(fallback_key) == "acct-1.test"  # acct-2 now resting: falls back to the shared pool
     assert shared.id is not None
+
+
+async def test_accounts_in_error_come_back_when_a_recheck_succeeds(gw: Harness, upstreams: Upstreams):
+    from aiproxy.account_test import test_account
+    from aiproxy.scheduler.recheck import recheck_errored
+
+    first = await add(gw, 1, priority=1)
+    await add(gw, 2, priority=2)
+    upstreams.answers["acct-1.test"] = error(401, kind="authentication_error")
+    assert (await ask(gw)).status_code == 200
+    assert (await health(gw, first)).state == "error"
+    g = gw.app.state.gateway
+
+    async def probe(account_id: int) -> dict:
+        return await test_account(g.pool, g.adapters, account_id)
+
+    assert await recheck_errored(g.scheduler, g.pool, probe) == []  # still failing: stays out
+    upstreams.answers.pop("acct-1.test")  # the admin fixed the key upstream
+    assert await recheck_errored(g.scheduler, g.pool, probe) == [first.id]
+    assert (await health(gw, first)).state == "ok"

@@ -13,7 +13,7 @@ import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -42,6 +42,7 @@ from .oauth.flows import OAuthFlows
 from .oauth.providers import oauth_providers
 from .oauth.shared_lock import StoreRefreshLock
 from .oauth.tokens import TokenManager
+from .pricing import PriceTable
 from .relay import Relay
 from .routes.claude import claude_router
 from .routes.gemini import gemini_chat_routes, gemini_router
@@ -55,10 +56,12 @@ from .security.passwords import hash_password
 from .security.tokens import TokenIssuer
 from .settings import Settings
 from .state import SharedState, state_from_url
-from .stores.entities import User
+from .stores.entities import UsageRecord, User
 from .stores.key_cache import KeyCache
 from .stores.protocols import Stores
 from .upstream_proxy import ProxyRoutingTransport
+from .usage.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .usage.metrics import Metrics
 from .usage.writer import UsageWriter
 
 log = logging.getLogger("aiproxy")
@@ -131,6 +134,14 @@ def create_app(
     pool = AccountPool(stores.accounts, cipher)
     keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
     writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
+    # List prices, read once: a malformed price file fails here (PriceFileError).
+    prices = PriceTable.load(settings.prices_file)
+    # Prometheus counters of this process (GET /metrics), fed by every usage record.
+    metrics = Metrics()
+
+    def record_usage(record: UsageRecord) -> None:
+        writer.submit(record)
+        metrics.observe(record)
 
     # OAuth (subscription) accounts: pending logins for the admin API, and
     # access tokens kept fresh for the adapters.
@@ -195,11 +206,12 @@ def create_app(
             overload_cooldown=settings.overload_cooldown_seconds,
             transport_cooldown=settings.transport_cooldown_seconds,
         ),
+        on_fault=lambda platform, account_id, fault: metrics.observe_fault(platform, account_id, fault.kind),
     )
 
     def proxied(router: ASGIApp, platform: str, dialect: Dialect) -> ASGIApp:
         # Innermost first: the usage middleware sits right around the routes.
-        app: ASGIApp = UsageMiddleware(router, platform=platform, sink=writer.submit)
+        app: ASGIApp = UsageMiddleware(router, platform=platform, sink=record_usage, price=prices.cost)
         app = QuotaMiddleware(app, dialect=dialect)
         app = PermissionMiddleware(
             app, platform=platform, dialect=dialect, max_request_bytes=settings.max_request_bytes
@@ -226,6 +238,10 @@ def create_app(
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "accounts": len(pool.accounts)})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        # Not behind key auth: operators firewall it or put it behind their proxy.
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -278,6 +294,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/health", health),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *platform_routes,
             Mount("/admin/api", app=admin),
         ],

@@ -93,8 +93,11 @@ class Relay:
         max_request_bytes: int,
         failover_attempts: int = 3,
         fault_defaults: FaultDefaults = FaultDefaults(),
+        on_fault: Callable[[str, int, Fault], None] | None = None,
     ) -> None:
         self._scheduler = scheduler
+        # Told of every classified upstream answer (platform, account id, fault): the metrics.
+        self._on_fault = on_fault
         self._pool = pool
         self._adapters = adapters
         self._max_request_bytes = max_request_bytes
@@ -162,6 +165,8 @@ class Relay:
             finally:
                 await self._scheduler.release(chosen, slot)
             if exchange.fault is not None:
+                if self._on_fault is not None:
+                    self._on_fault(spec.platform, chosen.id, exchange.fault)
                 await self._scheduler.report(plan, chosen, exchange.fault)
             if not exchange.withheld or exchange.disconnected:
                 return

@@ -77,6 +77,9 @@ class Settings:
     # Usage records go to the store in batches, off the request path.
     usage_batch_size: int = 200
     usage_flush_seconds: float = 1.0
+    # A price file (JSON, the format of aiproxy/pricing/prices.json) whose
+    # models replace or add to the packaged list prices; None: packaged only.
+    prices_file: str | None = None
 
     # Upstream HTTP.
     connect_timeout: float = 10.0
@@ -123,6 +126,7 @@ class Settings:
             if env.get(var):
                 setattr(s, attr, float(env[var]))
         s.redis_url = env.get("REDIS_URL") or None
+        s.prices_file = env.get("AIPROXY_PRICES_FILE") or None
         if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
             s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])
         if env.get("AIPROXY_JWT_TTL_SECONDS"):

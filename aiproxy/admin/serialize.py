@@ -134,6 +134,9 @@ def usage_record_json(record: UsageRecord) -> dict[str, Any]:
         "output_tokens": record.output_tokens,
         "cache_creation_tokens": record.cache_creation_tokens,
         "cache_read_tokens": record.cache_read_tokens,
+        "cache_creation_1h_tokens": record.cache_creation_1h_tokens,
+        "cost_usd": record.cost_usd,
+        "priced": record.priced,
         "duration_ms": record.duration_ms,
         "ttfb_ms": record.ttfb_ms,
         "error": record.error,
@@ -148,6 +151,8 @@ def usage_total_json(total: UsageTotal) -> dict[str, Any]:
         "output_tokens": total.output_tokens,
         "cache_creation_tokens": total.cache_creation_tokens,
         "cache_read_tokens": total.cache_read_tokens,
+        "cost_usd": total.cost_usd,
+        "unpriced": total.unpriced,
     }
 
 

@@ -49,6 +49,9 @@ def _apply(usage: Usage, u: dict[str, Any]) -> None:
         usage.cache_creation_tokens = int(u["cache_creation_input_tokens"])
     if u.get("cache_read_input_tokens") is not None:
         usage.cache_read_tokens = int(u["cache_read_input_tokens"])
+    split = u.get("cache_creation")
+    if isinstance(split, dict) and split.get("ephemeral_1h_input_tokens") is not None:
+        usage.cache_creation_1h_tokens = int(split["ephemeral_1h_input_tokens"])
 
 
 def usage_from_message(message: dict[str, Any]) -> Usage:

@@ -19,6 +19,9 @@ class Usage:
     output_tokens: int = 0
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
+    # The part of cache_creation_tokens written with the 1h TTL (Anthropic's
+    # usage.cache_creation.ephemeral_1h_input_tokens), priced at the 1h rate.
+    cache_creation_1h_tokens: int = 0
 
 
 def usage_from_json(

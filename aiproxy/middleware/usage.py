@@ -15,15 +15,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..stores.entities import UsageRecord
 from ..usage.meter import STATE_KEY as USAGE_STATE
-from ..usage.meter import UsageMeter
+from ..usage.meter import Pricer, UsageMeter
 from .auth import STATE_KEY as KEY_STATE
 
 
 class UsageMiddleware:
-    def __init__(self, app: ASGIApp, *, platform: str, sink: Callable[[UsageRecord], None]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, platform: str, sink: Callable[[UsageRecord], None], price: Pricer | None = None
+    ) -> None:
         self.app = app
         self.platform = platform
         self.sink = sink
+        self.price = price  # each record's cost; None: records cost 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,4 +49,4 @@ class UsageMiddleware:
             meter.error = meter.error or f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.sink(meter.to_record(state.get(KEY_STATE)))
+            self.sink(meter.to_record(state.get(KEY_STATE), self.price))

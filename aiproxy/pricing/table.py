@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from .cost import Cost, TokenCounts, cost_usd
 from .model import ModelPrice, PriceFileError, parse_price_file
 from .names import longest_prefix, normalise, strip_date
 
@@ -50,6 +51,14 @@ class PriceTable:
             self._resolved.pop(next(iter(self._resolved)))  # forget the oldest
         self._resolved[model] = price
         return price
+
+    def cost(self, model: str, usage: TokenCounts) -> Cost:
+        """What `usage` cost on `model` at list price; unpriced if the table
+        does not know the model. A `cache_creation_1h_tokens` attribute on
+        `usage` (formats.usage.Usage has one) gives the 1h cache writes."""
+        return cost_usd(
+            self.price_for(model), usage, cache_write_1h_tokens=getattr(usage, "cache_creation_1h_tokens", 0)
+        )
 
     def _resolve(self, model: str) -> ModelPrice | None:
         lowered = model.strip().lower()

@@ -120,6 +120,13 @@ class UsageRecord:
     duration_ms: int = 0
     ttfb_ms: int | None = None
     error: str | None = None
+    # The part of cache_creation_tokens written with the 1h TTL.
+    cache_creation_1h_tokens: int = 0
+    # List-price cost in USD, to the nano-dollar, computed once when the record
+    # is made. priced False: the model was not in the price table, so the cost
+    # is recorded as 0 (not known) and flagged.
+    cost_usd: float = 0.0
+    priced: bool = True
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
+from decimal import Decimal
 from typing import Callable, Generic, Sequence, TypeVar
 
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
@@ -179,6 +180,9 @@ class MemoryUsageStore:
         if group_by not in USAGE_GROUPS:
             raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
         groups: dict[object, UsageTotal] = defaultdict(lambda: UsageTotal(group=None))
+        # Costs summed as decimals (as MySQL's DECIMAL column does), so a total
+        # is exact to the nano-dollar rather than carrying float error.
+        costs: dict[object, Decimal] = defaultdict(Decimal)
         for r in self.records:
             if not usage_matches(r, where):
                 continue
@@ -190,6 +194,10 @@ class MemoryUsageStore:
             t.output_tokens += r.output_tokens
             t.cache_creation_tokens += r.cache_creation_tokens
             t.cache_read_tokens += r.cache_read_tokens
+            t.unpriced += 0 if r.priced else 1
+            costs[g] += Decimal(repr(r.cost_usd))
+        for g, total in groups.items():
+            total.cost_usd = float(costs[g])
         return sorted(groups.values(), key=lambda t: (-t.requests, str(t.group)))
 
 

@@ -298,11 +298,36 @@ _V4_MYSQL = (
     AddColumn("api_keys", "shared_fallback", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 
+# Cost: each usage record's list-price cost, the part of its cache writes made
+# with the 1h TTL, and whether its model had a price at all.
+# - cost_usd is DECIMAL(18,9) on MySQL: costs are computed to the nano-dollar,
+#   and a DECIMAL keeps those digits exactly, so SUM() over any number of rows
+#   is exact (up to $999,999,999). SQLite has no decimal type (a DECIMAL
+#   column has NUMERIC affinity and stores reals anyway): REAL it is. A double
+#   holds 15-17 significant digits, so a cost to 1e-9 below $1,000,000
+#   round-trips exactly, and SUM() (Kahan-Babuska compensated in SQLite) is
+#   rounded to the nano-dollar when read (sql_tables.usd_from_db). TEXT would
+#   round-trip too, but SUM() would convert it to REAL all the same.
+# - Rows recorded before this migration were never priced: they get cost 0
+#   and priced false, the same flag as a model the price table lacks.
+_V5_SQLITE = (
+    AddColumn("usage_records", "cache_creation_1h_tokens", "INTEGER NOT NULL DEFAULT 0"),
+    AddColumn("usage_records", "cost_usd", "REAL NOT NULL DEFAULT 0"),
+    AddColumn("usage_records", "priced", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+_V5_MYSQL = (
+    AddColumn("usage_records", "cache_creation_1h_tokens", "BIGINT NOT NULL DEFAULT 0"),
+    AddColumn("usage_records", "cost_usd", "DECIMAL(18,9) NOT NULL DEFAULT 0"),
+    AddColumn("usage_records", "priced", "BOOLEAN NOT NULL DEFAULT FALSE"),
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
     Migration(3, "leases", sqlite=_V3_SQLITE, mysql=_V3_MYSQL),
     Migration(4, "account scheduling fields and key bindings", sqlite=_V4_SQLITE, mysql=_V4_MYSQL),
+    Migration(5, "usage cost, 1h cache writes and priced flag", sqlite=_V5_SQLITE, mysql=_V5_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

@@ -36,6 +36,8 @@ class UsageTotal:
     output_tokens: int = 0
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
+    cost_usd: float = 0.0  # summed to the nano-dollar
+    unpriced: int = 0  # records whose model had no price (their cost counts as 0)
 
 
 class UserStore(Protocol):

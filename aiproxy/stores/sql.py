@@ -42,6 +42,7 @@ from .sql_tables import (
     int_from_db,
     sqlalchemy_dialect,
     usage_records,
+    usd_from_db,
     users,
 )
 
@@ -329,6 +330,10 @@ class SQLUsageStore:
                 group.label("grp"),
                 sa.func.count().label("requests"),
                 *(sa.func.sum(t.c[name]).label(name) for name in _TOKEN_FIELDS),
+                # SUM over DECIMAL stays DECIMAL on MySQL: exact. On SQLite a
+                # sum of REALs, rounded to the nano-dollar by usd_from_db.
+                sa.func.sum(t.c.cost_usd).label("cost_usd"),
+                sa.func.sum(sa.case((t.c.priced == sa.false(), 1), else_=0)).label("unpriced"),
             )
             .where(*_usage_conditions(where))
             .group_by(group)
@@ -338,6 +343,8 @@ class SQLUsageStore:
                 group=from_db(column, r["grp"]) if column is not None else day_from_db(r["grp"]),
                 requests=int_from_db(r["requests"]),
                 **{name: int_from_db(r[name]) for name in _TOKEN_FIELDS},
+                cost_usd=usd_from_db(r["cost_usd"]),
+                unpriced=int_from_db(r["unpriced"]),
             )
             for r in await self._db.fetch_all(query)
         ]

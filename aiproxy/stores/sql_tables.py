@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +57,29 @@ class JSONObject(sa.TypeDecorator[dict[str, Any]]):
         return json.dumps(dict(value or {}))
 
 
+class USD(sa.TypeDecorator[float]):
+    """An amount in USD to the nano-dollar: DECIMAL(18,9) on MySQL, REAL on
+    SQLite (see migration 5). Bound as a Decimal from the float's shortest
+    repr, so MySQL stores exactly the digits the gateway computed (costs are
+    quantized to 1e-9 before they become floats); read back as float."""
+
+    impl = sa.Float
+    cache_ok = True
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return Decimal(repr(float(value))) if dialect.name == "mysql" else float(value)
+
+
+def usd_from_db(value: Any) -> float:
+    """A cost or SUM() of costs: MySQL gives a Decimal (exact), SQLite a float,
+    whose summing error is rounded away at the nano-dollar."""
+    if value is None:
+        return 0.0
+    return float(value) if isinstance(value, Decimal) else round(float(value), 9)
+
+
 def sqlalchemy_dialect(name: str) -> Dialect:
     """The SQLAlchemy dialect class `databases` compiles with for `name`, so that
     values bound outside it (SQLUsageStore.add_many) are rendered the same way.
@@ -90,6 +114,8 @@ def from_db(column: sa.Column[Any], value: Any) -> Any:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         return naive_utc(value)
+    if isinstance(kind, USD):
+        return usd_from_db(value)
     if isinstance(kind, sa.Boolean):
         return bool(value)
     if isinstance(kind, sa.Integer):
@@ -199,6 +225,10 @@ usage_records = sa.Table(
     sa.Column("ttfb_ms", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Added by migration 5.
+    sa.Column("cache_creation_1h_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", USD, nullable=False),
+    sa.Column("priced", sa.Boolean, nullable=False),
 )
 
 # Longest value each usage string column takes on MySQL (characters); the

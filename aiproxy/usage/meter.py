@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..formats.usage import Usage
+from ..pricing.cost import Cost
 from ..stores.entities import ApiKey, UsageRecord
 
 STATE_KEY = "usage"
+
+# What a request's usage cost on a model: create_app hands PriceTable.cost.
+Pricer = Callable[[str, Usage], Cost]
 
 
 @dataclass
@@ -24,8 +29,17 @@ class UsageMeter:
     started: float = field(default_factory=time.perf_counter)
     first_byte: float | None = None
 
-    def to_record(self, key: ApiKey | None) -> UsageRecord:
+    def cost(self, price: Pricer | None) -> Cost:
+        """The cost of this request on the upstream model it named. No tokens
+        (count_tokens, models, errors) cost nothing, priced or not."""
+        u = self.usage
+        if price is None or not (u.input_tokens or u.output_tokens or u.cache_creation_tokens or u.cache_read_tokens):
+            return Cost(usd=0.0, priced=True)
+        return price(self.model, u)
+
+    def to_record(self, key: ApiKey | None, price: Pricer | None = None) -> UsageRecord:
         done = time.perf_counter()
+        cost = self.cost(price)
         return UsageRecord(
             platform=self.platform,
             endpoint=self.endpoint,
@@ -39,6 +53,9 @@ class UsageMeter:
             output_tokens=self.usage.output_tokens,
             cache_creation_tokens=self.usage.cache_creation_tokens,
             cache_read_tokens=self.usage.cache_read_tokens,
+            cache_creation_1h_tokens=self.usage.cache_creation_1h_tokens,
+            cost_usd=cost.usd,
+            priced=cost.priced,
             duration_ms=int((done - self.started) * 1000),
             ttfb_ms=int((self.first_byte - self.started) * 1000) if self.first_byte is not None else None,
             error=self.error[:500] if self.error else None,

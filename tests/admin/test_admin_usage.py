@@ -31,6 +31,8 @@ def record(user_id: int, model: str, *, at: datetime | None = None, **fields: ob
         "output_tokens": 10,
         "cache_creation_tokens": 2,
         "cache_read_tokens": 1,
+        "cache_creation_1h_tokens": 1,
+        "cost_usd": 0.000125,
     }
     defaults.update(fields)
     return UsageRecord(model=model, user_id=user_id, created_at=at or utcnow(), **defaults)
@@ -42,7 +44,8 @@ def seeded(stores: MemoryStores) -> list[UsageRecord]:
     records = [
         record(ALICE, "opus", at=now - timedelta(minutes=5)),
         record(ALICE, "opus", at=now - timedelta(minutes=4), account_id=2),
-        record(ALICE, "haiku", at=now - timedelta(minutes=3), status=429, error="rate limited"),
+        record(ALICE, "haiku", at=now - timedelta(minutes=3), status=429, error="rate limited", cost_usd=0.0,
+               priced=False),
         record(BOB, "opus", at=now - timedelta(minutes=2), platform="openai"),
         record(BOB, "haiku", at=now),  # this very second: still inside the default window
         record(ALICE, "opus", at=now - timedelta(days=8)),  # outside the default window
@@ -76,8 +79,11 @@ def test_totals_default_window_and_group(client: TestClient, admin: dict[str, st
         "output_tokens": 30,
         "cache_creation_tokens": 6,
         "cache_read_tokens": 3,
+        "cost_usd": 0.000375,
+        "unpriced": 0,
     }
     assert totals["haiku"]["requests"] == 2
+    assert (totals["haiku"]["cost_usd"], totals["haiku"]["unpriced"]) == (0.000125, 1)
     assert body["totals"][0]["group"] == "opus"  # largest first
 
 
@@ -146,6 +152,9 @@ def test_records_paging_and_filters(client: TestClient, admin: dict[str, str], s
     assert set(rec) == {f.name for f in dataclasses.fields(UsageRecord)}
     assert rec["error"] == "rate limited" and rec["model"] == "haiku" and rec["user_id"] == ALICE
     assert rec["created_at"].endswith("Z") and rec["stream"] is False and rec["ttfb_ms"] is None
+    assert (rec["cost_usd"], rec["priced"], rec["cache_creation_1h_tokens"]) == (0.0, False, 1)
+    newest = body["records"][0]
+    assert (newest["cost_usd"], newest["priced"], newest["cache_creation_1h_tokens"]) == (0.000125, True, 1)
 
     jan = client.get("/usage/records?start=2026-01-01&end=2026-01-31&model=old", headers=admin).json()
     assert jan["total"] == 2

@@ -42,8 +42,10 @@ def sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def stream_events(model: str) -> list[bytes]:
+def stream_events(model: str, cache_creation: dict | None = None) -> list[bytes]:
     start_usage = {**USAGE, "output_tokens": 1}
+    if cache_creation is not None:
+        start_usage["cache_creation"] = cache_creation
     events = [
         sse("message_start", {"type": "message_start", "message": {
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
@@ -74,6 +76,9 @@ class FakeAnthropic:
     # Set when a stream's generator ends for any reason (a threading.Event:
     # the fake may run on a uvicorn thread while the test waits on another).
     stream_closed: threading.Event = field(default_factory=threading.Event)
+    # If set, usage also carries this `cache_creation` split (e.g.
+    # {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60}).
+    cache_creation: dict | None = None
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -101,12 +106,13 @@ class FakeAnthropic:
         return JSONResponse({
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
             "content": [{"type": "text", "text": "".join(TEXT_PIECES)}],
-            "stop_reason": "end_turn", "stop_sequence": None, "usage": USAGE,
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": USAGE if self.cache_creation is None else {**USAGE, "cache_creation": self.cache_creation},
         }, headers={"request-id": "req_fake", "anthropic-ratelimit-requests-remaining": "99"})
 
     async def _stream(self, model: str):
         try:
-            for i, event in enumerate(stream_events(model)):
+            for i, event in enumerate(stream_events(model, self.cache_creation)):
                 if self.stall_after is not None and i >= self.stall_after:
                     await anyio.sleep_forever()
                 if self.delay:

@@ -60,3 +60,36 @@ def test_stream_error_event_is_an_sse_error():
     reader = anthropic.StreamUsage()
     reader.feed(event)
     assert reader.error == "api_error: broke"
+
+
+# --- the 1h part of cache writes (usage.cache_creation) -----------------------
+
+
+def test_usage_from_body_reads_the_1h_cache_writes():
+    body = json.dumps({"model": "m", "usage": {
+        "input_tokens": 3, "output_tokens": 4, "cache_creation_input_tokens": 500, "cache_read_input_tokens": 6,
+        "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 300}}})
+    assert anthropic.usage_from_body(body.encode()) == (Usage(3, 4, 500, 6, cache_creation_1h_tokens=300), "m")
+    # Without the split (older API versions, other upstreams), none are 1h.
+    body = json.dumps({"model": "m", "usage": {"input_tokens": 3, "cache_creation_input_tokens": 500,
+                                              "cache_creation": None}})
+    assert anthropic.usage_from_body(body.encode())[0] == Usage(3, 0, 500, 0, cache_creation_1h_tokens=0)
+
+
+def test_stream_1h_cache_writes_from_start_overwritten_by_later_non_null_values():
+    reader = anthropic.StreamUsage()
+    reader.feed(_ev("message_start", {"message": {"model": "m", "usage": {
+        "input_tokens": 10, "output_tokens": 1, "cache_creation_input_tokens": 500,
+        "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 100}}}}))
+    assert reader.usage.cache_creation_1h_tokens == 100
+    # A delta without the split, or with a null, leaves it alone.
+    reader.feed(_ev("message_delta", {"usage": {"output_tokens": 5}}))
+    reader.feed(_ev("message_delta", {"usage": {"output_tokens": 6, "cache_creation": {
+        "ephemeral_1h_input_tokens": None}}}))
+    assert reader.usage.cache_creation_1h_tokens == 100
+    # A non-null value overwrites (never sums).
+    reader.feed(_ev("message_delta", {"usage": {"output_tokens": 9, "cache_creation_input_tokens": 600,
+                                                "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                                                   "ephemeral_1h_input_tokens": 600}}}))
+    assert reader.usage == Usage(input_tokens=10, output_tokens=9, cache_creation_tokens=600, cache_read_tokens=0,
+                                 cache_creation_1h_tokens=600)

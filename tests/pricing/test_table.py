@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiproxy.pricing import ModelPrice, PriceFileError, PriceTable
+from aiproxy.pricing import Cost, ModelPrice, PriceFileError, PriceTable
 from aiproxy.pricing import table as table_module
 
 
@@ -230,3 +230,13 @@ def test_missing_override_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PriceFileError, match="cannot read it") as info:
         PriceTable.load(path)
     assert str(path) in str(info.value)
+
+
+def test_cost_of_usage_on_a_model_with_the_1h_writes(table: PriceTable) -> None:
+    from aiproxy.formats.usage import Usage
+
+    usage = Usage(input_tokens=12, output_tokens=7, cache_creation_tokens=100, cache_read_tokens=200,
+                  cache_creation_1h_tokens=60)
+    # claude-sonnet-4-5: 12 * 3 + 40 * 3.75 + 60 * 6 + 200 * 0.30 + 7 * 15 = 711 per 1M tokens
+    assert table.cost("us.anthropic.claude-sonnet-4-5-20250929-v1:0", usage) == Cost(usd=0.000711, priced=True)
+    assert table.cost("no-such-model", usage) == Cost(usd=0.0, priced=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,10 @@ def usage_records(n: int = 130) -> list[UsageRecord]:
                 duration_ms=100 + i,
                 ttfb_ms=None if i % 6 == 0 else 20 + i,
                 error=None if i % 5 else "rate limited",
+                cache_creation_1h_tokens=i % 4 // 2,
+                # Costs to the nano-dollar, some unpriced (cost 0), one large.
+                cost_usd=0.0 if i % 9 == 4 else round(i * 0.001234567 + (123456.0 if i == 7 else 0), 9),
+                priced=i % 9 != 4,
                 # Pairs share a timestamp (so id breaks ties); 40-minute steps
                 # from 22:00 cross two midnights.
                 created_at=T0 + timedelta(minutes=40 * (i // 2), microseconds=250 if i // 2 % 3 == 0 else 0),
@@ -277,6 +282,9 @@ def expected_totals(records: list[UsageRecord], w: UsageFilter, group_by: str) -
         t.output_tokens += r.output_tokens
         t.cache_creation_tokens += r.cache_creation_tokens
         t.cache_read_tokens += r.cache_read_tokens
+        t.unpriced += 0 if r.priced else 1
+        # Summed exactly, in decimal: every store must give the exact sum.
+        t.cost_usd = float(Decimal(repr(t.cost_usd)) + Decimal(repr(r.cost_usd)))
     return sorted(sums.values(), key=lambda t: (-t.requests, str(t.group)))
 
 
@@ -370,6 +378,24 @@ async def test_usage_totals(stores: Stores, group_by: str, where: UsageFilter) -
     if where == UsageFilter():
         assert sum(t.requests for t in got) == len(records)
         assert len(got) > 1
+
+
+async def test_usage_costs_round_trip_and_sum_exactly(stores: Stores) -> None:
+    costs = [0.000000001, 123456.123456789, 0.1, 0.2, 0.0, 999999.999999999]
+    records = [
+        UsageRecord("claude", "/v1/messages", "m", cost_usd=c, priced=c != 0.0, cache_creation_1h_tokens=i,
+                    created_at=T0)
+        for i, c in enumerate(costs)
+    ]
+    await stores.usage.add_many(records)
+    stored, _ = await stores.usage.query(UsageFilter(), limit=10)
+    assert sorted(r.cost_usd for r in stored) == sorted(costs)
+    assert {type(r.cost_usd) for r in stored} == {float}
+    assert sorted(r.cache_creation_1h_tokens for r in stored) == list(range(len(costs)))
+    [total] = await stores.usage.totals(UsageFilter(), "model")
+    # 0.1 + 0.2 is 0.30000000000000004 in floats: the stores sum to the nano-dollar.
+    assert total.cost_usd == 1123456.423456789
+    assert total.unpriced == 1
 
 
 async def test_usage_totals_by_day_are_utc_dates(stores: Stores) -> None:
@@ -531,6 +557,45 @@ async def test_version_3_database_migrates_to_current(sql_url: str, monkeypatch:
         assert await s.accounts.get(old.id) == changed  # type: ignore[arg-type]
         bound = await s.keys.update(dataclasses.replace(key, account_id=old.id, group="g1", shared_fallback=True))
         assert await s.keys.get_by_hash("h") == bound
+    finally:
+        await s.close()
+
+
+async def test_version_4_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 5: existing usage records get cost 0, flagged unpriced, and no 1h cache writes."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+        s = SQLStores(sql_url)
+        await s.open()
+    assert await s.schema_version() == 4
+    # The usage_records columns of migration 1 only.
+    await s._db.execute(
+        "INSERT INTO usage_records (platform, endpoint, model, user_id, key_id, account_id, stream, status,"
+        " input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, duration_ms, ttfb_ms, error,"
+        " created_at) VALUES ('claude', '/v1/messages', 'claude-sonnet-4-5', 1, 2, 3, :stream, 200,"
+        " 10, 20, 30, 40, 50, NULL, NULL, :at)",
+        {"stream": True, "at": "2001-02-03 04:05:06"},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 5
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [old], _ = await s.usage.query(UsageFilter())
+        assert old == UsageRecord("claude", "/v1/messages", "claude-sonnet-4-5", user_id=1, key_id=2, account_id=3,
+                                  stream=True, status=200, input_tokens=10, output_tokens=20,
+                                  cache_creation_tokens=30, cache_read_tokens=40, duration_ms=50,
+                                  cache_creation_1h_tokens=0, cost_usd=0.0, priced=False, id=old.id, created_at=OLD)
+        # New records sit beside it, and the totals count the old one as unpriced.
+        new = UsageRecord("claude", "/v1/messages", "claude-sonnet-4-5", input_tokens=1, cache_creation_tokens=8,
+                          cache_creation_1h_tokens=5, cost_usd=0.000123456, priced=True, created_at=OLD)
+        await s.usage.add_many([new])
+        stored, _ = await s.usage.query(UsageFilter(), limit=10)
+        assert without_id(next(r for r in stored if r.id != old.id)) == new
+        [total] = await s.usage.totals(UsageFilter(), "model")
+        assert (total.requests, total.cost_usd, total.unpriced) == (2, 0.000123456, 1)
     finally:
         await s.close()
 

@@ -212,7 +212,8 @@ def create_app(
     def proxied(router: ASGIApp, platform: str, dialect: Dialect) -> ASGIApp:
         # Innermost first: the usage middleware sits right around the routes.
         app: ASGIApp = UsageMiddleware(router, platform=platform, sink=record_usage, price=prices.cost)
-        app = QuotaMiddleware(app, dialect=dialect)
+        # Outside the usage middleware, so it sees each request's finished record.
+        app = QuotaMiddleware(app, dialect=dialect, state=shared_state, slot_lease=settings.read_timeout * 3)
         app = PermissionMiddleware(
             app, platform=platform, dialect=dialect, max_request_bytes=settings.max_request_bytes
         )

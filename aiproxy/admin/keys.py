@@ -24,6 +24,7 @@ from .validation import (
     as_group,
     as_int,
     as_optional_datetime,
+    as_optional_limit,
     as_str,
     as_str_list,
     invalid,
@@ -41,6 +42,12 @@ def _only_own(user_id: int | None, caller: User) -> None:
 
 # A key's binding to dedicated accounts: only admins may set these.
 BINDING_FIELDS = ("account_id", "group", "shared_fallback")
+
+# A key's quotas (null: no limit): only admins may set these, or a user could
+# lift their own. Integer limits, then USD budgets.
+INT_QUOTA_FIELDS = ("rpm_limit", "max_concurrency", "daily_token_limit")
+COST_QUOTA_FIELDS = ("daily_cost_limit", "weekly_cost_limit", "total_cost_limit")
+QUOTA_FIELDS = INT_QUOTA_FIELDS + COST_QUOTA_FIELDS
 
 
 class KeyEndpoints:
@@ -86,6 +93,19 @@ class KeyEndpoints:
         for name, value in changes.items():
             setattr(key, name, value)
 
+    def _limit(self, key: ApiKey, body: dict[str, Any], caller: User) -> None:
+        """Apply the quota fields in `body` to `key`. A normal user may only
+        send the values the key already has (403 otherwise)."""
+        changes: dict[str, Any] = {}
+        for name in QUOTA_FIELDS:
+            if name in body:
+                changes[name] = as_optional_limit(body[name], name, integer=name in INT_QUOTA_FIELDS)
+        changed = [name for name, value in changes.items() if value != getattr(key, name)]
+        if changed and not is_admin(caller):
+            raise ApiError(403, "forbidden", f"{changed[0]}: only admins may set a key's quotas")
+        for name, value in changes.items():
+            setattr(key, name, value)
+
     async def list_keys(self, request: Request) -> JSONResponse:
         caller = await current_user(request, self.ctx)
         user_id = query_int(request, "user_id", minimum=1)
@@ -118,6 +138,7 @@ class KeyEndpoints:
             models=as_str_list(body.get("models", []), "models"),
         )
         await self._bind(key, body, caller)
+        self._limit(key, body, caller)
         key = await self.ctx.stores.keys.create(key)
         # Also for a new key: a request-path cache may remember this hash as
         # unknown if someone tried it before it existed.
@@ -143,6 +164,7 @@ class KeyEndpoints:
         if "models" in body:
             key.models = as_str_list(body["models"], "models")
         await self._bind(key, body, caller)
+        self._limit(key, body, caller)
         key = await self.ctx.stores.keys.update(key)
         self.ctx.keys_changed(key.key_hash)
         return JSONResponse(key_json(key))

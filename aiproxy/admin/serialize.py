@@ -56,6 +56,12 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "account_id": key.account_id,
         "group": key.group,
         "shared_fallback": key.shared_fallback,
+        "rpm_limit": key.rpm_limit,
+        "max_concurrency": key.max_concurrency,
+        "daily_token_limit": key.daily_token_limit,
+        "daily_cost_limit": key.daily_cost_limit,
+        "weekly_cost_limit": key.weekly_cost_limit,
+        "total_cost_limit": key.total_cost_limit,
         "created_at": iso(key.created_at),
         "updated_at": iso(key.updated_at),
     }

@@ -100,6 +100,23 @@ def as_int_between(value: Any, field: str, low: int, high: int) -> int:
     return number
 
 
+def as_optional_limit(value: Any, field: str, *, integer: bool) -> int | float | None:
+    """A quota: null (no limit), or a number >= 0 (an integer if `integer`)."""
+    if value is None:
+        return None
+    if integer:
+        number: int | float = as_int(value, field)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+        float("inf"), float("-inf")
+    ):
+        raise invalid(field, "must be null or a number")
+    else:
+        number = float(value)
+    if number < 0:
+        raise invalid(field, "must be null or at least 0")
+    return number
+
+
 GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 

@@ -3,7 +3,8 @@
 The meter goes on `scope["state"]` for the relay to fill in (account, model,
 tokens); this middleware adds what only the outside sees: the status sent,
 time to first byte, total duration. The record is written even when the
-client disconnected or the app raised, with what was seen until then.
+client disconnected or the app raised, with what was seen until then, and left
+on `scope["state"]` for the quota middleware outside this one to count.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..stores.entities import UsageRecord
 from ..usage.meter import STATE_KEY as USAGE_STATE
 from ..usage.meter import Pricer, UsageMeter
 from .auth import STATE_KEY as KEY_STATE
+from .quota import RECORD_STATE
 
 
 class UsageMiddleware:
@@ -49,4 +51,6 @@ class UsageMiddleware:
             meter.error = meter.error or f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.sink(meter.to_record(state.get(KEY_STATE), self.price))
+            record = meter.to_record(state.get(KEY_STATE), self.price)
+            state[RECORD_STATE] = record
+            self.sink(record)

@@ -58,6 +58,15 @@ class ApiKey:
     # Whether a bound key may fall back to the shared pool (accounts with no
     # group) when its dedicated account or group cannot serve.
     shared_fallback: bool = False
+    # Quotas (QuotaMiddleware); None: no limit. Tokens are input + output +
+    # cache tokens per UTC day; costs are list-price USD per UTC day, per week
+    # (from Monday 00:00 UTC) and over the key's whole life.
+    rpm_limit: int | None = None
+    max_concurrency: int | None = None
+    daily_token_limit: int | None = None
+    daily_cost_limit: float | None = None
+    weekly_cost_limit: float | None = None
+    total_cost_limit: float | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -322,12 +322,34 @@ _V5_MYSQL = (
     AddColumn("usage_records", "priced", "BOOLEAN NOT NULL DEFAULT FALSE"),
 )
 
+# Key quotas, each NULL for no limit (what existing keys get): requests per
+# minute, concurrent requests, tokens per UTC day, and USD budgets per day,
+# week and in total (doubles: a limit, not a ledger, so no DECIMAL needed).
+_V6_SQLITE = (
+    AddColumn("api_keys", "rpm_limit", "INTEGER NULL"),
+    AddColumn("api_keys", "max_concurrency", "INTEGER NULL"),
+    AddColumn("api_keys", "daily_token_limit", "INTEGER NULL"),
+    AddColumn("api_keys", "daily_cost_limit", "REAL NULL"),
+    AddColumn("api_keys", "weekly_cost_limit", "REAL NULL"),
+    AddColumn("api_keys", "total_cost_limit", "REAL NULL"),
+)
+
+_V6_MYSQL = (
+    AddColumn("api_keys", "rpm_limit", "INT NULL"),
+    AddColumn("api_keys", "max_concurrency", "INT NULL"),
+    AddColumn("api_keys", "daily_token_limit", "BIGINT NULL"),
+    AddColumn("api_keys", "daily_cost_limit", "DOUBLE NULL"),
+    AddColumn("api_keys", "weekly_cost_limit", "DOUBLE NULL"),
+    AddColumn("api_keys", "total_cost_limit", "DOUBLE NULL"),
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
     Migration(3, "leases", sqlite=_V3_SQLITE, mysql=_V3_MYSQL),
     Migration(4, "account scheduling fields and key bindings", sqlite=_V4_SQLITE, mysql=_V4_MYSQL),
     Migration(5, "usage cost, 1h cache writes and priced flag", sqlite=_V5_SQLITE, mysql=_V5_MYSQL),
+    Migration(6, "key quotas", sqlite=_V6_SQLITE, mysql=_V6_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

@@ -170,6 +170,13 @@ api_keys = sa.Table(
     sa.Column("account_id", sa.BigInteger, nullable=True),
     sa.Column("group", sa.String(64), nullable=True),
     sa.Column("shared_fallback", sa.Boolean, nullable=False),
+    # Added by migration 6: quotas, each NULL for no limit.
+    sa.Column("rpm_limit", sa.Integer, nullable=True),
+    sa.Column("max_concurrency", sa.Integer, nullable=True),
+    sa.Column("daily_token_limit", sa.BigInteger, nullable=True),
+    sa.Column("daily_cost_limit", sa.Float, nullable=True),
+    sa.Column("weekly_cost_limit", sa.Float, nullable=True),
+    sa.Column("total_cost_limit", sa.Float, nullable=True),
 )
 
 accounts = sa.Table(

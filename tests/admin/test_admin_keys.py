@@ -29,6 +29,12 @@ KEY_FIELDS = {
     "account_id",
     "group",
     "shared_fallback",
+    "rpm_limit",
+    "max_concurrency",
+    "daily_token_limit",
+    "daily_cost_limit",
+    "weekly_cost_limit",
+    "total_cost_limit",
     "created_at",
     "updated_at",
 }
@@ -168,3 +174,50 @@ def test_admin_sees_all_keys_filters_and_creates_for_others(
 
     assert client.patch(f"/keys/{a_key['id']}", json={"enabled": False}, headers=admin).json()["enabled"] is False
     assert client.delete(f"/keys/{a_key['id']}", headers=admin).status_code == 200
+
+
+QUOTAS = {"rpm_limit": 60, "max_concurrency": 2, "daily_token_limit": 1_000_000,
+          "daily_cost_limit": 1.5, "weekly_cost_limit": 5, "total_cost_limit": 0}
+
+
+def test_quotas_are_set_returned_and_cleared(client: TestClient, admin: dict[str, str], stores: MemoryStores) -> None:
+    plain = client.post("/keys", json={"name": "plain"}, headers=admin).json()
+    assert all(plain[name] is None for name in QUOTAS)
+    r = client.post("/keys", json={"name": "limited", **QUOTAS}, headers=admin)
+    assert r.status_code == 201, r.text
+    limited = r.json()
+    assert {name: limited[name] for name in QUOTAS} == QUOTAS
+    assert isinstance(limited["weekly_cost_limit"], float) and isinstance(limited["rpm_limit"], int)
+    stored = run(stores.keys.get(limited["id"]))
+    assert stored is not None and (stored.rpm_limit, stored.daily_cost_limit, stored.total_cost_limit) == (60, 1.5, 0.0)
+    r = client.patch(f"/keys/{limited['id']}", json={"rpm_limit": None, "daily_cost_limit": 0.25}, headers=admin)
+    assert r.status_code == 200 and (r.json()["rpm_limit"], r.json()["daily_cost_limit"]) == (None, 0.25)
+    assert r.json()["max_concurrency"] == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"rpm_limit": 1.5}, {"rpm_limit": -1}, {"max_concurrency": "2"}, {"daily_token_limit": True},
+     {"daily_cost_limit": "1"}, {"weekly_cost_limit": -0.01}, {"total_cost_limit": False}],
+)
+def test_quota_validation_400(client: TestClient, admin: dict[str, str], body: dict) -> None:
+    [field] = body
+    error = assert_error(client.post("/keys", json={"name": "k", **body}, headers=admin), 400, "validation_error")
+    assert error["message"].startswith(field + ":"), error["message"]
+
+
+def test_only_admins_set_quotas(
+    client: TestClient, admin: dict[str, str], make_logged_in_user: Callable, stores: MemoryStores
+) -> None:
+    bob, bob_h = make_logged_in_user("bob")
+    error = assert_error(client.post("/keys", json={"name": "k", "rpm_limit": 5}, headers=bob_h), 403, "forbidden")
+    assert error["message"].startswith("rpm_limit:")
+    key = client.post("/keys", json={"name": "k"}, headers=bob_h).json()
+    r = client.patch(f"/keys/{key['id']}", json={"daily_cost_limit": 2.0}, headers=admin)
+    assert r.status_code == 200
+    # Bob sees his limit, may send it back unchanged, may not lift it.
+    r = client.patch(f"/keys/{key['id']}", json={"name": "k2", "daily_cost_limit": 2, "rpm_limit": None},
+                     headers=bob_h)
+    assert r.status_code == 200 and r.json()["daily_cost_limit"] == 2.0, r.text
+    assert_error(client.patch(f"/keys/{key['id']}", json={"daily_cost_limit": None}, headers=bob_h), 403, "forbidden")
+    assert client.get(f"/keys/{key['id']}", headers=bob_h).json()["daily_cost_limit"] == 2.0

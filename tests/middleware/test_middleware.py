@@ -18,6 +18,7 @@ from aiproxy.middleware import (
     UsageMiddleware,
 )
 from aiproxy.security.api_keys import hash_api_key
+from aiproxy.state import MemoryState
 from aiproxy.stores.entities import ApiKey, UsageRecord, utcnow
 
 pytestmark = pytest.mark.anyio
@@ -55,7 +56,7 @@ def with_key(app, key: ApiKey):  # type: ignore[no-untyped-def]
 
 async def test_permission_and_quota_pass_and_deny():
     ok = ApiKey(user_id=1, name="ok", key_hash="", key_prefix="", models=["claude-*"])
-    app = PermissionMiddleware(QuotaMiddleware(echo_key, dialect=ANTHROPIC), platform="claude", dialect=ANTHROPIC,
+    app = PermissionMiddleware(QuotaMiddleware(echo_key, dialect=ANTHROPIC, state=MemoryState()), platform="claude", dialect=ANTHROPIC,
                                max_request_bytes=1000)
     async with client(with_key(app, ok)) as c:
         assert (await c.post("/", json={"model": "claude-x"})).json() == {"key": "ok"}

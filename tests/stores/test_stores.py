@@ -150,6 +150,23 @@ async def test_keys_crud(stores: Stores) -> None:
     assert await stores.keys.get(k4.id) == k4 and k4.group == "g" * 64 and k4.shared_fallback is True  # type: ignore[arg-type]
     assert await stores.keys.delete(k4.id) is True  # type: ignore[arg-type]
 
+    # Quotas (migration 6) round-trip, and can be set back to no limit.
+    assert (k2.rpm_limit, k2.max_concurrency, k2.daily_token_limit) == (None, None, None)
+    assert (k2.daily_cost_limit, k2.weekly_cost_limit, k2.total_cost_limit) == (None, None, None)
+    limited = await stores.keys.update(dataclasses.replace(
+        unbound, rpm_limit=60, max_concurrency=3, daily_token_limit=5_000_000_000, daily_cost_limit=1.25,
+        weekly_cost_limit=0.000123, total_cost_limit=1234.5))
+    assert await stores.keys.get(k2.id) == limited  # type: ignore[arg-type]
+    assert await stores.keys.get_by_hash(k2.key_hash) == limited
+    assert (limited.daily_cost_limit, limited.weekly_cost_limit, limited.total_cost_limit) == (1.25, 0.000123, 1234.5)
+    unlimited = await stores.keys.update(dataclasses.replace(
+        limited, rpm_limit=None, max_concurrency=None, daily_token_limit=None, daily_cost_limit=None,
+        weekly_cost_limit=None, total_cost_limit=None))
+    assert await stores.keys.get(k2.id) == unlimited  # type: ignore[arg-type]
+    k5 = await stores.keys.create(make_key(3, 5, rpm_limit=1, total_cost_limit=0.0))
+    assert await stores.keys.get(k5.id) == k5 and k5.total_cost_limit == 0.0  # type: ignore[arg-type]
+    assert await stores.keys.delete(k5.id) is True  # type: ignore[arg-type]
+
     assert await stores.keys.delete(k3.id) is True  # type: ignore[arg-type]
     assert await stores.keys.delete(k3.id) is False  # type: ignore[arg-type]
     assert await stores.keys.get_by_hash(k3.key_hash) is None
@@ -581,7 +598,7 @@ async def test_version_4_database_migrates_to_current(sql_url: str, monkeypatch:
     s = SQLStores(sql_url)
     await s.open()
     try:
-        assert await s.schema_version() == SCHEMA_VERSION == 5
+        assert await s.schema_version() == SCHEMA_VERSION
         assert await count_version_rows(s) == len(migrations.MIGRATIONS)
         [old], _ = await s.usage.query(UsageFilter())
         assert old == UsageRecord("claude", "/v1/messages", "claude-sonnet-4-5", user_id=1, key_id=2, account_id=3,
@@ -596,6 +613,41 @@ async def test_version_4_database_migrates_to_current(sql_url: str, monkeypatch:
         assert without_id(next(r for r in stored if r.id != old.id)) == new
         [total] = await s.usage.totals(UsageFilter(), "model")
         assert (total.requests, total.cost_usd, total.unpriced) == (2, 0.000123456, 1)
+    finally:
+        await s.close()
+
+
+async def test_version_5_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 6: existing keys get no quotas."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
+        s = SQLStores(sql_url)
+        await s.open()
+    assert await s.schema_version() == 5
+    # The api_keys columns up to migration 5.
+    await s._db.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
+        " created_at, updated_at, account_id, `group`, shared_fallback)"
+        " VALUES (1, 'old key', 'h' , 'ap-old', :enabled, NULL, '[]', '[]', :at, :at, NULL, 'g1', :fallback)",
+        {"enabled": True, "at": "2001-02-03 04:05:06", "fallback": True},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 6
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [key] = await s.keys.list()
+        assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", group="g1",
+                             shared_fallback=True, rpm_limit=None, max_concurrency=None, daily_token_limit=None,
+                             daily_cost_limit=None, weekly_cost_limit=None, total_cost_limit=None,
+                             id=key.id, created_at=OLD, updated_at=OLD)
+        # The migrated key takes quotas like any other.
+        limited = await s.keys.update(dataclasses.replace(key, rpm_limit=10, max_concurrency=2,
+                                                          daily_token_limit=1000, daily_cost_limit=0.5,
+                                                          weekly_cost_limit=2.0, total_cost_limit=10.0))
+        assert await s.keys.get_by_hash("h") == limited
     finally:
         await s.close()
 

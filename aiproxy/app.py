@@ -14,7 +14,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.types import ASGIApp
 
 from .account_test import test_account
@@ -46,6 +46,7 @@ from .pricing import PriceTable
 from .relay import Relay
 from .routes.claude import claude_router
 from .routes.gemini import gemini_chat_routes, gemini_router
+from .routes.key_usage import KeyUsageEndpoint
 from .routes.openai import openai_router, responses_routes
 from .scheduler.faults import FaultDefaults
 from .scheduler.pool import AccountPool
@@ -292,9 +293,15 @@ def create_app(
             app=proxied(gemini_router(relay, max_request_bytes=settings.max_request_bytes), "gemini", GEMINI),
         ),
     ]
+    # A key's own status and usage (docs/clients.md), asked with the key itself;
+    # errors in OpenAI's shape. Not proxied: no permission, quota or usage record.
+    key_usage: ASGIApp = request_response(KeyUsageEndpoint(shared_state, stores))
+    key_usage = ErrorShieldMiddleware(KeyAuthMiddleware(key_usage, lookup=keys.lookup, dialect=OPENAI), dialect=OPENAI)
+
     app = Starlette(
         routes=[
             Route("/health", health),
+            Route("/api/usage", key_usage),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *platform_routes,
             Mount("/admin/api", app=admin),

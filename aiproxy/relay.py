@@ -31,6 +31,7 @@ from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.pool import AccountPool
 from .scheduler.scheduler import Scheduler
 from .scheduler.sessions import session_key
+from .stores.entities import ApiKey
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
 from .upstream_proxy import account_proxy
@@ -81,6 +82,9 @@ class RouteSpec:
     # Rewrites a successful non-streamed answer for the client (a translated
     # format); usage is read from the upstream's own bytes first.
     rewrite_body: Callable[[bytes], bytes] | None = None
+    # Rewrites a successful non-streamed answer for the caller's key (applied
+    # after rewrite_body): the model lists, narrowed to the key's models.
+    rewrite_for_key: Callable[[bytes, ApiKey], bytes] | None = None
 
 
 class Relay:
@@ -383,6 +387,9 @@ class _Exchange:
                     self.meter.model = model
             if self.spec.rewrite_body is not None:
                 body = self.spec.rewrite_body(body)
+            key = self.scope.get("state", {}).get(API_KEY_STATE)
+            if self.spec.rewrite_for_key is not None and key is not None:
+                body = self.spec.rewrite_for_key(body, key)
         else:
             self.meter.error = body[:500].decode("utf-8", "replace")
         headers.append((b"content-length", str(len(body)).encode()))

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from ..security.api_keys import generate_api_key, hash_api_key, shown_prefix
-from ..stores.entities import PLATFORMS, ApiKey, User
+from ..stores.entities import CLIENTS, PLATFORMS, ApiKey, User
 from .auth import current_user, is_admin
 from .context import AdminContext
 from .errors import ApiError, not_found
@@ -136,6 +136,7 @@ class KeyEndpoints:
             expires_at=as_optional_datetime(body.get("expires_at"), "expires_at"),
             platforms=as_str_list(body.get("platforms", []), "platforms", choices=PLATFORMS),
             models=as_str_list(body.get("models", []), "models"),
+            allowed_clients=as_str_list(body.get("allowed_clients", []), "allowed_clients", choices=CLIENTS),
         )
         await self._bind(key, body, caller)
         self._limit(key, body, caller)
@@ -163,6 +164,8 @@ class KeyEndpoints:
             key.platforms = as_str_list(body["platforms"], "platforms", choices=PLATFORMS)
         if "models" in body:
             key.models = as_str_list(body["models"], "models")
+        if "allowed_clients" in body:
+            key.allowed_clients = as_str_list(body["allowed_clients"], "allowed_clients", choices=CLIENTS)
         await self._bind(key, body, caller)
         self._limit(key, body, caller)
         key = await self.ctx.stores.keys.update(key)

@@ -53,6 +53,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "expires_at": iso(key.expires_at),
         "platforms": list(key.platforms),
         "models": list(key.models),
+        "allowed_clients": list(key.allowed_clients),
         "account_id": key.account_id,
         "group": key.group,
         "shared_fallback": key.shared_fallback,

@@ -1,4 +1,4 @@
-"""Permission: may this key use this platform and this model?"""
+"""Permission: may this key use this platform, from this client, and this model?"""
 
 from __future__ import annotations
 
@@ -18,6 +18,28 @@ def model_allowed(key: ApiKey, model: str) -> bool:
     return not key.models or any(fnmatchcase(model, pattern) for pattern in key.models)
 
 
+def client_of(scope: Scope) -> str | None:
+    """Which client program (one of entities.CLIENTS) sent the request, by its headers; None: another one.
+
+    Claude Code: `user-agent: claude-cli/…` or `x-app: cli`; Codex CLI: an
+    `originator` header starting `codex_` or a user-agent starting `codex_`;
+    Gemini CLI: a user-agent containing `GeminiCLI` or `gemini-cli`.
+    """
+    headers = {name: value.decode("latin-1") for name, value in scope["headers"]}
+    agent = headers.get(b"user-agent", "")
+    if agent.startswith("claude-cli/") or headers.get(b"x-app", "").strip().lower() == "cli":
+        return "claude-code"
+    if headers.get(b"originator", "").startswith("codex_") or agent.startswith("codex_"):
+        return "codex-cli"
+    if "GeminiCLI" in agent or "gemini-cli" in agent:
+        return "gemini-cli"
+    return None
+
+
+def client_allowed(key: ApiKey, scope: Scope) -> bool:
+    return not key.allowed_clients or client_of(scope) in key.allowed_clients
+
+
 class PermissionMiddleware:
     def __init__(self, app: ASGIApp, *, platform: str, dialect: Dialect, max_request_bytes: int) -> None:
         self.app = app
@@ -35,6 +57,8 @@ class PermissionMiddleware:
             denial = "API key is disabled"
         elif key.platforms and self.platform not in key.platforms:
             denial = f"API key may not use the {self.platform} platform"
+        elif not client_allowed(key, scope):
+            denial = f"API key may only be used from {', '.join(key.allowed_clients)} (its allowed_clients rule)"
         elif key.models:
             try:
                 inbound = await read_inbound(scope, receive, self.max_request_bytes)

@@ -51,8 +51,35 @@ _WEEK_TTL = 8 * DAY
 _TOTAL_TTL = 100 * 365 * DAY
 
 
-def _slot_key(key_id: int) -> str:
+# The names of a key's counters in the SharedState (also read by GET /api/usage).
+def slot_key(key_id: int) -> str:
     return f"key:{key_id}"
+
+
+def rpm_counter(key_id: int) -> str:
+    return f"rpm:{key_id}"
+
+
+def tokens_counter(key_id: int) -> str:
+    return f"tokens:{key_id}"
+
+
+def cost_day_counter(key_id: int, day: str) -> str:
+    return f"cost:day:{key_id}:{day}"
+
+
+def cost_week_counter(key_id: int, week: str) -> str:
+    return f"cost:week:{key_id}:{week}"
+
+
+def cost_total_counter(key_id: int) -> str:
+    return f"cost:total:{key_id}"
+
+
+def periods(now: float) -> tuple[str, str]:
+    """The UTC day and the week (its Monday) running at epoch second `now`, as dates."""
+    today = datetime.fromtimestamp(now, timezone.utc).date()
+    return today.isoformat(), (today - timedelta(days=today.weekday())).isoformat()
 
 
 def _tokens(record: UsageRecord) -> int:
@@ -93,7 +120,7 @@ class QuotaMiddleware:
 
         slot: str | None = None
         if key.max_concurrency is not None:
-            slot = await self.state.acquire(_slot_key(key_id), key.max_concurrency, self.slot_lease)
+            slot = await self.state.acquire(slot_key(key_id), key.max_concurrency, self.slot_lease)
             if slot is None:
                 message = f"too many concurrent requests: this key allows {key.max_concurrency} at once"
                 await error_response(self.dialect, 429, message)(scope, receive, send)
@@ -114,25 +141,25 @@ class QuotaMiddleware:
         finally:
             if slot is not None:
                 with anyio.CancelScope(shield=True):
-                    await self.state.release(_slot_key(key_id), slot)
+                    await self.state.release(slot_key(key_id), slot)
 
     async def _refusal(self, key: ApiKey, key_id: int) -> tuple[str, dict[str, str]] | None:
         """Why the key may not make this request now (message, headers), or None."""
         if key.rpm_limit is not None:
-            count = await self.state.incr_window(f"rpm:{key_id}", MINUTE)
+            count = await self.state.incr_window(rpm_counter(key_id), MINUTE)
             if count > key.rpm_limit:
                 retry = max(1, math.ceil(MINUTE - self.clock() % MINUTE))
                 message = f"rate limit exceeded: this key allows {key.rpm_limit} requests per minute"
                 return message, {"retry-after": str(retry)}
         if key.daily_token_limit is not None:
-            used = await self.state.get_window(f"tokens:{key_id}", DAY)
+            used = await self.state.get_window(tokens_counter(key_id), DAY)
             if used >= key.daily_token_limit:
                 return self._budget("daily token", f"{key.daily_token_limit} tokens", "at 00:00 UTC", DAY)
         day, week = self._periods()
         budgets = (
-            (key.daily_cost_limit, f"cost:day:{key_id}:{day}", "daily cost", "at 00:00 UTC", DAY),
-            (key.weekly_cost_limit, f"cost:week:{key_id}:{week}", "weekly cost", "on Monday 00:00 UTC", None),
-            (key.total_cost_limit, f"cost:total:{key_id}", "total cost", "never", None),
+            (key.daily_cost_limit, cost_day_counter(key_id, day), "daily cost", "at 00:00 UTC", DAY),
+            (key.weekly_cost_limit, cost_week_counter(key_id, week), "weekly cost", "on Monday 00:00 UTC", None),
+            (key.total_cost_limit, cost_total_counter(key_id), "total cost", "never", None),
         )
         for limit, counter, name, resets, period in budgets:
             if limit is not None and await self.state.get_float(counter) >= limit:
@@ -154,8 +181,7 @@ class QuotaMiddleware:
 
     def _periods(self) -> tuple[str, str]:
         """The UTC day and the week (its Monday) now running, as dates."""
-        today = datetime.fromtimestamp(self.clock(), timezone.utc).date()
-        return today.isoformat(), (today - timedelta(days=today.weekday())).isoformat()
+        return periods(self.clock())
 
     async def _count(self, key_id: int, record: UsageRecord | None) -> None:
         if record is None:
@@ -163,11 +189,11 @@ class QuotaMiddleware:
         try:
             tokens = _tokens(record)
             if tokens > 0:
-                await self.state.incr_window(f"tokens:{key_id}", DAY, tokens)
+                await self.state.incr_window(tokens_counter(key_id), DAY, tokens)
             if record.cost_usd > 0:
                 day, week = self._periods()
-                await self.state.incr_float(f"cost:day:{key_id}:{day}", record.cost_usd, _DAY_TTL)
-                await self.state.incr_float(f"cost:week:{key_id}:{week}", record.cost_usd, _WEEK_TTL)
-                await self.state.incr_float(f"cost:total:{key_id}", record.cost_usd, _TOTAL_TTL)
+                await self.state.incr_float(cost_day_counter(key_id, day), record.cost_usd, _DAY_TTL)
+                await self.state.incr_float(cost_week_counter(key_id, week), record.cost_usd, _WEEK_TTL)
+                await self.state.incr_float(cost_total_counter(key_id), record.cost_usd, _TOTAL_TTL)
         except Exception:  # the answer is out: a counter that failed must not turn it into an error
             log.exception("could not count the usage of key %s against its quotas", key_id)

@@ -8,6 +8,7 @@ from ..formats import anthropic
 from ..formats.dialect import ANTHROPIC
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
+from .model_lists import anthropic_models_for_key
 
 MESSAGES = RouteSpec(
     platform="claude",
@@ -33,6 +34,7 @@ MODELS = RouteSpec(
     method="GET",
     upstream_path="/v1/models",
     dialect=ANTHROPIC,
+    rewrite_for_key=anthropic_models_for_key,
 )
 
 

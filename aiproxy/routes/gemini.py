@@ -23,6 +23,7 @@ from ..inbound import STATE_KEY as INBOUND_KEY
 from ..inbound import BadRequest, InboundRequest, read_inbound
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
+from .model_lists import gemini_models_for_key
 
 VERSIONS = ("v1beta", "v1")
 CHAT_PATH = "/gemini/v1/chat"
@@ -47,7 +48,9 @@ def _model_specs(version: str) -> dict[str, RouteSpec]:
 
 
 MODEL_SPECS = {version: _model_specs(version) for version in VERSIONS}
-LIST_SPECS = {version: _spec("models", "GET", f"/{version}/models") for version in VERSIONS}
+LIST_SPECS = {
+    version: _spec("models", "GET", f"/{version}/models", rewrite_for_key=gemini_models_for_key) for version in VERSIONS
+}
 
 
 def _chat_spec(upstream_path: str, **extra: Any) -> RouteSpec:

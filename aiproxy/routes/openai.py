@@ -16,6 +16,7 @@ from ..formats import openai_chat, openai_responses
 from ..formats.dialect import OPENAI
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
+from .model_lists import openai_models_for_key
 
 CHAT_COMPLETIONS = RouteSpec(
     platform="openai",
@@ -48,6 +49,7 @@ MODELS = RouteSpec(
     method="GET",
     upstream_path="/v1/models",
     dialect=OPENAI,
+    rewrite_for_key=openai_models_for_key,
 )
 
 ROOT_RESPONSES_PATHS = ("/responses", "/v1/responses")

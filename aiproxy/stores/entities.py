@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 PLATFORMS = ("claude", "openai", "gemini")
+# The client programs a key's `allowed_clients` can name (middleware.permission tells them apart).
+CLIENTS = ("claude-code", "codex-cli", "gemini-cli")
 ROLES = ("admin", "user")
 
 # Account types per platform. Each type names the adapter that talks to its upstream.
@@ -51,6 +53,8 @@ class ApiKey:
     expires_at: datetime | None = None
     platforms: list[str] = field(default_factory=list)  # empty: every platform
     models: list[str] = field(default_factory=list)  # empty: every model
+    # The client programs the key may be used from (CLIENTS); empty: any.
+    allowed_clients: list[str] = field(default_factory=list)
     # Binding to dedicated accounts: the key is served by this one account, or
     # by the accounts of this group (a group no account has serves nothing).
     account_id: int | None = None

@@ -343,6 +343,12 @@ _V6_MYSQL = (
     AddColumn("api_keys", "total_cost_limit", "DOUBLE NULL"),
 )
 
+# The client programs a key may be used from, a JSON list like `models`;
+# existing keys get `[]`, any client (the default is for those rows only).
+_V7_SQLITE = (AddColumn("api_keys", "allowed_clients", "TEXT NOT NULL DEFAULT '[]'"),)
+
+_V7_MYSQL = (AddColumn("api_keys", "allowed_clients", "TEXT NOT NULL DEFAULT ('[]')"),)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
@@ -350,6 +356,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "account scheduling fields and key bindings", sqlite=_V4_SQLITE, mysql=_V4_MYSQL),
     Migration(5, "usage cost, 1h cache writes and priced flag", sqlite=_V5_SQLITE, mysql=_V5_MYSQL),
     Migration(6, "key quotas", sqlite=_V6_SQLITE, mysql=_V6_MYSQL),
+    Migration(7, "key allowed clients", sqlite=_V7_SQLITE, mysql=_V7_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

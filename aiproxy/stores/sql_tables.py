@@ -177,6 +177,8 @@ api_keys = sa.Table(
     sa.Column("daily_cost_limit", sa.Float, nullable=True),
     sa.Column("weekly_cost_limit", sa.Float, nullable=True),
     sa.Column("total_cost_limit", sa.Float, nullable=True),
+    # Added by migration 7: the client programs the key may be used from.
+    sa.Column("allowed_clients", JSONList, nullable=False),
 )
 
 accounts = sa.Table(

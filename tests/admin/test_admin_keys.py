@@ -26,6 +26,7 @@ KEY_FIELDS = {
     "expires_at",
     "platforms",
     "models",
+    "allowed_clients",
     "account_id",
     "group",
     "shared_fallback",
@@ -116,6 +117,8 @@ def test_update_and_delete_tell_the_key_cache(
         ({"name": "k", "platforms": ["claude", "azure"]}, "platforms"),
         ({"name": "k", "platforms": "claude"}, "platforms"),
         ({"name": "k", "models": [1]}, "models"),
+        ({"name": "k", "allowed_clients": ["cursor"]}, "allowed_clients"),
+        ({"name": "k", "allowed_clients": "claude-code"}, "allowed_clients"),
         ({"name": "k", "user_id": "1"}, "user_id"),
         ({"name": "k", "user_id": 999}, "user_id"),
     ],
@@ -178,6 +181,25 @@ def test_admin_sees_all_keys_filters_and_creates_for_others(
 
 QUOTAS = {"rpm_limit": 60, "max_concurrency": 2, "daily_token_limit": 1_000_000,
           "daily_cost_limit": 1.5, "weekly_cost_limit": 5, "total_cost_limit": 0}
+
+
+def test_allowed_clients_set_returned_and_cleared(
+    client: TestClient, admin: dict[str, str], stores: MemoryStores
+) -> None:
+    plain = client.post("/keys", json={"name": "any"}, headers=admin).json()
+    assert plain["allowed_clients"] == []
+    r = client.post("/keys", json={"name": "cli", "allowed_clients": ["claude-code", "gemini-cli"]}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["allowed_clients"] == ["claude-code", "gemini-cli"]
+    stored = run(stores.keys.get(r.json()["id"]))
+    assert stored is not None and stored.allowed_clients == ["claude-code", "gemini-cli"]
+    r = client.patch(f"/keys/{r.json()['id']}", json={"allowed_clients": ["codex-cli"]}, headers=admin)
+    assert r.status_code == 200 and r.json()["allowed_clients"] == ["codex-cli"]
+    r = client.patch(f"/keys/{r.json()['id']}", json={"allowed_clients": []}, headers=admin)
+    assert r.status_code == 200 and r.json()["allowed_clients"] == []
+    error = assert_error(client.patch(f"/keys/{r.json()['id']}", json={"allowed_clients": ["vim"]}, headers=admin),
+                         400, "validation_error")
+    assert error["message"].startswith("allowed_clients:")
 
 
 def test_quotas_are_set_returned_and_cleared(client: TestClient, admin: dict[str, str], stores: MemoryStores) -> None:

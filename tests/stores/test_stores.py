@@ -636,7 +636,7 @@ async def test_version_5_database_migrates_to_current(sql_url: str, monkeypatch:
     s = SQLStores(sql_url)
     await s.open()
     try:
-        assert await s.schema_version() == SCHEMA_VERSION == 6
+        assert await s.schema_version() == SCHEMA_VERSION
         assert await count_version_rows(s) == len(migrations.MIGRATIONS)
         [key] = await s.keys.list()
         assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", group="g1",
@@ -648,6 +648,35 @@ async def test_version_5_database_migrates_to_current(sql_url: str, monkeypatch:
                                                           daily_token_limit=1000, daily_cost_limit=0.5,
                                                           weekly_cost_limit=2.0, total_cost_limit=10.0))
         assert await s.keys.get_by_hash("h") == limited
+    finally:
+        await s.close()
+
+
+async def test_version_6_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 7: existing keys may be used from any client."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
+        s = SQLStores(sql_url)
+        await s.open()
+    assert await s.schema_version() == 6
+    await s._db.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
+        " created_at, updated_at, account_id, `group`, shared_fallback, rpm_limit)"
+        " VALUES (1, 'old key', 'h' , 'ap-old', :enabled, NULL, '[]', '[]', :at, :at, NULL, NULL, :fallback, 5)",
+        {"enabled": True, "at": "2001-02-03 04:05:06", "fallback": False},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 7
+        [key] = await s.keys.list()
+        assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", rpm_limit=5,
+                             allowed_clients=[], id=key.id, created_at=OLD, updated_at=OLD)
+        limited = await s.keys.update(dataclasses.replace(key, allowed_clients=["claude-code", "gemini-cli"]))
+        assert await s.keys.get_by_hash("h") == limited
+        assert limited.allowed_clients == ["claude-code", "gemini-cli"]
     finally:
         await s.close()
 

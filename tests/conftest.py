@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
+import secrets
 from typing import AsyncIterator
 
 import httpx
 import pytest
 
+from aiproxy.state import MemoryState, SharedState
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.harness import Harness, start_harness
 
@@ -24,3 +27,27 @@ async def harness(fake_anthropic: FakeAnthropic, anyio_backend: str) -> AsyncIte
     """The gateway on in-memory stores, its upstream the fake Anthropic API (in process)."""
     async with start_harness(httpx.ASGITransport(app=fake_anthropic.app())) as h:
         yield h
+
+
+REDIS_URL = os.environ.get("AIPROXY_TEST_REDIS_URL")
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.skipif(
+    REDIS_URL is None, reason="set AIPROXY_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to test on Redis"))])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[SharedState]:
+    """Shared runtime state on each backend: in memory, and Redis when a test server is named.
+    Each Redis run gets a prefix of its own and deletes its keys afterwards."""
+    if request.param == "memory":
+        yield MemoryState()
+        return
+    from aiproxy.state.redis import RedisState
+
+    redis_state = RedisState(REDIS_URL, prefix=f"aiproxy-test-{secrets.token_hex(4)}:")  # type: ignore[arg-type]
+    try:
+        yield redis_state
+    finally:
+        client = redis_state._redis  # the test's own keys only
+        keys = [k async for k in client.scan_iter(match=f"{redis_state.prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await redis_state.aclose()

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
 from typing import Any, AsyncIterator
 
 import anyio
 import httpx
 import pytest
 
-from aiproxy.state import MemoryState, SharedState
+from aiproxy.state import SharedState
 from aiproxy.stores.entities import ApiKey
 from tests.fakes.anthropic_upstream import USAGE, stream_events
 from tests.harness import Harness, start_harness
 
 pytestmark = pytest.mark.anyio
 
-REDIS_URL = os.environ.get("AIPROXY_TEST_REDIS_URL")
 BODY = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 # What one request of the fake costs and counts: claude-sonnet-4-5 at $3 in,
@@ -68,25 +65,6 @@ class Upstream:
                 yield event
         finally:
             self.stream_closed.set()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.skipif(
-    REDIS_URL is None, reason="set AIPROXY_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to test on Redis"))])
-async def state(request: pytest.FixtureRequest) -> AsyncIterator[SharedState]:
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    from aiproxy.state.redis import RedisState
-
-    redis_state = RedisState(REDIS_URL, prefix=f"aiproxy-test-{secrets.token_hex(4)}:")  # type: ignore[arg-type]
-    try:
-        yield redis_state
-    finally:
-        client = redis_state._redis  # the test's own keys only
-        keys = [k async for k in client.scan_iter(match=f"{redis_state.prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await redis_state.aclose()
 
 
 @pytest.fixture

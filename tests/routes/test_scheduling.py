@@ -9,8 +9,6 @@ host how it answers. Runs on in-memory state and, with AIPROXY_TEST_REDIS_URL, o
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import time
 from collections import Counter
 from typing import Any, AsyncIterator, Callable
@@ -19,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from aiproxy.state import MemoryState, SharedState
+from aiproxy.state import SharedState
 from aiproxy.stores.entities import Account
 from tests.fakes.anthropic_upstream import USAGE, stream_events
 from tests.harness import Harness, start_harness
@@ -27,7 +25,6 @@ from tests.harness import Harness, start_harness
 pytestmark = pytest.mark.anyio
 
 BODY = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
-REDIS_URL = os.environ.get("AIPROXY_TEST_REDIS_URL")
 
 Answer = Callable[[httpx.Request], httpx.Response]
 
@@ -75,25 +72,6 @@ class Upstreams:
             return self.answers.get(host, ok_message)(request)
         finally:
             self.in_flight[host] -= 1
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.skipif(
-    REDIS_URL is None, reason="set AIPROXY_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to test on Redis"))])
-async def state(request: pytest.FixtureRequest) -> AsyncIterator[SharedState]:
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    from aiproxy.state.redis import RedisState
-
-    redis_state = RedisState(REDIS_URL, prefix=f"aiproxy-test-{secrets.token_hex(4)}:")  # type: ignore[arg-type]
-    try:
-        yield redis_state
-    finally:
-        client = redis_state._redis  # the test's own keys only
-        keys = [k async for k in client.scan_iter(match=f"{redis_state.prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await redis_state.aclose()
 
 
 @pytest.fixture

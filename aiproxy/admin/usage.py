@@ -1,4 +1,4 @@
-"""Usage reports: totals per group, and the individual records, paged.
+"""Usage reports: totals per group, time series, and the individual records, paged.
 
 Admins see everyone's usage and may filter by user; a normal user's query is
 always pinned to their own user id, whatever else they filter on.
@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from ..stores.entities import PLATFORMS, User
-from ..stores.protocols import USAGE_GROUPS, UsageFilter
+from ..stores.protocols import USAGE_GROUPS, USAGE_INTERVALS, UsageFilter, usage_bucket
 from .auth import current_user, is_admin
 from .context import AdminContext
 from .errors import ApiError
@@ -24,12 +24,41 @@ DEFAULT_GROUP = "model"
 DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# A series' default window: the bucket holding "now" and the ones before it.
+SERIES_DEFAULT_BUCKETS = {"day": 7, "hour": 24}
+SERIES_STEP = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
+# Enough for three years of days or six weeks of hours; a chart of more is
+# unreadable and its answer needlessly large.
+MAX_BUCKETS = 1100
+SERIES_GROUPS = tuple(g for g in USAGE_GROUPS if g != "day")
 
 
-def _filter(request: Request, caller: User, *, default_window: bool) -> UsageFilter:
+def bucket_start(moment: datetime, interval: str) -> datetime:
+    if interval == "day":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def window_buckets(start: datetime, end: datetime, interval: str) -> list[str]:
+    """Every bucket that overlaps [start, end), oldest first."""
+    step = SERIES_STEP[interval]
+    buckets = []
+    moment = bucket_start(start, interval)
+    while moment < end:
+        if len(buckets) >= MAX_BUCKETS:
+            raise invalid("start", f"the window holds more than {MAX_BUCKETS} {interval}s; narrow it or use a longer interval")
+        buckets.append(usage_bucket(moment, interval))
+        moment += step
+    return buckets
+
+
+def _filter(
+    request: Request, caller: User, *, default_window: bool, series_interval: str | None = None
+) -> UsageFilter:
     """The UsageFilter the query parameters describe, pinned to the caller
     unless they are an admin. With default_window, a missing end is now and a
-    missing start is DEFAULT_WINDOW before the end."""
+    missing start is DEFAULT_WINDOW before the end (for a series: the start of
+    the bucket SERIES_DEFAULT_BUCKETS - 1 buckets before the end's)."""
     params = request.query_params
     start = query_moment(request, "start")
     end = query_moment(request, "end", end_of_day=True)
@@ -37,6 +66,9 @@ def _filter(request: Request, caller: User, *, default_window: bool) -> UsageFil
         # Not truncated to the second: records stamped in this very second
         # (created_at has no microseconds) are before it and count.
         end = end or datetime.now(timezone.utc).replace(tzinfo=None)
+        if start is None and series_interval is not None:
+            last = bucket_start(end - timedelta(microseconds=1), series_interval)
+            start = last - SERIES_STEP[series_interval] * (SERIES_DEFAULT_BUCKETS[series_interval] - 1)
         start = start or end - DEFAULT_WINDOW
     if start is not None and end is not None and start > end:
         raise invalid("start", "must not be after end")
@@ -69,6 +101,7 @@ class UsageEndpoints:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/usage", self.totals, methods=["GET"]),
+            Route("/usage/series", self.series, methods=["GET"]),
             Route("/usage/records", self.records, methods=["GET"]),
         ]
 
@@ -83,6 +116,28 @@ class UsageEndpoints:
                 "start": iso(where.start),
                 "end": iso(where.end),
                 "totals": [usage_total_json(t) for t in totals],
+            }
+        )
+
+    async def series(self, request: Request) -> JSONResponse:
+        caller = await current_user(request, self.ctx)
+        params = request.query_params
+        interval = as_choice(params.get("interval") or "day", "interval", USAGE_INTERVALS)
+        group_by = params.get("group_by") or None
+        if group_by is not None:
+            as_choice(group_by, "group_by", SERIES_GROUPS)
+        where = _filter(request, caller, default_window=True, series_interval=interval)
+        assert where.start is not None and where.end is not None
+        buckets = window_buckets(where.start, where.end, interval)
+        rows = await self.ctx.stores.usage.totals(where, group_by, interval=interval)
+        return JSONResponse(
+            {
+                "interval": interval,
+                "group_by": group_by,
+                "start": iso(where.start),
+                "end": iso(where.end),
+                "buckets": buckets,
+                "rows": [{"bucket": t.bucket, **usage_total_json(t)} for t in rows],
             }
         )
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Callable, Generic, Sequence, TypeVar
 
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
-from .protocols import USAGE_GROUPS, UsageFilter, UsageTotal
+from .protocols import UsageFilter, UsageTotal, check_grouping, sort_totals, usage_bucket
 
 T = TypeVar("T", User, ApiKey, Account)
 
@@ -176,29 +176,32 @@ class MemoryUsageStore:
         )
         return [copy.deepcopy(r) for r in found[offset : offset + limit]], len(found)
 
-    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
-        if group_by not in USAGE_GROUPS:
-            raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
-        groups: dict[object, UsageTotal] = defaultdict(lambda: UsageTotal(group=None))
+    async def totals(
+        self, where: UsageFilter, group_by: str | None, *, interval: str | None = None
+    ) -> list[UsageTotal]:
+        check_grouping(group_by, interval)
+        groups: dict[tuple[object, object], UsageTotal] = {}
         # Costs summed as decimals (as MySQL's DECIMAL column does), so a total
         # is exact to the nano-dollar rather than carrying float error.
-        costs: dict[object, Decimal] = defaultdict(Decimal)
+        costs: dict[tuple[object, object], Decimal] = defaultdict(Decimal)
         for r in self.records:
             if not usage_matches(r, where):
                 continue
-            g = usage_group_value(r, group_by)
-            t = groups[g]
-            t.group = g
+            g = usage_group_value(r, group_by) if group_by is not None else None
+            b = usage_bucket(r.created_at, interval) if interval is not None else None
+            t = groups.get((b, g))
+            if t is None:
+                t = groups[(b, g)] = UsageTotal(group=g, bucket=b)
             t.requests += 1
             t.input_tokens += r.input_tokens
             t.output_tokens += r.output_tokens
             t.cache_creation_tokens += r.cache_creation_tokens
             t.cache_read_tokens += r.cache_read_tokens
             t.unpriced += 0 if r.priced else 1
-            costs[g] += Decimal(repr(r.cost_usd))
-        for g, total in groups.items():
-            total.cost_usd = float(costs[g])
-        return sorted(groups.values(), key=lambda t: (-t.requests, str(t.group)))
+            costs[(b, g)] += Decimal(repr(r.cost_usd))
+        for k, total in groups.items():
+            total.cost_usd = float(costs[k])
+        return sort_totals(list(groups.values()))
 
 
 class MemoryLeaseStore:

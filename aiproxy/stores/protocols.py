@@ -14,6 +14,26 @@ from .entities import Account, ApiKey, UsageRecord, User
 
 # The ways usage can be grouped; each names a UsageRecord column except "day".
 USAGE_GROUPS = ("key", "user", "account", "model", "platform", "day")
+# The time buckets of a series: a UTC day ("2026-11-26") or a UTC hour
+# ("2026-11-26T07:00:00Z"), the forms the admin API shows them in.
+USAGE_INTERVALS = ("day", "hour")
+
+
+def usage_bucket(moment: datetime, interval: str) -> str:
+    """The bucket a naive-UTC moment falls in, as the stores name it."""
+    if interval == "day":
+        return moment.strftime("%Y-%m-%d")
+    if interval == "hour":
+        return moment.strftime("%Y-%m-%dT%H:00:00Z")
+    raise ValueError(f"interval must be one of {', '.join(USAGE_INTERVALS)}")
+
+
+def check_grouping(group_by: str | None, interval: str | None) -> None:
+    """Refuse a grouping the stores do not know (the names reach SQL)."""
+    if group_by is not None and group_by not in USAGE_GROUPS:
+        raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
+    if interval is not None and interval not in USAGE_INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(USAGE_INTERVALS)}")
 
 
 @dataclass
@@ -38,6 +58,13 @@ class UsageTotal:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0  # summed to the nano-dollar
     unpriced: int = 0  # records whose model had no price (their cost counts as 0)
+    bucket: str | None = None  # the time bucket, when the totals are a series
+
+
+def sort_totals(totals: list[UsageTotal]) -> list[UsageTotal]:
+    """The order every store gives: by bucket (when a series), then largest
+    request count first, then by group."""
+    return sorted(totals, key=lambda t: (t.bucket or "", -t.requests, str(t.group)))
 
 
 class UserStore(Protocol):
@@ -76,8 +103,13 @@ class UsageStore(Protocol):
         """Records matching `where`, newest first, and the total count."""
         ...
 
-    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
-        """Sums per group (one of USAGE_GROUPS), largest request count first."""
+    async def totals(
+        self, where: UsageFilter, group_by: str | None, *, interval: str | None = None
+    ) -> list[UsageTotal]:
+        """Sums per group (one of USAGE_GROUPS; None: all records in one group),
+        largest request count first. With an interval (one of USAGE_INTERVALS)
+        the sums are per (time bucket, group) instead, oldest bucket first and,
+        within a bucket, largest request count first: a time series."""
         ...
 
 

@@ -24,7 +24,6 @@ from .sql_leases import SQLLeaseStore
 from .sqlite_batch import SQLiteBatchWriter
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
 from .protocols import (
-    USAGE_GROUPS,
     AccountStore,
     KeyStore,
     LeaseStore,
@@ -32,6 +31,8 @@ from .protocols import (
     UsageStore,
     UsageTotal,
     UserStore,
+    check_grouping,
+    sort_totals,
 )
 from .sql_tables import (
     USAGE_STRING_LIMITS,
@@ -249,6 +250,7 @@ def _usage_conditions(w: UsageFilter) -> list[sa.ColumnElement[bool]]:
 class SQLUsageStore:
     def __init__(self, db: Database, dialect: str) -> None:
         self._db = db
+        self._dialect = dialect
         self._sqlite: SQLiteBatchWriter | None = None
         # add_many is the one write on the request path (in batches from the
         # usage writer), so its INSERT is compiled once here, with the bind
@@ -317,17 +319,31 @@ class SQLUsageStore:
             rows = await conn.fetch_all(page) if total > offset else []
         return [self._decode(r) for r in rows], total
 
-    async def totals(self, where: UsageFilter, group_by: str) -> list[UsageTotal]:
-        if group_by not in USAGE_GROUPS:
-            raise ValueError(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
+    def _bucket(self, interval: str) -> sa.ColumnElement[Any]:
+        """The SQL naming a record's time bucket as usage_bucket() does.
+        created_at is naive UTC, so no time zone conversion is involved."""
+        created = usage_records.c.created_at
+        if interval == "day":
+            # DATE() exists in both SQLite and MySQL.
+            return sa.func.date(created)
+        if self._dialect == "sqlite":
+            return sa.func.strftime("%Y-%m-%dT%H:00:00Z", created)
+        return sa.func.date_format(created, "%Y-%m-%dT%H:00:00Z")
+
+    async def totals(
+        self, where: UsageFilter, group_by: str | None, *, interval: str | None = None
+    ) -> list[UsageTotal]:
+        check_grouping(group_by, interval)
         t = usage_records
-        column = t.c[_GROUP_COLUMNS[group_by]] if group_by != "day" else None
-        # DATE() exists in both SQLite and MySQL and yields the UTC day, since
-        # created_at is naive UTC.
-        group = column if column is not None else sa.func.date(t.c.created_at)
+        column = t.c[_GROUP_COLUMNS[group_by]] if group_by not in (None, "day") else None
+        keys: list[sa.ColumnElement[Any]] = []
+        if group_by is not None:
+            keys.append((column if column is not None else self._bucket("day")).label("grp"))
+        if interval is not None:
+            keys.append(self._bucket(interval).label("bucket"))
         query = (
             sa.select(
-                group.label("grp"),
+                *keys,
                 sa.func.count().label("requests"),
                 *(sa.func.sum(t.c[name]).label(name) for name in _TOKEN_FIELDS),
                 # SUM over DECIMAL stays DECIMAL on MySQL: exact. On SQLite a
@@ -336,21 +352,37 @@ class SQLUsageStore:
                 sa.func.sum(sa.case((t.c.priced == sa.false(), 1), else_=0)).label("unpriced"),
             )
             .where(*_usage_conditions(where))
-            .group_by(group)
+            .group_by(*keys)
         )
-        totals = [
-            UsageTotal(
-                group=from_db(column, r["grp"]) if column is not None else day_from_db(r["grp"]),
-                requests=int_from_db(r["requests"]),
-                **{name: int_from_db(r[name]) for name in _TOKEN_FIELDS},
-                cost_usd=usd_from_db(r["cost_usd"]),
-                unpriced=int_from_db(r["unpriced"]),
+        totals: list[UsageTotal] = []
+        for r in await self._db.fetch_all(query):
+            requests = int_from_db(r["requests"])
+            if requests == 0:
+                continue  # no group: the one row of an empty aggregate
+            if group_by is None:
+                group = None
+            elif column is not None:
+                group = from_db(column, r["grp"])
+            else:
+                group = day_from_db(r["grp"])
+            bucket = None
+            if interval == "day":
+                bucket = day_from_db(r["bucket"])
+            elif interval == "hour":
+                bucket = str(r["bucket"])
+            totals.append(
+                UsageTotal(
+                    group=group,
+                    requests=requests,
+                    **{name: int_from_db(r[name]) for name in _TOKEN_FIELDS},
+                    cost_usd=usd_from_db(r["cost_usd"]),
+                    unpriced=int_from_db(r["unpriced"]),
+                    bucket=bucket,
+                )
             )
-            for r in await self._db.fetch_all(query)
-        ]
         # Sorted here, not in SQL: NULL placement and collation differ between
         # dialects, and this is the order the memory store gives.
-        return sorted(totals, key=lambda x: (-x.requests, str(x.group)))
+        return sort_totals(totals)
 
 
 class SQLStores:

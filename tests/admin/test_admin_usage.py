@@ -198,3 +198,74 @@ def test_normal_user_sees_only_own_usage(
     assert_error(client.get(f"/usage/records?user_id={bob.id}", headers=alice_h), 403, "forbidden")
     # The admin sees everyone.
     assert client.get("/usage/records", headers=admin).json()["total"] == 3
+
+
+def test_series_by_day_over_a_range(client: TestClient, admin: dict[str, str], seeded: list) -> None:
+    r = client.get("/usage/series?start=2026-01-30&end=2026-02-01&group_by=model", headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["interval"], body["group_by"]) == ("day", "model")
+    assert (body["start"], body["end"]) == ("2026-01-30T00:00:00Z", "2026-02-02T00:00:00Z")
+    # Every day of the window, empty ones too, so a chart's axis is complete.
+    assert body["buckets"] == ["2026-01-30", "2026-01-31", "2026-02-01"]
+    assert [(row["bucket"], row["group"], row["requests"]) for row in body["rows"]] == [
+        ("2026-01-31", "old", 1),
+        ("2026-02-01", "old", 1),
+    ]
+    assert body["rows"][0]["output_tokens"] == 10 and body["rows"][0]["cost_usd"] == 0.000125
+
+
+def test_series_default_windows(client: TestClient, admin: dict[str, str], seeded: list) -> None:
+    days = client.get("/usage/series", headers=admin).json()
+    assert days["group_by"] is None and len(days["buckets"]) == 7
+    assert days["buckets"][-1] == utcnow().strftime("%Y-%m-%d")
+    assert days["start"] == days["buckets"][0] + "T00:00:00Z"
+    # The five records of the last minutes, in one group (no group_by), in today's bucket
+    # (or yesterday's too, if this runs across midnight).
+    assert sum(row["requests"] for row in days["rows"]) == 5
+    assert {row["group"] for row in days["rows"]} == {None}
+
+    hours = client.get("/usage/series?interval=hour&group_by=user", headers=admin).json()
+    assert len(hours["buckets"]) == 24 and hours["buckets"][-1] == utcnow().strftime("%Y-%m-%dT%H:00:00Z")
+    per_user: dict = {}
+    for row in hours["rows"]:
+        assert row["bucket"] in hours["buckets"]
+        per_user[row["group"]] = per_user.get(row["group"], 0) + row["requests"]
+    assert per_user == {ALICE: 3, BOB: 2}
+
+
+def test_series_matches_totals(client: TestClient, admin: dict[str, str], seeded: list) -> None:
+    """Summed over its buckets, a series gives the totals of the same window."""
+    q = "start=2026-01-01&end=2026-12-31"
+    series = client.get(f"/usage/series?{q}&group_by=model", headers=admin).json()
+    totals = groups(client.get(f"/usage?{q}&group_by=model", headers=admin))
+    summed: dict = {}
+    for row in series["rows"]:
+        s = summed.setdefault(row["group"], {"requests": 0, "input_tokens": 0, "cache_read_tokens": 0})
+        for name in s:
+            s[name] += row[name]
+    assert summed == {g: {n: t[n] for n in ("requests", "input_tokens", "cache_read_tokens")} for g, t in totals.items()}
+
+
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("interval=week", "interval"),
+        ("group_by=day", "group_by"),
+        ("interval=hour&start=2026-01-01&end=2026-12-31", "start"),
+        ("start=2026-02-01&end=2026-01-01", "start"),
+    ],
+)
+def test_series_validation_400(client: TestClient, admin: dict[str, str], query: str, field: str) -> None:
+    assert_error(client.get(f"/usage/series?{query}", headers=admin), 400, "validation_error", field)
+
+
+def test_series_normal_user_sees_only_own(
+    client: TestClient, stores: MemoryStores, make_logged_in_user: Callable
+) -> None:
+    alice, alice_h = make_logged_in_user("alice")
+    bob, _ = make_logged_in_user("bob")
+    run(stores.usage.add_many([record(alice.id, "opus"), record(bob.id, "opus"), record(bob.id, "haiku")]))
+    body = client.get("/usage/series?group_by=user", headers=alice_h).json()
+    assert [(row["group"], row["requests"]) for row in body["rows"]] == [(alice.id, 1)]
+    assert_error(client.get(f"/usage/series?user_id={bob.id}", headers=alice_h), 403, "forbidden")

@@ -397,6 +397,63 @@ async def test_usage_totals(stores: Stores, group_by: str, where: UsageFilter) -
         assert len(got) > 1
 
 
+def expected_series(
+    records: list[UsageRecord], w: UsageFilter, group_by: str | None, interval: str
+) -> list[UsageTotal]:
+    """The series computed by hand: each matching record's totals added to its
+    (bucket, group) cell, the bucket spelled out independently of the stores."""
+    attr = {"key": "key_id", "user": "user_id", "account": "account_id"}.get(group_by or "", group_by)
+    sums: dict[Any, UsageTotal] = {}
+    for r in records:
+        if not matches(r, w):
+            continue
+        b = r.created_at.strftime("%Y-%m-%d") if interval == "day" else f"{r.created_at:%Y-%m-%dT%H}:00:00Z"
+        if group_by is None:
+            g = None
+        elif group_by == "day":
+            g = r.created_at.strftime("%Y-%m-%d")
+        else:
+            g = getattr(r, attr)
+        t = sums.setdefault((b, g), UsageTotal(group=g, bucket=b))
+        t.requests += 1
+        t.input_tokens += r.input_tokens
+        t.output_tokens += r.output_tokens
+        t.cache_creation_tokens += r.cache_creation_tokens
+        t.cache_read_tokens += r.cache_read_tokens
+        t.unpriced += 0 if r.priced else 1
+        t.cost_usd = float(Decimal(repr(t.cost_usd)) + Decimal(repr(r.cost_usd)))
+    return sorted(sums.values(), key=lambda t: (t.bucket, -t.requests, str(t.group)))
+
+
+@pytest.mark.parametrize("interval", ["day", "hour"])
+@pytest.mark.parametrize("group_by", [None, "key", "user", "account", "model", "platform"])
+@pytest.mark.parametrize(
+    "where", [UsageFilter(), UsageFilter(platform="claude", start=T0 + timedelta(hours=6))], ids=["all", "filtered"]
+)
+async def test_usage_series(stores: Stores, group_by: str | None, interval: str, where: UsageFilter) -> None:
+    records, _ = await load_usage(stores)
+    got = await stores.usage.totals(where, group_by, interval=interval)
+    assert got == expected_series(records, where, group_by, interval)
+    # Each bucket's cells add up to the plain totals of the same filter.
+    flat = await stores.usage.totals(where, None)
+    if got:
+        [everything] = flat
+        assert sum(t.requests for t in got) == everything.requests
+        assert sum(t.output_tokens for t in got) == everything.output_tokens
+        assert round(sum(Decimal(repr(t.cost_usd)) for t in got), 9) == Decimal(repr(everything.cost_usd))
+    if where == UsageFilter():
+        assert len({t.bucket for t in got}) > (1 if interval == "day" else 3)
+
+
+async def test_usage_series_hours_are_utc(stores: Stores) -> None:
+    await stores.usage.add_many(
+        [UsageRecord("claude", "/v1/messages", "m", created_at=datetime(2026, 11, 26, h, 59, 59)) for h in (0, 0, 23)]
+    )
+    got = await stores.usage.totals(UsageFilter(), None, interval="hour")
+    assert [(t.bucket, t.requests) for t in got] == [("2026-11-26T00:00:00Z", 2), ("2026-11-26T23:00:00Z", 1)]
+    assert await stores.usage.totals(UsageFilter(model="none"), None) == []
+
+
 async def test_usage_costs_round_trip_and_sum_exactly(stores: Stores) -> None:
     costs = [0.000000001, 123456.123456789, 0.1, 0.2, 0.0, 999999.999999999]
     records = [
@@ -426,6 +483,8 @@ async def test_usage_totals_rejects_unknown_group(stores: Stores) -> None:
         await stores.usage.totals(UsageFilter(), "hour")
     with pytest.raises(ValueError):
         await stores.usage.totals(UsageFilter(), "created_at; DROP TABLE usage_records")
+    with pytest.raises(ValueError):
+        await stores.usage.totals(UsageFilter(), None, interval="minute")
 
 
 async def test_usage_newest_first_even_when_inserted_out_of_order(stores: Stores) -> None:

@@ -59,6 +59,7 @@ from .settings import Settings
 from .state import SharedState, state_from_url
 from .stores.entities import UsageRecord, User
 from .stores.key_cache import KeyCache
+from .stores.key_first_use import KeyFirstUse
 from .stores.protocols import Stores
 from .upstream_proxy import ProxyRoutingTransport
 from .usage.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -134,6 +135,7 @@ def create_app(
     )
     pool = AccountPool(stores.accounts, cipher)
     keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
+    first_use = KeyFirstUse(stores.keys, keys.invalidate)
     writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
     # List prices, read once: a malformed price file fails here (PriceFileError).
     prices = PriceTable.load(settings.prices_file)
@@ -214,7 +216,13 @@ def create_app(
         # Innermost first: the usage middleware sits right around the routes.
         app: ASGIApp = UsageMiddleware(router, platform=platform, sink=record_usage, price=prices.cost)
         # Outside the usage middleware, so it sees each request's finished record.
-        app = QuotaMiddleware(app, dialect=dialect, state=shared_state, slot_lease=settings.read_timeout * 3)
+        app = QuotaMiddleware(
+            app,
+            dialect=dialect,
+            state=shared_state,
+            slot_lease=settings.read_timeout * 3,
+            first_use=first_use.first_use,
+        )
         app = PermissionMiddleware(
             app, platform=platform, dialect=dialect, max_request_bytes=settings.max_request_bytes
         )
@@ -269,6 +277,7 @@ def create_app(
                 finally:
                     refresh.cancel()
                     writer.stop()  # its loop writes what is buffered, then returns
+                    await first_use.drain()
         finally:
             if owns_state:
                 await shared_state.aclose()

@@ -23,6 +23,7 @@ from .validation import (
     as_bool,
     as_group,
     as_int,
+    as_int_between,
     as_optional_datetime,
     as_optional_limit,
     as_str,
@@ -48,6 +49,16 @@ BINDING_FIELDS = ("account_id", "group", "shared_fallback")
 INT_QUOTA_FIELDS = ("rpm_limit", "max_concurrency", "daily_token_limit")
 COST_QUOTA_FIELDS = ("daily_cost_limit", "weekly_cost_limit", "total_cost_limit")
 QUOTA_FIELDS = INT_QUOTA_FIELDS + COST_QUOTA_FIELDS
+
+
+# Ten years: beyond that, "never" (null) says it better.
+MAX_EXPIRES_AFTER_DAYS = 3650
+
+
+def _expires_after_days(value: Any) -> int | None:
+    if value is None:
+        return None
+    return as_int_between(value, "expires_after_days", 1, MAX_EXPIRES_AFTER_DAYS)
 
 
 class KeyEndpoints:
@@ -134,6 +145,7 @@ class KeyEndpoints:
             key_prefix=shown_prefix(plaintext),
             enabled=as_bool(body.get("enabled", True), "enabled"),
             expires_at=as_optional_datetime(body.get("expires_at"), "expires_at"),
+            expires_after_days=_expires_after_days(body.get("expires_after_days")),
             platforms=as_str_list(body.get("platforms", []), "platforms", choices=PLATFORMS),
             models=as_str_list(body.get("models", []), "models"),
             allowed_clients=as_str_list(body.get("allowed_clients", []), "allowed_clients", choices=CLIENTS),
@@ -160,6 +172,8 @@ class KeyEndpoints:
             key.enabled = as_bool(body["enabled"], "enabled")
         if "expires_at" in body:
             key.expires_at = as_optional_datetime(body["expires_at"], "expires_at")
+        if "expires_after_days" in body:
+            key.expires_after_days = _expires_after_days(body["expires_after_days"])
         if "platforms" in body:
             key.platforms = as_str_list(body["platforms"], "platforms", choices=PLATFORMS)
         if "models" in body:

@@ -51,6 +51,8 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "key_prefix": key.key_prefix,
         "enabled": key.enabled,
         "expires_at": iso(key.expires_at),
+        "expires_after_days": key.expires_after_days,
+        "first_used_at": iso(key.first_used_at),
         "platforms": list(key.platforms),
         "models": list(key.models),
         "allowed_clients": list(key.allowed_clients),

@@ -94,8 +94,9 @@ class QuotaMiddleware:
         dialect: Dialect,
         state: SharedState,
         slot_lease: float = 3600.0,
-        now: Callable[[], object] = utcnow,
+        now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.time,
+        first_use: Callable[[ApiKey], datetime | None] | None = None,
     ) -> None:
         self.app = app
         self.dialect = dialect
@@ -103,14 +104,20 @@ class QuotaMiddleware:
         self.slot_lease = slot_lease  # a concurrency slot comes back by itself after this, should its holder die
         self.now = now  # naive UTC datetime, for expiry
         self.clock = clock  # epoch seconds, for the quota periods
+        # Stamps (and tells) the first use of keys that expire N days after it;
+        # without it only a first use already stored counts (KeyFirstUse).
+        self.first_use = first_use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         key: ApiKey = scope["state"][KEY_STATE]
-        if key.expires_at is not None and key.expires_at <= self.now():  # type: ignore[operator]
-            message = f"API key expired at {key.expires_at.isoformat()}Z"
+        expiry = key.expiry(self.first_use(key) if self.first_use is not None else None)
+        if expiry is not None and expiry <= self.now():
+            message = f"API key expired at {expiry.isoformat()}Z"
+            if expiry != key.expires_at:
+                message += f" ({key.expires_after_days} days after its first use)"
             await error_response(self.dialect, 403, message)(scope, receive, send)
             return
         if key.id is None:  # not a stored key: nothing to count against

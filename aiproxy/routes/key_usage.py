@@ -83,6 +83,11 @@ class KeyUsageEndpoint:
                     "key_prefix": key.key_prefix,
                     "enabled": key.enabled,
                     "expires_at": iso(key.expires_at),
+                    "expires_after_days": key.expires_after_days,
+                    "first_used_at": iso(key.first_used_at),
+                    # When the key stops working, either way (null: never, or
+                    # a first-use clock that has not started).
+                    "expires": iso(key.expiry()),
                     "platforms": list(key.platforms),
                     "models": list(key.models),
                 },

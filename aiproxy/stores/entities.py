@@ -7,7 +7,7 @@ request path all speak about the same things in the same words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 PLATFORMS = ("claude", "openai", "gemini")
@@ -51,6 +51,10 @@ class ApiKey:
     key_prefix: str  # the first characters, so people can tell their keys apart
     enabled: bool = True
     expires_at: datetime | None = None
+    # Expiry counted from the key's first use instead of a date: N days after
+    # first_used_at, which the gateway stamps at the first request (None: unused).
+    expires_after_days: int | None = None
+    first_used_at: datetime | None = None
     platforms: list[str] = field(default_factory=list)  # empty: every platform
     models: list[str] = field(default_factory=list)  # empty: every model
     # The client programs the key may be used from (CLIENTS); empty: any.
@@ -74,6 +78,17 @@ class ApiKey:
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+
+    def expiry(self, first_use: datetime | None = None) -> datetime | None:
+        """When the key stops working: its expires_at or, for a key that
+        expires N days after its first use, that moment, whichever comes
+        first. `first_use` stands in for first_used_at while the stamp of the
+        first use is not stored yet."""
+        ends = [self.expires_at] if self.expires_at is not None else []
+        first = self.first_used_at or first_use
+        if self.expires_after_days is not None and first is not None:
+            ends.append(first + timedelta(days=self.expires_after_days))
+        return min(ends) if ends else None
 
 
 @dataclass

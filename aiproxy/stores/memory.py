@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Callable, Generic, Sequence, TypeVar
 
@@ -109,6 +110,14 @@ class MemoryKeyStore:
 
     async def delete(self, key_id: int) -> bool:
         return self._t.delete(key_id)
+
+    async def mark_first_use(self, key_id: int, at: datetime) -> datetime | None:
+        key = self._t.rows.get(key_id)
+        if key is None:
+            return None
+        if key.first_used_at is None:
+            key.first_used_at = at
+        return key.first_used_at
 
     async def delete_for_user(self, user_id: int) -> int:
         ids = [k.id for k in self._t.rows.values() if k.user_id == user_id]

@@ -349,6 +349,18 @@ _V7_SQLITE = (AddColumn("api_keys", "allowed_clients", "TEXT NOT NULL DEFAULT '[
 
 _V7_MYSQL = (AddColumn("api_keys", "allowed_clients", "TEXT NOT NULL DEFAULT ('[]')"),)
 
+# Keys that expire N days after their first use: the N, and the first use,
+# stamped by the gateway (NULL: not used since the key got an N).
+_V8_SQLITE = (
+    AddColumn("api_keys", "expires_after_days", "INTEGER NULL"),
+    AddColumn("api_keys", "first_used_at", "DATETIME NULL"),
+)
+
+_V8_MYSQL = (
+    AddColumn("api_keys", "expires_after_days", "INT NULL"),
+    AddColumn("api_keys", "first_used_at", "DATETIME(6) NULL"),
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
@@ -357,6 +369,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "usage cost, 1h cache writes and priced flag", sqlite=_V5_SQLITE, mysql=_V5_MYSQL),
     Migration(6, "key quotas", sqlite=_V6_SQLITE, mysql=_V6_MYSQL),
     Migration(7, "key allowed clients", sqlite=_V7_SQLITE, mysql=_V7_MYSQL),
+    Migration(8, "key expiry after first use", sqlite=_V8_SQLITE, mysql=_V8_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

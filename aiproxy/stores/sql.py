@@ -10,6 +10,7 @@ exist in one dialect only (locks, pragmas, row counts) are written per dialect.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Iterator, Sequence, TypeVar
 
@@ -207,6 +208,17 @@ class SQLKeyStore:
 
     async def delete_for_user(self, user_id: int) -> int:
         return await self._t.delete_where(api_keys.c.user_id == user_id)
+
+    async def mark_first_use(self, key_id: int, at: datetime) -> datetime | None:
+        # Conditional, so that of two instances stamping at once the first
+        # write stays; both then read the stamp that won. updated_at is left
+        # alone: this is the gateway noting a use, not an edit of the key.
+        t = api_keys
+        await self._t.db.execute(
+            sa.update(t).where(t.c.id == key_id, t.c.first_used_at.is_(None)).values(first_used_at=at)
+        )
+        value = await self._t.db.fetch_val(sa.select(t.c.first_used_at).where(t.c.id == key_id))
+        return from_db(t.c.first_used_at, value) if value is not None else None
 
 
 class SQLAccountStore:

@@ -179,6 +179,9 @@ api_keys = sa.Table(
     sa.Column("total_cost_limit", sa.Float, nullable=True),
     # Added by migration 7: the client programs the key may be used from.
     sa.Column("allowed_clients", JSONList, nullable=False),
+    # Added by migration 8: expiry N days after the first use, and that use.
+    sa.Column("expires_after_days", sa.Integer, nullable=True),
+    sa.Column("first_used_at", UTCDateTime, nullable=True),
 )
 
 accounts = sa.Table(

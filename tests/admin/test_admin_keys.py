@@ -24,6 +24,8 @@ KEY_FIELDS = {
     "key_prefix",
     "enabled",
     "expires_at",
+    "expires_after_days",
+    "first_used_at",
     "platforms",
     "models",
     "allowed_clients",
@@ -114,6 +116,10 @@ def test_update_and_delete_tell_the_key_cache(
         ({"name": "k", "enabled": "no"}, "enabled"),
         ({"name": "k", "expires_at": "tomorrow"}, "expires_at"),
         ({"name": "k", "expires_at": 1700000000}, "expires_at"),
+        ({"name": "k", "expires_after_days": 0}, "expires_after_days"),
+        ({"name": "k", "expires_after_days": 3651}, "expires_after_days"),
+        ({"name": "k", "expires_after_days": "30"}, "expires_after_days"),
+        ({"name": "k", "expires_after_days": True}, "expires_after_days"),
         ({"name": "k", "platforms": ["claude", "azure"]}, "platforms"),
         ({"name": "k", "platforms": "claude"}, "platforms"),
         ({"name": "k", "models": [1]}, "models"),
@@ -243,3 +249,19 @@ def test_only_admins_set_quotas(
     assert r.status_code == 200 and r.json()["daily_cost_limit"] == 2.0, r.text
     assert_error(client.patch(f"/keys/{key['id']}", json={"daily_cost_limit": None}, headers=bob_h), 403, "forbidden")
     assert client.get(f"/keys/{key['id']}", headers=bob_h).json()["daily_cost_limit"] == 2.0
+
+
+def test_expires_after_days_set_and_cleared(client: TestClient, admin: dict[str, str], stores: MemoryStores) -> None:
+    created = client.post(
+        "/keys", json={"name": "trial", "expires_after_days": 30, "first_used_at": "2020-01-01"}, headers=admin
+    ).json()
+    # first_used_at is the gateway's to stamp: a client cannot set it.
+    assert (created["expires_after_days"], created["first_used_at"]) == (30, None)
+    first = datetime(2026, 11, 20, 9, 30)
+    run(stores.keys.mark_first_use(created["id"], first))
+    shown = client.get(f"/keys/{created['id']}", headers=admin).json()
+    assert shown["first_used_at"] == "2026-11-20T09:30:00Z"
+    r = client.patch(f"/keys/{created['id']}", json={"expires_after_days": None}, headers=admin)
+    assert r.status_code == 200 and r.json()["expires_after_days"] is None
+    r = client.patch(f"/keys/{created['id']}", json={"expires_after_days": 3650}, headers=admin)
+    assert r.json()["expires_after_days"] == 3650 and r.json()["first_used_at"] == "2026-11-20T09:30:00Z"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anyio
 import httpx
 import pytest
 
@@ -120,6 +121,36 @@ async def test_disabled_and_expired_keys_403(harness: Harness):
     assert_anthropic_error(r, 403, "permission_error", "expired")
     r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(future))
     assert r.status_code == 200
+
+
+async def test_key_expires_days_after_first_use(harness: Harness):
+    plain, key = await harness.add_key(expires_after_days=2)
+    before = utcnow()
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(plain))
+    assert r.status_code == 200
+    # The first use is stamped off the request path; wait for the write.
+    for _ in range(100):
+        stored = await harness.stores.keys.get(key.id)
+        if stored.first_used_at is not None:
+            break
+        await anyio.sleep(0.01)
+    assert stored.first_used_at is not None and before <= stored.first_used_at <= utcnow()
+    first = stored.first_used_at
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(plain))
+    assert r.status_code == 200
+    assert (await harness.stores.keys.get(key.id)).first_used_at == first  # stamped once
+
+    # Two days after the first use, the key is refused, in Anthropic's shape.
+    stored.first_used_at = utcnow() - timedelta(days=2, seconds=1)
+    await harness.stores.keys.update(stored)
+    harness.app.state.gateway.keys.invalidate(stored.key_hash)
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(plain))
+    assert_anthropic_error(r, 403, "permission_error", "2 days after its first use")
+    # A fixed expiry that comes first wins.
+    both, _ = await harness.add_key(expires_after_days=30, expires_at=utcnow() - timedelta(seconds=1))
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(both))
+    assert_anthropic_error(r, 403, "permission_error", "expired")
+    assert "first use" not in r.json()["error"]["message"]
 
 
 async def test_platform_and_model_permissions(harness: Harness):

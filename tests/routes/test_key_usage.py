@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -41,7 +41,18 @@ async def test_key_accepted_in_every_place(harness: Harness, how: str) -> None:
     r = await harness.http.get("/api/usage", headers=headers, params=params)
     assert r.status_code == 200, r.text
     assert r.json()["key"] == {"id": key.id, "name": "mine", "key_prefix": key.key_prefix, "enabled": True,
-                               "expires_at": None, "platforms": ["claude"], "models": ["claude-*"]}
+                               "expires_at": None, "expires_after_days": None, "first_used_at": None,
+                               "expires": None, "platforms": ["claude"], "models": ["claude-*"]}
+
+
+async def test_expiry_after_first_use_shown(harness: Harness) -> None:
+    plain, key = await harness.add_key(expires_after_days=3)
+    await harness.stores.keys.mark_first_use(key.id, datetime(2026, 11, 20, 8, 0))  # type: ignore[arg-type]
+    r = await harness.http.get("/api/usage", headers={"x-api-key": plain})
+    shown = r.json()["key"]
+    assert (shown["expires_after_days"], shown["first_used_at"], shown["expires"]) == (
+        3, "2026-11-20T08:00:00Z", "2026-11-23T08:00:00Z"
+    )
 
 
 async def test_errors_in_openai_shape(harness: Harness) -> None:

@@ -188,6 +188,20 @@ OPTIONS = {
 }
 
 
+async def test_keys_first_use_is_stamped_once(stores: Stores) -> None:
+    key = await stores.keys.create(make_key(1, 1, expires_after_days=7))
+    assert (key.expires_after_days, key.first_used_at) == (7, None)
+    first = datetime(2026, 11, 26, 8, 0, 0, 123456)
+    assert await stores.keys.mark_first_use(key.id, first) == first  # type: ignore[arg-type]
+    # A later stamp (another instance, a retry) leaves the first one.
+    assert await stores.keys.mark_first_use(key.id, first + timedelta(hours=1)) == first  # type: ignore[arg-type]
+    stored = await stores.keys.get_by_hash(key.key_hash)
+    assert stored is not None and stored.first_used_at == first
+    assert stored.updated_at == key.updated_at  # a use, not an edit
+    assert stored.expiry() == first + timedelta(days=7)
+    assert await stores.keys.mark_first_use(10_000, first) is None
+
+
 async def test_accounts_crud(stores: Stores) -> None:
     a1_in = Account("main", "claude", "claude-console", credentials="enc:" + "x" * 5000,
                     base_url="https://api.example.com", priority=10, models=["claude-opus-4"],
@@ -729,13 +743,41 @@ async def test_version_6_database_migrates_to_current(sql_url: str, monkeypatch:
     s = SQLStores(sql_url)
     await s.open()
     try:
-        assert await s.schema_version() == SCHEMA_VERSION == 7
+        assert await s.schema_version() == SCHEMA_VERSION
         [key] = await s.keys.list()
         assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", rpm_limit=5,
                              allowed_clients=[], id=key.id, created_at=OLD, updated_at=OLD)
         limited = await s.keys.update(dataclasses.replace(key, allowed_clients=["claude-code", "gemini-cli"]))
         assert await s.keys.get_by_hash("h") == limited
         assert limited.allowed_clients == ["claude-code", "gemini-cli"]
+    finally:
+        await s.close()
+
+
+async def test_version_7_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 8: existing keys keep their expiry and have no first use yet."""
+    with monkeypatch.context() as m:
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
+        s = SQLStores(sql_url)
+        await s.open()
+    assert await s.schema_version() == 7
+    await s._db.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
+        " created_at, updated_at, account_id, `group`, shared_fallback, allowed_clients)"
+        " VALUES (1, 'old key', 'h' , 'ap-old', :enabled, :at, '[]', '[]', :at, :at, NULL, NULL, :fallback, '[]')",
+        {"enabled": True, "at": "2001-02-03 04:05:06", "fallback": False},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 8
+        [key] = await s.keys.list()
+        assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", expires_at=OLD,
+                             expires_after_days=None, first_used_at=None, id=key.id, created_at=OLD, updated_at=OLD)
+        later = await s.keys.update(dataclasses.replace(key, expires_after_days=30))
+        assert (await s.keys.get_by_hash("h")) == later and later.expires_after_days == 30
     finally:
         await s.close()
 

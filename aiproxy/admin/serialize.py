@@ -162,6 +162,7 @@ def usage_total_json(total: UsageTotal) -> dict[str, Any]:
         "cache_read_tokens": total.cache_read_tokens,
         "cost_usd": total.cost_usd,
         "unpriced": total.unpriced,
+        "errors": total.errors,
     }
 
 

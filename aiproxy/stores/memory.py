@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Callable, Generic, Sequence, TypeVar
 
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
-from .protocols import UsageFilter, UsageTotal, check_grouping, sort_totals, usage_bucket
+from .protocols import UsageFilter, UsageTotal, check_grouping, is_error_status, sort_totals, usage_bucket
 
 T = TypeVar("T", User, ApiKey, Account)
 
@@ -207,6 +207,7 @@ class MemoryUsageStore:
             t.cache_creation_tokens += r.cache_creation_tokens
             t.cache_read_tokens += r.cache_read_tokens
             t.unpriced += 0 if r.priced else 1
+            t.errors += 1 if is_error_status(r.status) else 0
             costs[(b, g)] += Decimal(repr(r.cost_usd))
         for k, total in groups.items():
             total.cost_usd = float(costs[k])

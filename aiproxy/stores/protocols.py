@@ -28,6 +28,12 @@ def usage_bucket(moment: datetime, interval: str) -> str:
     raise ValueError(f"interval must be one of {', '.join(USAGE_INTERVALS)}")
 
 
+def is_error_status(status: int) -> bool:
+    """A request that failed: an error status, or none at all (0: the gateway
+    answered nothing, the request broke off before a status was sent)."""
+    return status >= 400 or status < 100
+
+
 def check_grouping(group_by: str | None, interval: str | None) -> None:
     """Refuse a grouping the stores do not know (the names reach SQL)."""
     if group_by is not None and group_by not in USAGE_GROUPS:
@@ -58,6 +64,7 @@ class UsageTotal:
     cache_read_tokens: int = 0
     cost_usd: float = 0.0  # summed to the nano-dollar
     unpriced: int = 0  # records whose model had no price (their cost counts as 0)
+    errors: int = 0  # records of failed requests (is_error_status)
     bucket: str | None = None  # the time bucket, when the totals are a series
 
 

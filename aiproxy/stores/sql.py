@@ -362,6 +362,8 @@ class SQLUsageStore:
                 # sum of REALs, rounded to the nano-dollar by usd_from_db.
                 sa.func.sum(t.c.cost_usd).label("cost_usd"),
                 sa.func.sum(sa.case((t.c.priced == sa.false(), 1), else_=0)).label("unpriced"),
+                # As protocols.is_error_status.
+                sa.func.sum(sa.case((sa.or_(t.c.status >= 400, t.c.status < 100), 1), else_=0)).label("errors"),
             )
             .where(*_usage_conditions(where))
             .group_by(*keys)
@@ -389,6 +391,7 @@ class SQLUsageStore:
                     **{name: int_from_db(r[name]) for name in _TOKEN_FIELDS},
                     cost_usd=usd_from_db(r["cost_usd"]),
                     unpriced=int_from_db(r["unpriced"]),
+                    errors=int_from_db(r["errors"]),
                     bucket=bucket,
                 )
             )

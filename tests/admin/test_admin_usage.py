@@ -81,9 +81,11 @@ def test_totals_default_window_and_group(client: TestClient, admin: dict[str, st
         "cache_read_tokens": 3,
         "cost_usd": 0.000375,
         "unpriced": 0,
+        "errors": 0,
     }
     assert totals["haiku"]["requests"] == 2
     assert (totals["haiku"]["cost_usd"], totals["haiku"]["unpriced"]) == (0.000125, 1)
+    assert totals["haiku"]["errors"] == 1  # the 429
     assert body["totals"][0]["group"] == "opus"  # largest first
 
 

@@ -269,7 +269,7 @@ def usage_records(n: int = 130) -> list[UsageRecord]:
                 key_id=None if i % 11 == 0 else 1 + i % 4,
                 account_id=None if i % 7 == 0 else 1 + i % 3,
                 stream=i % 2 == 0,
-                status=200 if i % 5 else 429,
+                status=(0 if i % 13 == 6 else 200) if i % 5 else 429,
                 input_tokens=i * 10,
                 output_tokens=i * 3,
                 cache_creation_tokens=i % 4,
@@ -314,6 +314,7 @@ def expected_totals(records: list[UsageRecord], w: UsageFilter, group_by: str) -
         t.cache_creation_tokens += r.cache_creation_tokens
         t.cache_read_tokens += r.cache_read_tokens
         t.unpriced += 0 if r.priced else 1
+        t.errors += 1 if r.status >= 400 or r.status == 0 else 0
         # Summed exactly, in decimal: every store must give the exact sum.
         t.cost_usd = float(Decimal(repr(t.cost_usd)) + Decimal(repr(r.cost_usd)))
     return sorted(sums.values(), key=lambda t: (-t.requests, str(t.group)))
@@ -435,6 +436,7 @@ def expected_series(
         t.cache_creation_tokens += r.cache_creation_tokens
         t.cache_read_tokens += r.cache_read_tokens
         t.unpriced += 0 if r.priced else 1
+        t.errors += 1 if r.status >= 400 or r.status == 0 else 0
         t.cost_usd = float(Decimal(repr(t.cost_usd)) + Decimal(repr(r.cost_usd)))
     return sorted(sums.values(), key=lambda t: (t.bucket, -t.requests, str(t.group)))
 

@@ -30,6 +30,7 @@ from .adapters.openai import OpenAIAdapter
 from .adapters.openai_responses import OpenAIResponsesAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
+from .console import console_app
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
@@ -314,6 +315,9 @@ def create_app(
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *platform_routes,
             Mount("/admin/api", app=admin),
+            # The web console (prebuilt files, aiproxy/console); after the API
+            # mount, which must win. /admin itself redirects to /admin/.
+            Mount("/admin", app=console_app()),
         ],
         lifespan=lifespan,
     )

@@ -145,7 +145,11 @@ def test_console_end_to_end(gateway: tuple[str, FakeAnthropic], page: Page, shot
         shoot(page, shots, f"login-{lang}")
     switch_language(page, "en")
 
+    # A refused login shows the API's own words.
     field(page, "login-username").fill("admin")
+    field(page, "login-password").fill("not-the-password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.locator(".el-message--error")).to_contain_text("invalid username or password")
     field(page, "login-password").fill("admin123")
     page.get_by_test_id("login-submit").click()
 
@@ -247,6 +251,32 @@ def test_console_end_to_end(gateway: tuple[str, FakeAnthropic], page: Page, shot
         for route in ("dashboard", "accounts", "keys", "users", "records"):
             go(page, gw, route)
             shoot(page, shots, f"{route}-{lang}")
+    # A user made in the console logs in, must change the password too, and
+    # sees no admin pages.
+    switch_language(page, "en")
+    go(page, gw, "users")
+    page.get_by_test_id("user-new").click()
+    field(page, "user-username").fill("alice")
+    field(page, "user-password").fill("alice-first-password")
+    page.get_by_test_id("user-save").click()
+    expect(page.get_by_test_id("users-table")).to_contain_text("alice")
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    field(page, "login-username").fill("alice")
+    field(page, "login-password").fill("alice-first-password")
+    page.get_by_test_id("login-submit").click()
+    field(page, "pw-old").fill("alice-first-password")
+    field(page, "pw-new").fill("alice-second-password")
+    field(page, "pw-confirm").fill("alice-second-password")
+    page.get_by_test_id("pw-submit").click()
+    expect(page.get_by_test_id("header-user")).to_contain_text("alice")
+    expect(page.get_by_test_id("nav-keys")).to_be_visible()
+    expect(page.get_by_test_id("nav-accounts")).to_have_count(0)
+    expect(page.get_by_test_id("nav-users")).to_have_count(0)
+    go(page, gw, "keys")
+    expect(page.get_by_test_id("keys-table")).not_to_contain_text("browser-key")  # the admin's key
+    shoot(page, shots, "keys-user-en")
+
     names = sorted(p.name for p in shots.glob("*.png"))
     for route in ("login", "password", "dashboard", "accounts", "keys", "users", "records"):
         assert {f"{route}-en.png", f"{route}-zh.png"} <= set(names), names

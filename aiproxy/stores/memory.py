@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections import defaultdict
 from datetime import datetime
@@ -106,7 +107,8 @@ class MemoryKeyStore:
         if key.id not in self._t.rows:
             raise KeyError(key.id)
         self._check_unique(key)
-        return self._t.update(key)
+        # As the SQL store: the first-use stamp is mark_first_use's alone.
+        return self._t.update(dataclasses.replace(key, first_used_at=self._t.rows[key.id].first_used_at))
 
     async def delete(self, key_id: int) -> bool:
         return self._t.delete(key_id)

@@ -98,10 +98,14 @@ class _Rows(Generic[E]):
     row reads back equal to what was written.
     """
 
-    def __init__(self, db: Database, dialect: str, table: sa.Table, entity: type[E]) -> None:
+    def __init__(
+        self, db: Database, dialect: str, table: sa.Table, entity: type[E], *, not_updated: Sequence[str] = ()
+    ) -> None:
         self.db = db
         self.table = table
         self.entity: type[E] = entity
+        # Columns that update() leaves as stored: written by their own calls only.
+        self._not_updated = frozenset(not_updated)
         # The statement's own result is unreliable for a row count: `databases`
         # returns lastrowid when it is non-zero, and SQLite's lastrowid is the
         # connection's last insert, not this statement's. Ask the server instead.
@@ -137,7 +141,7 @@ class _Rows(Generic[E]):
     async def update(self, obj: E) -> E:
         if obj.id is None:
             raise KeyError(None)
-        values = self.encode(obj)
+        values = {k: v for k, v in self.encode(obj).items() if k not in self._not_updated}
         values["updated_at"] = utcnow()
         async with self.db.connection() as conn:
             await conn.execute(sa.update(self.table).where(self.table.c.id == obj.id).values(**values))
@@ -181,7 +185,9 @@ class SQLUserStore:
 
 class SQLKeyStore:
     def __init__(self, db: Database, dialect: str) -> None:
-        self._t = _Rows(db, dialect, api_keys, ApiKey)
+        # first_used_at is stamped by mark_first_use alone: an edit of the key,
+        # read before a stamp landed, must not write the stamp back to NULL.
+        self._t = _Rows(db, dialect, api_keys, ApiKey, not_updated=("first_used_at",))
 
     async def get(self, key_id: int) -> ApiKey | None:
         return await self._t.get(key_id)

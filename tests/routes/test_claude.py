@@ -140,12 +140,16 @@ async def test_key_expires_days_after_first_use(harness: Harness):
     assert r.status_code == 200
     assert (await harness.stores.keys.get(key.id)).first_used_at == first  # stamped once
 
-    # Two days after the first use, the key is refused, in Anthropic's shape.
-    stored.first_used_at = utcnow() - timedelta(days=2, seconds=1)
-    await harness.stores.keys.update(stored)
-    harness.app.state.gateway.keys.invalidate(stored.key_hash)
-    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(plain))
+    # Two days after the first use, a key is refused, in Anthropic's shape.
+    used, used_key = await harness.add_key(expires_after_days=2)
+    await harness.stores.keys.mark_first_use(used_key.id, utcnow() - timedelta(days=2, seconds=1))
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(used))
     assert_anthropic_error(r, 403, "permission_error", "2 days after its first use")
+    # A few seconds short of it, it still works.
+    fresh, fresh_key = await harness.add_key(expires_after_days=2)
+    await harness.stores.keys.mark_first_use(fresh_key.id, utcnow() - timedelta(days=2) + timedelta(seconds=5))
+    r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(fresh))
+    assert r.status_code == 200
     # A fixed expiry that comes first wins.
     both, _ = await harness.add_key(expires_after_days=30, expires_at=utcnow() - timedelta(seconds=1))
     r = await harness.http.post("/claude/v1/messages", json=BODY, headers=headers(both))

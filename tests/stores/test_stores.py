@@ -200,6 +200,9 @@ async def test_keys_first_use_is_stamped_once(stores: Stores) -> None:
     assert stored.updated_at == key.updated_at  # a use, not an edit
     assert stored.expiry() == first + timedelta(days=7)
     assert await stores.keys.mark_first_use(10_000, first) is None
+    # An edit made from a copy read before the stamp does not undo it.
+    edited = await stores.keys.update(dataclasses.replace(key, name="renamed"))
+    assert (edited.name, edited.first_used_at) == ("renamed", first)
 
 
 async def test_accounts_crud(stores: Stores) -> None:

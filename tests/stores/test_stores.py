@@ -572,14 +572,14 @@ async def test_only_new_migrations_run(sql_url: str, monkeypatch: pytest.MonkeyP
         await SQLStores(sql_url).open()
 
 
-async def open_at_version_1(url: str, monkeypatch: pytest.MonkeyPatch) -> SQLStores:
-    """Stores on `url` with only migration 1 applied (as a database made by an
-    aiproxy from before migration 2 would be)."""
+async def open_at_version(url: str, monkeypatch: pytest.MonkeyPatch, version: int) -> SQLStores:
+    """Stores on `url` with only the migrations up to `version` applied (as a
+    database made by an aiproxy from before the next one would be)."""
     with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:version])
         s = SQLStores(url)
         await s.open()
-    assert await s.schema_version() == 1
+    assert await s.schema_version() == version
     return s
 
 
@@ -594,7 +594,7 @@ async def insert_v1_account(s: SQLStores) -> None:
 
 
 async def test_version_1_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    s = await open_at_version_1(sql_url, monkeypatch)
+    s = await open_at_version(sql_url, monkeypatch, 1)
     await insert_v1_account(s)
     await s.close()
 
@@ -620,11 +620,7 @@ async def test_version_1_database_migrates_to_current(sql_url: str, monkeypatch:
 
 async def test_version_3_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 4: existing accounts and keys get the scheduling defaults."""
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])
-        s = SQLStores(sql_url)
-        await s.open()
-    assert await s.schema_version() == 3
+    s = await open_at_version(sql_url, monkeypatch, 3)
     await insert_v1_account(s)
     # The api_keys columns of migration 1 only.
     await s._db.execute(
@@ -658,11 +654,7 @@ async def test_version_3_database_migrates_to_current(sql_url: str, monkeypatch:
 
 async def test_version_4_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 5: existing usage records get cost 0, flagged unpriced, and no 1h cache writes."""
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
-        s = SQLStores(sql_url)
-        await s.open()
-    assert await s.schema_version() == 4
+    s = await open_at_version(sql_url, monkeypatch, 4)
     # The usage_records columns of migration 1 only.
     await s._db.execute(
         "INSERT INTO usage_records (platform, endpoint, model, user_id, key_id, account_id, stream, status,"
@@ -697,11 +689,7 @@ async def test_version_4_database_migrates_to_current(sql_url: str, monkeypatch:
 
 async def test_version_5_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 6: existing keys get no quotas."""
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
-        s = SQLStores(sql_url)
-        await s.open()
-    assert await s.schema_version() == 5
+    s = await open_at_version(sql_url, monkeypatch, 5)
     # The api_keys columns up to migration 5.
     await s._db.execute(
         "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
@@ -732,11 +720,7 @@ async def test_version_5_database_migrates_to_current(sql_url: str, monkeypatch:
 
 async def test_version_6_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 7: existing keys may be used from any client."""
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
-        s = SQLStores(sql_url)
-        await s.open()
-    assert await s.schema_version() == 6
+    s = await open_at_version(sql_url, monkeypatch, 6)
     await s._db.execute(
         "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
         " created_at, updated_at, account_id, `group`, shared_fallback, rpm_limit)"
@@ -761,11 +745,7 @@ async def test_version_6_database_migrates_to_current(sql_url: str, monkeypatch:
 
 async def test_version_7_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Migration 8: existing keys keep their expiry and have no first use yet."""
-    with monkeypatch.context() as m:
-        m.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
-        s = SQLStores(sql_url)
-        await s.open()
-    assert await s.schema_version() == 7
+    s = await open_at_version(sql_url, monkeypatch, 7)
     await s._db.execute(
         "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, enabled, expires_at, platforms, models,"
         " created_at, updated_at, account_id, `group`, shared_fallback, allowed_clients)"
@@ -790,7 +770,7 @@ async def test_version_7_database_migrates_to_current(sql_url: str, monkeypatch:
 async def test_half_applied_migration_2_completes(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """MySQL commits each ALTER by itself: a start cut short after the first
     column was added, before the version was recorded, must finish next time."""
-    s = await open_at_version_1(sql_url, monkeypatch)
+    s = await open_at_version(sql_url, monkeypatch, 1)
     await insert_v1_account(s)
     first = migrations.MIGRATIONS[1].statements(s.dialect)[0]
     assert isinstance(first, migrations.AddColumn) and first.column == "model_mapping"

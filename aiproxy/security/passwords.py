@@ -60,6 +60,7 @@ class PasswordHashing:
         self.wait_seconds = wait_seconds
         self._slots = anyio.Semaphore(concurrency)
         self._dummy_hash: str | None = None
+        self._dummy_lock = anyio.Lock()
         # What tests and the fault script read: checks and hashes running now, and the most ever at once.
         self.running = 0
         self.peak = 0
@@ -82,11 +83,17 @@ class PasswordHashing:
     async def hash(self, password: str) -> str:
         return await self._run(hash_password, password)
 
+    async def _dummy(self) -> str:
+        # Made once, with the parameters real hashes have now; a burst of
+        # unknown usernames at start waits for the one making it.
+        async with self._dummy_lock:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.hash("not a real password")
+        return self._dummy_hash
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; with no hash, the same work and False."""
         if password_hash is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash("not a real password")
-            await self._run(verify_password, self._dummy_hash, password)
+            await self._run(verify_password, await self._dummy(), password)
             return False
         return await self._run(verify_password, password_hash, password)

@@ -42,19 +42,21 @@ class SessionEndpoints:
             Route("/me", self.me, methods=["GET"]),
         ]
 
-    def _begin(self, username: str, address: str) -> None:
+    def _begin(self, username: str, address: str, scope: str) -> None:
         """Count an attempt (as a failure, until `login_throttle.succeeded`
         says otherwise), or refuse it with 429 while blocked."""
-        retry_after = self.ctx.login_throttle.begin(username, address)
+        retry_after = self.ctx.login_throttle.begin(username, address, scope=scope)
         if retry_after is not None:
             raise too_many_attempts(retry_after)
 
-    async def _verify(self, username: str, address: str, password_hash: str | None, password: str) -> bool:
+    async def _verify(
+        self, username: str, address: str, scope: str, password_hash: str | None, password: str
+    ) -> bool:
         """The password check of an attempt begun by `_begin`; 503 when hashing is busy."""
         try:
             return await self.ctx.passwords.verify(password_hash, password)
         except HashingBusy as exc:
-            self.ctx.login_throttle.not_checked(username, address)
+            self.ctx.login_throttle.not_checked(username, address, scope=scope)
             raise hashing_busy(exc) from None
 
     def _token(self, user: User) -> str:
@@ -67,7 +69,7 @@ class SessionEndpoints:
         password = _string_field(body, "password")
         address = client_address(request)
         # Throttled before the store is asked: a blocked attempt costs nothing.
-        self._begin(username, address)
+        self._begin(username, address, "login")
         try:
             user = await self.ctx.stores.users.get_by_username(username)
         except Exception:
@@ -75,7 +77,7 @@ class SessionEndpoints:
             raise
         # An unknown user is checked against a dummy hash, through the same
         # slots: the same time and the same answer as a wrong password.
-        ok = await self._verify(username, address, user.password_hash if user else None, password)
+        ok = await self._verify(username, address, "login", user.password_hash if user else None, password)
         # One answer for unknown user, wrong password and disabled user alike.
         if user is None or not ok or not user.enabled:
             raise unauthorized("invalid username or password, or the user is disabled")
@@ -101,13 +103,16 @@ class SessionEndpoints:
         body = await read_object(request)
         old_password = _string_field(body, "old_password")
         new_password = as_password(require(body, "new_password"), "new_password")
-        # Throttled like a login: a stolen token must not be a way to guess
-        # the password it does not know.
+        # Throttled like a login, so that a stolen token is no way to guess
+        # the password; counted per user apart from the logins to the name,
+        # so that someone hammering /login with it cannot keep its owner,
+        # logged in already, from changing the password.
         address = client_address(request)
-        self._begin(user.username, address)
-        if not await self._verify(user.username, address, user.password_hash, old_password):
+        who = str(user.id)
+        self._begin(who, address, "password")
+        if not await self._verify(who, address, "password", user.password_hash, old_password):
             raise invalid("old_password", "is not the current password")
-        self.ctx.login_throttle.succeeded(user.username, address)
+        self.ctx.login_throttle.succeeded(who, address, scope="password")
         if new_password == old_password:
             raise invalid("new_password", "must differ from the old password")
         try:

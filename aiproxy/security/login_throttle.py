@@ -102,9 +102,11 @@ class LoginThrottle:
         self._addresses = _Table(capacity, window)
 
     @staticmethod
-    def _user_key(username: str) -> bytes:
-        # Fixed size, so a megabyte of username costs what "admin" does.
-        return hashlib.blake2b(username.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def _user_key(username: str, scope: str) -> bytes:
+        # Fixed size, so a megabyte of username costs what "admin" does; the
+        # scope keeps what is counted for one purpose apart from another's.
+        data = username.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16, person=scope.encode()[:16]).digest()
 
     def delay_after(self, failures: int) -> float:
         """How long a key is blocked after its `failures`-th failure (0: not at all)."""
@@ -112,12 +114,16 @@ class LoginThrottle:
             return 0.0
         return min(self.base_delay * 2.0 ** min(failures - self.free_failures, 40), self.max_delay)
 
-    def begin(self, username: str, address: str) -> int | None:
+    def begin(self, username: str, address: str, *, scope: str = "login") -> int | None:
         """Let an attempt through, counting it as a failure for now; or, while
         the username or the address is blocked, count nothing and return the
-        whole seconds until it is not (for `Retry-After`)."""
+        whole seconds until it is not (for `Retry-After`).
+
+        `scope` names what the username is counted for: a login, or another
+        password check (the same name in two scopes has two counts); addresses
+        are counted across scopes."""
         now = self._clock()
-        user_key = self._user_key(username)
+        user_key = self._user_key(username, scope)
         blocked_until = 0.0
         for table, key in ((self._users, user_key), (self._addresses, address)):
             record = table.get(key, now)
@@ -140,14 +146,14 @@ class LoginThrottle:
         if record.failures < self.free_failures:
             record.blocked_until = 0.0
 
-    def succeeded(self, username: str, address: str) -> None:
-        """The attempt let through by begin() logged in."""
-        self._users.drop(self._user_key(username))
+    def succeeded(self, username: str, address: str, *, scope: str = "login") -> None:
+        """The attempt let through by begin() had the right password."""
+        self._users.drop(self._user_key(username, scope))
         self._give_back(self._addresses, address)
 
-    def not_checked(self, username: str, address: str) -> None:
+    def not_checked(self, username: str, address: str, *, scope: str = "login") -> None:
         """The attempt let through by begin() was never checked (hashing busy)."""
-        self._give_back(self._users, self._user_key(username))
+        self._give_back(self._users, self._user_key(username, scope))
         self._give_back(self._addresses, address)
 
     def sizes(self) -> tuple[int, int]:

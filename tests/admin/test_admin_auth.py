@@ -342,3 +342,15 @@ def test_token_from_before_versions_is_401(client: TestClient, stores: MemorySto
 def test_admin_fixture_logs_in_with_the_changed_password(client: TestClient, admin: dict[str, str]) -> None:
     assert client.get("/me", headers=admin).json()["username"] == ADMIN_USERNAME
     assert login(client, ADMIN_USERNAME, ADMIN_PASSWORD)
+
+
+def test_hammering_login_does_not_block_the_owners_password_change(ctx: AdminContext, stores: MemoryStores) -> None:
+    make_user(stores, "alice", USER_PASSWORD)
+    app = create_admin_app(ctx)
+    with TestClient(app, client=("10.0.0.1", 1)) as owner, TestClient(app, client=("10.6.6.6", 1)) as attacker:
+        h = bearer(login(owner, "alice", USER_PASSWORD))
+        for _ in range(8):
+            attempt(attacker, "alice", "guess-password")
+        assert_error(attempt(owner, "alice", USER_PASSWORD), 429)  # the name is blocked for logins...
+        r = owner.post("/password", json={"old_password": USER_PASSWORD, "new_password": "alice-new-pw"}, headers=h)
+        assert r.status_code == 200  # ...not for its owner, logged in, changing the password

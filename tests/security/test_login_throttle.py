@@ -145,3 +145,14 @@ def test_long_usernames_are_kept_as_digests() -> None:
     t.begin("a" * 1_000_000, "10.0.0.1")
     [key] = list(t._users._rows)
     assert isinstance(key, bytes) and len(key) == 16
+
+
+def test_scopes_count_apart_addresses_across_them() -> None:
+    t = LoginThrottle(clock=Clock())
+    for i in range(5):
+        assert t.begin("alice", f"10.0.0.{i}", scope="login") is None
+    assert t.begin("alice", "10.0.1.1", scope="login") == 1
+    assert t.begin("alice", "10.0.1.1", scope="password") is None
+    for _ in range(5):
+        t.begin("1", "10.0.2.1", scope="password")
+    assert t.begin("bob", "10.0.2.1", scope="login") == 1  # the address's 5 counted across scopes

@@ -18,13 +18,14 @@ first of them had failed.
 Everything lives in this process's memory, in two LRU-capped tables (one for
 usernames, one for addresses), so spraying names or addresses can grow neither
 past `capacity` entries; usernames are kept as a short digest, whatever their
-length. With several instances, each counts its own: a client spread over N
+length, and IPv6 addresses by their /64 (what one host can rotate through). With several instances, each counts its own: a client spread over N
 instances gets N times the attempts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -108,6 +109,21 @@ class LoginThrottle:
         data = username.encode("utf-8", "surrogatepass")
         return hashlib.blake2b(data, digest_size=16, person=scope.encode()[:16]).digest()
 
+    @staticmethod
+    def _address_key(address: str) -> str:
+        # An IPv6 host usually holds a whole /64 and can take a fresh address
+        # from it for every attempt: count the /64. Anything unparseable
+        # (a test client's name, a unix socket) is counted as it is.
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address[:64]
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.IPv6Network((ip, 64), strict=False))
+        return str(ip)
+
     def delay_after(self, failures: int) -> float:
         """How long a key is blocked after its `failures`-th failure (0: not at all)."""
         if failures < self.free_failures or failures == 0:
@@ -124,6 +140,7 @@ class LoginThrottle:
         are counted across scopes."""
         now = self._clock()
         user_key = self._user_key(username, scope)
+        address = self._address_key(address)
         blocked_until = 0.0
         for table, key in ((self._users, user_key), (self._addresses, address)):
             record = table.get(key, now)
@@ -149,12 +166,12 @@ class LoginThrottle:
     def succeeded(self, username: str, address: str, *, scope: str = "login") -> None:
         """The attempt let through by begin() had the right password."""
         self._users.drop(self._user_key(username, scope))
-        self._give_back(self._addresses, address)
+        self._give_back(self._addresses, self._address_key(address))
 
     def not_checked(self, username: str, address: str, *, scope: str = "login") -> None:
         """The attempt let through by begin() was never checked (hashing busy)."""
         self._give_back(self._users, self._user_key(username, scope))
-        self._give_back(self._addresses, address)
+        self._give_back(self._addresses, self._address_key(address))
 
     def sizes(self) -> tuple[int, int]:
         """How many usernames and addresses are remembered now."""

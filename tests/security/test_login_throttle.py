@@ -156,3 +156,14 @@ def test_scopes_count_apart_addresses_across_them() -> None:
     for _ in range(5):
         t.begin("1", "10.0.2.1", scope="password")
     assert t.begin("bob", "10.0.2.1", scope="login") == 1  # the address's 5 counted across scopes
+
+
+def test_ipv6_is_counted_per_64_and_mapped_ipv4_as_ipv4() -> None:
+    t = LoginThrottle(clock=Clock())
+    for i in range(5):
+        assert fail(t, f"u{i}", f"2001:db8:1:2::{i + 1:x}") is None
+    assert fail(t, "u9", "2001:db8:1:2:ffff::1") == 1  # the same /64
+    assert fail(t, "u9", "2001:db8:1:3::1") is None  # another /64
+    for i in range(5):
+        fail(t, f"v{i}", "192.0.2.7")
+    assert fail(t, "v9", "::ffff:192.0.2.7") == 1

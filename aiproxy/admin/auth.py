@@ -56,10 +56,12 @@ async def current_user(request: Request, ctx: AdminContext, *, password_change_o
 
 
 def client_address(request: Request) -> str:
-    """The peer the connection came from, as the ASGI server reports it.
+    """The client as the ASGI server reports it.
 
-    Never X-Forwarded-For: any client can send one. Behind a reverse proxy
-    this is the proxy's address, shared by everyone behind it.
+    No forwarding header is read here: any client can send one. uvicorn
+    applies X-Forwarded-For itself, for connections from its
+    FORWARDED_ALLOW_IPS only (the trusted proxies; default loopback), and
+    gives the connection's peer otherwise.
     """
     client = request.scope.get("client")
     return str(client[0]) if client else "unknown"

@@ -354,3 +354,13 @@ def test_hammering_login_does_not_block_the_owners_password_change(ctx: AdminCon
         assert_error(attempt(owner, "alice", USER_PASSWORD), 429)  # the name is blocked for logins...
         r = owner.post("/password", json={"old_password": USER_PASSWORD, "new_password": "alice-new-pw"}, headers=h)
         assert r.status_code == 200  # ...not for its owner, logged in, changing the password
+
+
+def test_x_forwarded_for_does_not_change_the_address(ctx: AdminContext) -> None:
+    with TestClient(create_admin_app(ctx), client=("10.0.0.1", 1)) as c:
+        for i in range(5):
+            r = c.post("/login", json={"username": f"u{i}", "password": "password1"},
+                       headers={"X-Forwarded-For": f"192.0.2.{i}"})
+            assert r.status_code == 401
+        r = c.post("/login", json={"username": "u9", "password": "password1"}, headers={"X-Forwarded-For": "192.0.2.99"})
+        assert_error(r, 429)

@@ -54,7 +54,8 @@ from .scheduler.pool import AccountPool
 from .scheduler.recheck import recheck_forever
 from .scheduler.scheduler import Scheduler
 from .security.cipher import CredentialCipher
-from .security.passwords import hash_password
+from .security.login_throttle import LoginThrottle
+from .security.passwords import PasswordHashing, hash_password
 from .security.tokens import TokenIssuer
 from .settings import Settings
 from .state import SharedState, state_from_url
@@ -244,6 +245,12 @@ def create_app(
             oauth=flows,
             test_account=probe,
             monitor=scheduler,
+            login_throttle=LoginThrottle(
+                free_failures=settings.login_free_failures,
+                max_delay=settings.login_max_delay_seconds,
+                window=settings.login_failure_window_seconds,
+            ),
+            passwords=PasswordHashing(settings.password_hash_concurrency, settings.password_hash_wait_seconds),
         )
     )
 

@@ -102,6 +102,20 @@ class Settings:
     # one that answers is put back into rotation.
     error_recheck_seconds: float = 300.0
 
+    # --- admin authentication (issue 10: login throttle, bounded hashing) ---
+    # Failed admin logins per username and per client address, in this
+    # process's memory: the first `login_free_failures` cost nothing, then each
+    # failure blocks for 1 s, 2 s, 4 s, … up to `login_max_delay_seconds`; a
+    # username or address is forgotten `login_failure_window_seconds` after its
+    # last failure.
+    login_free_failures: int = 5
+    login_max_delay_seconds: float = 900.0
+    login_failure_window_seconds: float = 3600.0
+    # Argon2 hashes and checks at once (each takes ~64 MiB), and how long one
+    # waits for a turn before the call answers 503.
+    password_hash_concurrency: int = 1
+    password_hash_wait_seconds: float = 5.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -163,6 +177,17 @@ class Settings:
             s.oauth.refresh_skew_seconds = float(env["AIPROXY_OAUTH_REFRESH_SKEW_SECONDS"])
         if env.get("AIPROXY_OAUTH_SESSION_TTL_SECONDS"):
             s.oauth.session_ttl_seconds = float(env["AIPROXY_OAUTH_SESSION_TTL_SECONDS"])
+        # --- admin authentication (issue 10) ---
+        if env.get("AIPROXY_LOGIN_FREE_FAILURES"):
+            s.login_free_failures = int(env["AIPROXY_LOGIN_FREE_FAILURES"])
+        if env.get("AIPROXY_LOGIN_MAX_DELAY_SECONDS"):
+            s.login_max_delay_seconds = float(env["AIPROXY_LOGIN_MAX_DELAY_SECONDS"])
+        if env.get("AIPROXY_LOGIN_FAILURE_WINDOW_SECONDS"):
+            s.login_failure_window_seconds = float(env["AIPROXY_LOGIN_FAILURE_WINDOW_SECONDS"])
+        if env.get("AIPROXY_PASSWORD_HASH_CONCURRENCY"):
+            s.password_hash_concurrency = int(env["AIPROXY_PASSWORD_HASH_CONCURRENCY"])
+        if env.get("AIPROXY_PASSWORD_HASH_WAIT_SECONDS"):
+            s.password_hash_wait_seconds = float(env["AIPROXY_PASSWORD_HASH_WAIT_SECONDS"])
         return s
 
 

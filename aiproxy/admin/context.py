@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from ..oauth.flows import OAuthFlows
 from ..scheduler.status import AccountMonitor
 
 from ..security.cipher import CredentialCipher
+from ..security.login_throttle import LoginThrottle
+from ..security.passwords import PasswordHashing
 from ..security.tokens import TokenIssuer
 from ..stores.protocols import Stores
 
@@ -32,3 +34,7 @@ class AdminContext:
     # Sends one minimal request through an account (aiproxy.account_test) and
     # answers {ok, status, latency_ms, message}; None: /accounts/{id}/test answers 501.
     test_account: Callable[[int], Awaitable[dict[str, Any]]] | None = None
+    # Admin authentication (issue 10): failed logins counted per username and
+    # client address, and Argon2 work bounded to a few at a time.
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    passwords: PasswordHashing = field(default_factory=PasswordHashing)

@@ -3,18 +3,20 @@
 The one rule beyond validation: an admin can neither delete, demote nor
 disable themself. Every call here is made by an enabled admin, so as long as
 that admin cannot remove themself, at least one enabled admin always remains.
+
+A new password, a role change or a disable ends the user's sessions (their
+token version is bumped): whoever held them logs in again, as who they are now.
 """
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from ..security.passwords import hash_password
+from ..security.passwords import HashingBusy
 from ..stores.entities import ROLES, User
-from .auth import current_admin
+from .auth import current_admin, hashing_busy
 from .context import AdminContext
 from .errors import ApiError, not_found
 from .serialize import user_json
@@ -53,6 +55,12 @@ class UserEndpoints:
         for key in await self.ctx.stores.keys.list(user_id=user_id):
             self.ctx.keys_changed(key.key_hash)
 
+    async def _hash(self, password: str) -> str:
+        try:
+            return await self.ctx.passwords.hash(password)
+        except HashingBusy as exc:
+            raise hashing_busy(exc) from None
+
     async def list_users(self, request: Request) -> JSONResponse:
         await current_admin(request, self.ctx)
         users = await self.ctx.stores.users.list()
@@ -70,7 +78,7 @@ class UserEndpoints:
             raise _conflict(username)
         user = User(
             username=username,
-            password_hash=await run_in_threadpool(hash_password, password),
+            password_hash=await self._hash(password),
             role=role,
             enabled=enabled,
             must_change_password=must_change,
@@ -113,14 +121,21 @@ class UserEndpoints:
                 raise invalid("enabled", "you cannot disable yourself")
 
         if new_password is not None:
-            user.password_hash = await run_in_threadpool(hash_password, new_password)
+            user.password_hash = await self._hash(new_password)
         try:
             user = await self.ctx.stores.users.update(user)
         except ValueError:
             # The stores refuse a duplicate username; we lost a race to a rename or create.
             raise _conflict(user.username) from None
+        assert user.id is not None
+        if new_password is not None or user.role != was_role or (was_enabled and not user.enabled):
+            # A reset password, another role or a disable: the sessions from
+            # before end (including the caller's own, should they reset their
+            # own password here rather than through POST /password).
+            version = await self.ctx.stores.users.bump_token_version(user.id)
+            if version is not None:
+                user.token_version = version
         if user.enabled != was_enabled or user.role != was_role:
-            assert user.id is not None
             await self._forget_keys_of(user.id)
         return JSONResponse(user_json(user))
 

@@ -36,6 +36,10 @@ class User:
     role: str = "user"
     enabled: bool = True
     must_change_password: bool = False
+    # Stamped into every admin session token; bumping it (UserStore.bump_token_version:
+    # a password change or reset, a disable, a role change, a logout) makes
+    # every token issued before answer 401.
+    token_version: int = 0
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -73,10 +73,19 @@ class MemoryUserStore:
         other = await self.get_by_username(user.username)
         if other is not None and other.id != user.id:
             raise ValueError(f"user {user.username!r} exists")
-        return self._t.update(user)
+        # As the SQL store: the token version is bump_token_version's alone.
+        stored = self._t.rows[user.id]
+        return self._t.update(dataclasses.replace(user, token_version=stored.token_version))
 
     async def delete(self, user_id: int) -> bool:
         return self._t.delete(user_id)
+
+    async def bump_token_version(self, user_id: int) -> int | None:
+        user = self._t.rows.get(user_id)
+        if user is None:
+            return None
+        user.token_version += 1
+        return user.token_version
 
 
 class MemoryKeyStore:

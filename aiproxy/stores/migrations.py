@@ -361,6 +361,13 @@ _V8_MYSQL = (
     AddColumn("api_keys", "first_used_at", "DATETIME(6) NULL"),
 )
 
+# The version of a user's admin sessions: a token carries the version it was
+# issued at, and one from before the last bump (password change or reset,
+# disable, role change, logout) is refused. Existing users start at 0.
+_V9_SQLITE = (AddColumn("users", "token_version", "INTEGER NOT NULL DEFAULT 0"),)
+
+_V9_MYSQL = (AddColumn("users", "token_version", "INT NOT NULL DEFAULT 0"),)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, api keys, accounts and usage", sqlite=_V1_SQLITE, mysql=_V1_MYSQL),
     Migration(2, "account model mapping, options and proxy", sqlite=_V2_SQLITE, mysql=_V2_MYSQL),
@@ -370,6 +377,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "key quotas", sqlite=_V6_SQLITE, mysql=_V6_MYSQL),
     Migration(7, "key allowed clients", sqlite=_V7_SQLITE, mysql=_V7_MYSQL),
     Migration(8, "key expiry after first use", sqlite=_V8_SQLITE, mysql=_V8_MYSQL),
+    Migration(9, "user session token version", sqlite=_V9_SQLITE, mysql=_V9_MYSQL),
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

@@ -160,7 +160,9 @@ class _Rows(Generic[E]):
 
 class SQLUserStore:
     def __init__(self, db: Database, dialect: str) -> None:
-        self._t = _Rows(db, dialect, users, User)
+        # token_version is changed by bump_token_version alone: an edit read
+        # before a logout or password change must not write the old version back.
+        self._t = _Rows(db, dialect, users, User, not_updated=("token_version",))
 
     async def get(self, user_id: int) -> User | None:
         return await self._t.get(user_id)
@@ -181,6 +183,15 @@ class SQLUserStore:
 
     async def delete(self, user_id: int) -> bool:
         return await self._t.delete_where(users.c.id == user_id) > 0
+
+    async def bump_token_version(self, user_id: int) -> int | None:
+        # One UPDATE adding to the stored value, so two bumps at once (on any
+        # instances) both count. updated_at is left alone: nothing was edited.
+        t = users
+        async with self._t.db.connection() as conn:
+            await conn.execute(sa.update(t).where(t.c.id == user_id).values(token_version=t.c.token_version + 1))
+            value = await conn.fetch_val(sa.select(t.c.token_version).where(t.c.id == user_id))
+        return int_from_db(value) if value is not None else None
 
 
 class SQLKeyStore:

@@ -150,6 +150,8 @@ users = sa.Table(
     sa.Column("must_change_password", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Added by migration 9: the version every session token must carry.
+    sa.Column("token_version", sa.Integer, nullable=False),
 )
 
 api_keys = sa.Table(

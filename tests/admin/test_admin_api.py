@@ -98,9 +98,11 @@ def test_must_change_gate_then_password_change_opens_it(client: TestClient, stor
     r = client.post(
         "/password", json={"old_password": ADMIN_INITIAL_PASSWORD, "new_password": ADMIN_PASSWORD}, headers=h
     )
-    assert r.status_code == 200 and r.json() == {"ok": True}
-
-    # The same token now works: the flag is read from the store on each call.
+    assert r.status_code == 200 and r.json()["ok"] is True
+    # The change ended the session it was made in; the token it answered
+    # carries on, and the flag is read from the store on each call.
+    assert_error(client.get("/me", headers=h), 401, "unauthorized")
+    h = bearer(r.json()["token"])
     assert client.get("/users", headers=h).status_code == 200
     assert client.get("/me", headers=h).json()["must_change_password"] is False
     stored = run(stores.users.get_by_username(ADMIN_USERNAME))

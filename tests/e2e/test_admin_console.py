@@ -260,8 +260,12 @@ def test_console_end_to_end(gateway: tuple[str, FakeAnthropic], page: Page, shot
     field(page, "user-password").fill("alice-first-password")
     page.get_by_test_id("user-save").click()
     expect(page.get_by_test_id("users-table")).to_contain_text("alice")
+    # Logging out ends the session on the server too: its token answers 401.
+    admin_token = page.evaluate("localStorage.getItem('aiproxy.token')")
+    assert httpx.get(f"{gw}/admin/api/me", headers={"Authorization": f"Bearer {admin_token}"}).status_code == 200
     page.get_by_test_id("logout").click()
     expect(page.get_by_test_id("login-submit")).to_be_visible()
+    assert httpx.get(f"{gw}/admin/api/me", headers={"Authorization": f"Bearer {admin_token}"}).status_code == 401
     field(page, "login-username").fill("alice")
     field(page, "login-password").fill("alice-first-password")
     page.get_by_test_id("login-submit").click()

@@ -49,6 +49,7 @@ async def set_up_through_admin_api(gw: str) -> str:
         assert r.status_code == 403 and "password" in r.json()["error"]["message"]
         r = await admin.post("/password", json={"old_password": "admin123", "new_password": NEW_PASSWORD}, headers=auth)
         assert r.status_code == 200
+        auth = {"authorization": f"Bearer {r.json()['token']}"}  # the change ended the old session
         r = await admin.post("/accounts", headers=auth, json={
             "name": "console", "platform": "claude", "type": "claude-console",
             "credentials": {"api_key": UPSTREAM_KEY}, "priority": 10,

@@ -92,6 +92,34 @@ async def test_duplicate_username_is_a_value_error(stores: Stores) -> None:
     assert (await stores.users.create(User("carol", "h2"))).username == "carol"
 
 
+async def test_token_version_changes_only_by_bump(stores: Stores) -> None:
+    erin = await stores.users.create(User("erin", "h", token_version=0))
+    assert erin.id is not None and erin.token_version == 0
+    assert await stores.users.bump_token_version(erin.id) == 1
+    assert await stores.users.bump_token_version(erin.id) == 2
+    stored = await stores.users.get(erin.id)
+    assert stored is not None and stored.token_version == 2
+    # A bump is not an edit: updated_at stays.
+    assert stored.updated_at == erin.updated_at
+
+    # An edit made from a copy read before the bumps writes its fields but not
+    # its (stale) version: a logout racing a PATCH stays a logout.
+    edited = await stores.users.update(dataclasses.replace(erin, role="admin", token_version=0))
+    assert (edited.role, edited.token_version) == ("admin", 2)
+    assert (await stores.users.get(erin.id)) == edited
+    assert await stores.users.bump_token_version(10_000) is None
+
+
+async def test_concurrent_bumps_all_count(stores: Stores) -> None:
+    user = await stores.users.create(User("fay", "h"))
+    assert user.id is not None
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(stores.users.bump_token_version, user.id)
+    stored = await stores.users.get(user.id)
+    assert stored is not None and stored.token_version == 5
+
+
 async def test_usernames_differing_in_case_are_different_users(stores: Stores) -> None:
     a = await stores.users.create(User("dave", "h"))
     b = await stores.users.create(User("Dave", "h"))
@@ -757,12 +785,40 @@ async def test_version_7_database_migrates_to_current(sql_url: str, monkeypatch:
     s = SQLStores(sql_url)
     await s.open()
     try:
-        assert await s.schema_version() == SCHEMA_VERSION == 8
+        assert await s.schema_version() == SCHEMA_VERSION
         [key] = await s.keys.list()
         assert key == ApiKey(user_id=1, name="old key", key_hash="h", key_prefix="ap-old", expires_at=OLD,
                              expires_after_days=None, first_used_at=None, id=key.id, created_at=OLD, updated_at=OLD)
         later = await s.keys.update(dataclasses.replace(key, expires_after_days=30))
         assert (await s.keys.get_by_hash("h")) == later and later.expires_after_days == 30
+    finally:
+        await s.close()
+
+
+async def test_version_8_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 9: existing users get token version 0, and bump from there."""
+    s = await open_at_version(sql_url, monkeypatch, 8)
+    # The users columns of migration 1 only (nothing changed them until 9).
+    await s._db.execute(
+        "INSERT INTO users (username, password_hash, role, enabled, must_change_password, created_at, updated_at)"
+        " VALUES ('old-ü', 'hash', 'admin', :enabled, :must, :at, :at)",
+        {"enabled": True, "must": False, "at": "2001-02-03 04:05:06"},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 9
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [old] = await s.users.list()
+        assert old == User("old-ü", "hash", role="admin", enabled=True, must_change_password=False,
+                           token_version=0, id=old.id, created_at=OLD, updated_at=OLD)
+        assert await s.users.bump_token_version(old.id) == 1  # type: ignore[arg-type]
+        renamed = await s.users.update(dataclasses.replace(old, username="renamed"))
+        assert (renamed.username, renamed.token_version) == ("renamed", 1)
+        new = await s.users.create(User("new", "h"))
+        assert (await s.users.get(new.id)) == new and new.token_version == 0  # type: ignore[arg-type]
     finally:
         await s.close()
 

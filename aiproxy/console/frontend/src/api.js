@@ -74,6 +74,19 @@ export async function api(method, path, { body, params, silent } = {}) {
   throw err
 }
 
+// Log out on the server too: that ends every session of this user (the
+// token is refused from then on), then forget it here whatever the answer.
+export async function logout() {
+  if (auth.token) {
+    try {
+      await api('POST', 'logout', { silent: true })
+    } catch {
+      // already expired or refused: nothing more to end
+    }
+  }
+  clearAuth()
+}
+
 export const get = (path, params, opts) => api('GET', path, { params, ...opts })
 export const post = (path, body, opts) => api('POST', path, { body, ...opts })
 export const patch = (path, body, opts) => api('PATCH', path, { body, ...opts })

@@ -53,8 +53,10 @@ class PathValue:
     _invalid: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        assert not set("%\\?#") & set(self.chars), "never path-safe: see the module docstring"
-        assert set(self.safe) <= set(self.chars)
+        if set("%\\?#/") & set(self.safe) or set("%\\?#") & set(self.chars):
+            raise ValueError("% \\ ? # are never allowed, nor / left unescaped: see the module docstring")
+        if not set(self.safe) <= set(self.chars):
+            raise ValueError("safe characters must be among the allowed ones")
         object.__setattr__(self, "_invalid", re.compile(f"[^A-Za-z0-9{re.escape(self.chars)}]"))
 
     def check(self, value: object) -> str:

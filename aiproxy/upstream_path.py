@@ -61,8 +61,10 @@ class PathValue:
 
     def check(self, value: object) -> str:
         """`value` if it is such a value; else UnsafePathValue saying why."""
-        if not isinstance(value, str) or not value:
-            raise UnsafePathValue(self.what, str(value or ""), "it is empty")
+        if not isinstance(value, str):
+            raise UnsafePathValue(self.what, repr(value), "it is not a string")
+        if not value:
+            raise UnsafePathValue(self.what, value, "it is empty")
         # The length first: a 1 MB value is refused without being scanned.
         if len(value) > self.max_length:
             raise UnsafePathValue(self.what, value, f"it is longer than {self.max_length} characters")
@@ -71,8 +73,10 @@ class PathValue:
             raise UnsafePathValue(
                 self.what, value, f"it contains {bad.group()!r} (allowed: ASCII letters, digits and any of {self.chars!r})"
             )
-        if "." in value and any(part in (".", "..") for part in value.split("/")):
-            raise UnsafePathValue(self.what, value, "it has a dot segment ('.' or '..')")
+        # Where `/` is allowed (it is escaped), the parts between are checked too:
+        # a server that decodes %2F must not find a dot segment or `//` there.
+        if any(part in ("", ".", "..") for part in value.split("/")):
+            raise UnsafePathValue(self.what, value, "it has an empty or dot segment ('', '.' or '..' between '/')")
         return value
 
     def segment(self, value: object) -> str:

@@ -62,6 +62,9 @@ def test_reasons_name_the_problem():
     assert "longer than 128" in reason(GEMINI_MODEL, MB)
     assert "empty" in reason(GEMINI_MODEL, "")
     assert "dot segment" in reason(BEDROCK_MODEL_ID, "arn:aws:bedrock:x/../y")
+    assert "empty or dot segment" in reason(BEDROCK_MODEL_ID, "arn:aws:bedrock:x//y")
+    assert "empty or dot segment" in reason(AZURE_DEPLOYMENT, "/gpt-4o")
+    assert "not a string" in reason(GEMINI_MODEL, 42)  # type: ignore[arg-type]
     assert "longer than 2048" in reason(BEDROCK_MODEL_ID, "anthropic." + "x" * 2048)
 
 

@@ -25,6 +25,7 @@ import orjson
 from .adapters.base import Adapter, UpstreamCall
 from .scheduler.pool import AccountPool
 from .stores.entities import Account
+from .upstream_path import UnsafePathValue, fill_model
 from .upstream_proxy import account_proxy
 
 # The whole test, upstream answer included, must be over within this.
@@ -60,7 +61,7 @@ def probe_call(account: Account, credentials: Mapping[str, Any]) -> UpstreamCall
     upstream_model = account.model_mapping.get(model, model)
     body: dict[str, Any]
     if account.platform == "gemini":
-        path = f"/v1beta/models/{upstream_model}:generateContent"
+        path = fill_model("/v1beta/models/{model}:generateContent", upstream_model)  # checked, as the relay does
         body = {
             "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
             "generationConfig": {"maxOutputTokens": 1},
@@ -162,8 +163,8 @@ async def test_account(pool: AccountPool, adapters: Mapping[str, Adapter], accou
     adapter = adapters.get(account.type)
     if adapter is None:
         return _result(False, None, started, f"no adapter serves account type {account.type!r}")
-    call = probe_call(account, credentials)
     try:
+        call = probe_call(account, credentials)
         with anyio.fail_after(TEST_TIMEOUT_S), account_proxy(account.proxy):
             response = await adapter.send(account, credentials, call)
             try:
@@ -171,6 +172,8 @@ async def test_account(pool: AccountPool, adapters: Mapping[str, Adapter], accou
             finally:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
+    except UnsafePathValue as exc:  # a model (mapped, or as an id or deployment) no upstream URL can carry
+        return _result(False, None, started, exc.message)
     except TimeoutError:
         return _result(False, None, started, f"no answer within {TEST_TIMEOUT_S:g} seconds")
     except httpx.TimeoutException as exc:

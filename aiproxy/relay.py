@@ -34,6 +34,7 @@ from .scheduler.sessions import session_key
 from .stores.entities import ApiKey
 from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
+from .upstream_path import UnsafePathValue, fill_model
 from .upstream_proxy import account_proxy
 
 log = logging.getLogger("aiproxy.relay")
@@ -158,16 +159,26 @@ class Relay:
             # hand a failing answer back unsent, so the next account can serve.
             last = attempts >= self._attempts or i == len(plan.candidates) - 1
             meter.account_id = chosen.id
-            call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
             exchange = _Exchange(spec, inbound, meter, scope, receive, send, self._fault_defaults, may_retry=not last)
+            refused: UnsafePathValue | None = None
             try:
+                call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
                 await self._scheduler.started(chosen)
                 # Every upstream request made for this account (its API call, a
                 # token refresh on the way) goes through the account's proxy.
                 with account_proxy(chosen.account.proxy):
                     await exchange.run(self._adapters[chosen.account.type], chosen.account, chosen.credentials, call)
+            except UnsafePathValue as exc:
+                # A model (or deployment, id) that cannot be a segment of this
+                # upstream's URL path, found by the relay or the adapter before
+                # anything was sent: the request's fault, not the account's.
+                refused = exc
             finally:
                 await self._scheduler.release(chosen, slot)
+            if refused is not None:
+                meter.error = refused.message
+                await error_response(spec.dialect, 400, refused.message)(scope, receive, send)
+                return
             if exchange.fault is not None:
                 if self._on_fault is not None:
                     self._on_fault(spec.platform, chosen.id, exchange.fault)
@@ -204,7 +215,7 @@ def _upstream_call(
     # Re-encode only when something changed: otherwise the client's bytes go as they came.
     body = inbound.body if prepared is data else orjson.dumps(prepared)
     data = prepared
-    path = spec.upstream_path.replace("{model}", upstream_model or "") if "{model}" in spec.upstream_path else spec.upstream_path
+    path = fill_model(spec.upstream_path, upstream_model)  # checked and escaped, or UnsafePathValue
     return UpstreamCall(
         method=spec.method,
         path=path,

@@ -245,3 +245,21 @@ def test_codex_login_gets_instructions_instead_of_a_token_limit() -> None:
     assert call.path == "/v1/responses" and call.json is not None
     assert call.json["model"] == "gpt-5-codex" and "max_output_tokens" not in call.json
     assert call.json["instructions"]
+
+
+@pytest.mark.parametrize("account", [
+    {"name": "g", "platform": "gemini", "type": "gemini-api", "base_url": "https://gemini.test",
+     "models": ["../../v1beta/files?"]},
+    {"name": "g", "platform": "gemini", "type": "gemini-api", "base_url": "https://gemini.test",
+     "model_mapping": {"flash": "veo-3.0-generate-001:predictLongRunning"}},
+    {"name": "az", "platform": "openai", "type": "azure-openai", "base_url": "https://res-1.openai.azure.com",
+     "models": ["gpt-4o"], "options": {"deployments": {"gpt-4o": "../files?"}}},
+])
+async def test_a_model_no_upstream_url_can_carry_is_reported_unsent(account: dict[str, Any]) -> None:
+    up = Upstream()
+    async with start_harness(httpx.MockTransport(up.handler)) as h:
+        created = await h.add_account({"api_key": "acct-secret-key-1"}, **account)
+        result = await run_test(h, created.id)  # type: ignore[arg-type]
+    assert result["ok"] is False and result["status"] is None
+    assert "is not valid" in result["message"]
+    assert up.requests == []

@@ -28,13 +28,14 @@ The client's other query parameters are kept; its own api-version gives way to t
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import orjson
 
 from ..formats import openai_chat
 from ..stores.entities import Account
+from ..upstream_path import AZURE_DEPLOYMENT
 from .base import UpstreamCall
 
 DEFAULT_API_VERSION = "2024-10-21"
@@ -118,7 +119,8 @@ class AzureOpenAIAdapter:
 
         if call.path == CHAT_PATH:
             query = _with_api_version(call.query, _option_str(options, "api_version", DEFAULT_API_VERSION))
-            return f"{base}/openai/deployments/{quote(deployment, safe='')}/chat/completions?{query}", call.body
+            # The deployment may be the client's model: checked (UnsafePathValue, a 400) and escaped.
+            return f"{base}/openai/deployments/{AZURE_DEPLOYMENT.segment(deployment)}/chat/completions?{query}", call.body
 
         # Responses: the deployment goes in the body.
         query = _with_api_version(

@@ -19,21 +19,15 @@ every request to a Bedrock account is answered 503.
 from __future__ import annotations
 
 from typing import Any, AsyncIterator
-from urllib.parse import quote
 
 import httpx
 
 from ..formats import anthropic, bedrock
 from ..stores.entities import Account
+from ..upstream_path import BEDROCK_MODEL_ID
 from .base import UpstreamCall
 
 DEFAULT_BASE_URL = "https://bedrock-runtime.{region}.amazonaws.com"
-# Characters of a model id left as they are in the URL path (RFC 3986 allows
-# them there). Both httpx and aiohttp's yarl send these unchanged, but yarl
-# would decode their %-escapes, so the path on the wire would no longer be the
-# one SigV4 signed (AWS's own SDKs leave ":" unescaped too). "/" (in inference
-# profile ARNs) is escaped, and stays so in both.
-_PATH_SAFE = ":@!$&'()*+,;="
 SERVICE = "bedrock"
 _JSON = [(b"content-type", b"application/json")]
 
@@ -56,9 +50,11 @@ def _botocore_missing() -> bool:
 
 
 def endpoint(template: str, region: str, model_id: str, stream: bool) -> str:
+    """The invoke URL; raises UnsafePathValue for a model id that is none
+    (it may be the client's own model name, see bedrock.model_id)."""
     base = template.replace("{region}", region).rstrip("/")
     action = "invoke-with-response-stream" if stream else "invoke"
-    return f"{base}/model/{quote(model_id, safe=_PATH_SAFE)}/{action}"
+    return f"{base}/model/{BEDROCK_MODEL_ID.segment(model_id)}/{action}"
 
 
 def sigv4_headers(

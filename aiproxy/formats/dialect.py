@@ -19,9 +19,15 @@ class Dialect:
     model_from_path: Callable[[str], str | None] | None = None
 
     def requested_model(self, path: str, body_model: str | None) -> str | None:
-        if body_model:
-            return body_model
-        return self.model_from_path(path) if self.model_from_path else None
+        """The model the request asks for. Where the API names it in the path, the
+        path's model wins over a `model` in the body: it is the one the upstream
+        URL names, and so the one that permission checks, routing and usage
+        records must see (a body naming another model must not reach it)."""
+        if self.model_from_path is not None:
+            in_path = self.model_from_path(path)
+            if in_path:
+                return in_path
+        return body_model or None
 
 
 ANTHROPIC = Dialect("anthropic", anthropic.error_body, anthropic.stream_error_event)

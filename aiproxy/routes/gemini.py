@@ -3,7 +3,10 @@
 Native paths put the model and the method in one segment,
 `/v1beta/models/{model}:{method}`: one route per API version takes the rest of
 the path and `ModelEndpoint` splits it at the colon, so one table
-(`MODEL_SPECS`) says which methods exist. `/gemini/v1/chat` speaks Chat Completions and
+(`MODEL_SPECS`) says which methods exist. The model in the path is the one
+served (a `model` in the body is dropped, never a way to name another model
+or method upstream), and it must be a Gemini model name (upstream_path.py),
+else 400. `/gemini/v1/chat` speaks Chat Completions and
 translates (formats/gemini_chat.py); it sits behind an OpenAI-shaped
 middleware stack of its own, so every error it answers is OpenAI-shaped.
 """
@@ -22,6 +25,7 @@ from ..formats.dialect import GEMINI, OPENAI, Dialect
 from ..inbound import STATE_KEY as INBOUND_KEY
 from ..inbound import BadRequest, InboundRequest, read_inbound
 from ..relay import Relay, RouteSpec
+from ..upstream_path import GEMINI_MODEL, UnsafePathValue
 from .endpoint import NotFound, RelayEndpoint
 from .model_lists import gemini_models_for_key
 
@@ -34,15 +38,22 @@ def _spec(endpoint: str, method: str, upstream_path: str, **extra: Any) -> Route
                      dialect=GEMINI, **extra)
 
 
+def _without_body_model(body: dict[str, Any]) -> dict[str, Any]:
+    # The path names the model (and the relay reads it from there): a `model`
+    # in the body would name another to the upstream, so it does not go along.
+    return {k: v for k, v in body.items() if k != "model"} if "model" in body else body
+
+
 def _model_specs(version: str) -> dict[str, RouteSpec]:
     """The specs under `models/{model}`, by the method after the colon."""
     base = f"/{version}/models/{{model}}"
+    post = {"needs_json_body": True, "prepare_body": _without_body_model}
     return {
         "generateContent": _spec("generateContent", "POST", base + ":generateContent",
-                                 body_usage=gemini.usage_from_body, needs_json_body=True),
+                                 body_usage=gemini.usage_from_body, **post),
         "streamGenerateContent": _spec("streamGenerateContent", "POST", base + ":streamGenerateContent",
-                                       stream_tap=lambda inbound: gemini.StreamUsage(), needs_json_body=True),
-        "countTokens": _spec("countTokens", "POST", base + ":countTokens", needs_json_body=True),
+                                       stream_tap=lambda inbound: gemini.StreamUsage(), **post),
+        "countTokens": _spec("countTokens", "POST", base + ":countTokens", **post),
         "": _spec("models", "GET", base),  # GET models/{model}: no method
     }
 
@@ -92,9 +103,14 @@ class ModelEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         model, _, method = scope["path_params"]["rest"].partition(":")
-        spec = self.specs.get(method) if model and "/" not in model else None
-        if spec is None:
+        spec = self.specs.get(method)
+        if spec is None:  # a method (the part after the first colon) that is not one of ours
             await NotFound(GEMINI)(scope, receive, send)
+            return
+        try:
+            GEMINI_MODEL.check(model)
+        except UnsafePathValue as exc:
+            await error_response(GEMINI, 400, exc.message)(scope, receive, send)
             return
         if spec.stream_tap is not None:
             # The method, not the body, asks for a stream here: say so for the
@@ -119,6 +135,13 @@ class ChatEndpoint:
             if inbound is None:
                 return
             problem = gemini_chat.request_problem(inbound.json) if inbound.json is not None else None
+            if not problem and inbound.model is not None:
+                # Checked here, before an account is chosen: the relay would refuse it
+                # too, but only after the scheduler looked for one that serves it.
+                try:
+                    GEMINI_MODEL.check(inbound.model)
+                except UnsafePathValue as exc:
+                    problem = exc.message
             if problem:
                 await error_response(OPENAI, 400, problem)(scope, receive, send)
                 return

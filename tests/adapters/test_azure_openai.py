@@ -222,3 +222,18 @@ async def test_through_the_gateway_non_stream_chat_and_responses(anyio_backend: 
         for rec, stream in ((resp, False), (resp_stream, True)):
             assert (rec.input_tokens, rec.output_tokens, rec.cache_read_tokens, rec.stream) == (
                 RESPONSES_USAGE["input_tokens"] - r_cached, RESPONSES_USAGE["output_tokens"], r_cached, stream)
+
+
+@pytest.mark.parametrize("deployment", ["../../openai/files?", "gpt-4o?x=1", "gpt-4o#x", "gpt:4o", "a%2Fb", "..",
+                                        "gpt\x00", "gpt\r\n4o", "gpt-4о", "x" * (1 << 20)])
+@pytest.mark.parametrize("from_map", [False, True])
+async def test_a_deployment_that_is_no_path_segment_is_refused_unsent(deployment: str, from_map: bool):
+    """The client's model taken as the deployment, or the account's map: checked before any request."""
+    from aiproxy.upstream_path import UnsafePathValue
+
+    upstream = Upstream()
+    acct = account(deployments={"gpt-4o": deployment}) if from_map else account()
+    body = CHAT if from_map else {**CHAT, "model": deployment}
+    with pytest.raises(UnsafePathValue, match="Azure deployment name"):
+        await send(upstream, acct, call("/v1/chat/completions", body))
+    assert upstream.requests == []

@@ -322,3 +322,19 @@ async def test_signature_holds_on_the_wire(make_transport, model_id: str):
     assert response.status_code == 200, body
     assert json.loads(body)["model"] == model_id
     assert "%2F" in arrived[0] if "/" in model_id else ":" in arrived[0]
+
+
+@pytest.mark.parametrize("model_id", ["anthropic.x/../../model/other", "../anthropic.x", "anthropic.x?y=1",
+                                      "anthropic.x#y", "anthropic.x%2F..", "anthropic.x\x00", "anthropic.x\r\ny",
+                                      "anthropic.х", "anthropic." + "x" * (1 << 20)])
+@pytest.mark.parametrize("from_options", [False, True])
+async def test_a_model_id_that_is_no_path_segment_is_refused_unsent(model_id: str, from_options: bool):
+    """The client's own model passed on as the id (it names `anthropic.`), or the account's
+    model_ids: checked before anything is signed or sent."""
+    from aiproxy.upstream_path import UnsafePathValue
+
+    upstream = Upstream()
+    acct = account(model_ids={"house": model_id}) if from_options else account()
+    with pytest.raises(UnsafePathValue, match="Bedrock model id"):
+        await send(upstream, acct, call({**BODY, "model": "house" if from_options else model_id}))
+    assert upstream.requests == []

@@ -281,3 +281,35 @@ async def test_upstream_sees_only_allowed_client_headers_and_the_accounts_own(
     # Nothing else came from the client: every name upstream is admitted, or set by the adapter or httpx.
     own = {b"host", b"content-length", b"accept-encoding", b"connection", *account_headers}
     assert {k.lower() for k, _ in upstream.raw} - own <= allowed.names
+
+
+async def test_a_flood_of_names_reaches_the_upstream_as_the_allow_list_only(anyio_backend: str):
+    # The bound lifted, so the allow-list alone decides: of 5,000 distinct
+    # names (some in the SDKs' own namespaces) only the admitted ones go on, so
+    # what httpx and aiohttp do per distinct name stays bounded.
+    recorder = Recorder()
+    async with start_harness(httpx.MockTransport(recorder), max_header_count=10**6, max_header_bytes=10**8) as h:
+        flood = [(b"x-stainless-%d" % i if i % 2 else b"x-codex-%d" % i, b"v") for i in range(5000)]
+        headers = [(b"host", b"gateway.test"), (b"x-api-key", h.key.encode()), (b"content-type", b"application/json"),
+                   *flood, (b"anthropic-beta", b"b1")]
+        body = orjson.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8,
+                             "messages": [{"role": "user", "content": "hi"}]})
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/claude/v1/messages", "raw_path": b"/claude/v1/messages",
+                 "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+                 "server": ("gateway.test", 80)}
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await h.app(scope, receive, send)
+        assert sent[0]["status"] == 200
+        [seen] = recorder.requests
+        assert {k.lower() for k, _ in seen.headers.raw} == {
+            b"host", b"accept", b"accept-encoding", b"connection", b"user-agent", b"content-length",
+            b"content-type", b"x-api-key", b"anthropic-version", b"anthropic-beta"}

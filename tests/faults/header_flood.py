@@ -89,21 +89,27 @@ def exchange(port: int, raw: bytes, timeout: float = 60.0) -> tuple[float, int, 
         except OSError:
             pass  # a server that answers and closes before the head is all sent: read its answer
         data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass  # closed on us mid-head: what was read counts (status 0 if nothing)
         head, _, body = data.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
         length = next((int(v) for k, _, v in (line.partition(b":") for line in lines[1:])
                        if k.strip().lower() == b"content-length"), None)
-        while length is not None and len(body) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
+        try:
+            while length is not None and len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except ConnectionResetError:
+            pass
         elapsed = (time.perf_counter() - started) * 1000
     return elapsed, status, body
 

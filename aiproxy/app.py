@@ -34,6 +34,7 @@ from .console import console_app
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
+    HeadLimitMiddleware,
     KeyAuthMiddleware,
     PermissionMiddleware,
     QuotaMiddleware,
@@ -229,7 +230,13 @@ def create_app(
             app, platform=platform, dialect=dialect, max_request_bytes=settings.max_request_bytes
         )
         app = KeyAuthMiddleware(app, lookup=keys.lookup, dialect=dialect)
-        return ErrorShieldMiddleware(app, dialect=dialect)
+        return bounded_head(ErrorShieldMiddleware(app, dialect=dialect), dialect)
+
+    def bounded_head(app: ASGIApp, dialect: Dialect) -> ASGIApp:
+        # Outermost: a head over the bounds is refused before anything reads its headers.
+        return HeadLimitMiddleware(
+            app, dialect=dialect, max_count=settings.max_header_count, max_bytes=settings.max_header_bytes
+        )
 
     async def probe(account_id: int) -> dict[str, Any]:
         """One test request to an account (the admin's test, the periodic recheck)."""
@@ -314,6 +321,7 @@ def create_app(
     # errors in OpenAI's shape. Not proxied: no permission, quota or usage record.
     key_usage: ASGIApp = request_response(KeyUsageEndpoint(shared_state, stores))
     key_usage = ErrorShieldMiddleware(KeyAuthMiddleware(key_usage, lookup=keys.lookup, dialect=OPENAI), dialect=OPENAI)
+    key_usage = bounded_head(key_usage, OPENAI)
 
     app = Starlette(
         routes=[

@@ -24,12 +24,13 @@ from .adapters.base import Adapter, UpstreamCall
 from .errors import error_response
 from .formats.dialect import Dialect
 from .formats.usage import Usage
-from .headers import client_response_headers, upstream_request_headers
+from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import API_KEY_STATE, BadRequest, InboundRequest, read_inbound
 from .scheduler.model_prefix import route_model
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.pool import AccountPool
 from .scheduler.scheduler import Scheduler
+from .scheduler import sessions
 from .scheduler.sessions import session_key
 from .stores.entities import ApiKey
 from .usage.meter import STATE_KEY as USAGE_KEY
@@ -192,8 +193,22 @@ class Relay:
         await error_response(spec.dialect, 503, why)(scope, receive, send)
 
 
+# The header names session_key reads (lower-case, as servers put them in the scope).
+_SESSION_HEADERS = frozenset(
+    name.encode("latin-1")
+    for name in (
+        sessions.EXPLICIT_HEADER,
+        sessions.CLAUDE_CODE_HEADER,
+        *sessions.CODEX_SESSION_HEADERS,
+        *sessions.CODEX_CONVERSATION_HEADERS,
+    )
+)
+
+
 def _header_map(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    # Only the few headers session_key reads: decoding all of them would be
+    # per-header work on every request for nothing.
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _SESSION_HEADERS}
 
 
 def _upstream_call(
@@ -220,7 +235,7 @@ def _upstream_call(
         method=spec.method,
         path=path,
         query=_without_key_param(scope.get("query_string", b"")),
-        headers=upstream_request_headers(scope["headers"]),
+        headers=upstream_request_headers(scope["headers"], allowed_for(spec.platform, spec.upstream_path)),
         body=body,
         json=data,
         model=upstream_model,

@@ -88,6 +88,15 @@ class Settings:
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
+    # Request head bounds (issue 10, header floods): a proxied request with
+    # more headers, or more bytes of header names and values, is answered 431
+    # in its API's shape before any per-header work. Real clients send 10-25
+    # headers in 1-4 KiB (Claude Code's long anthropic-beta included); the
+    # defaults are Apache's LimitRequestFields and nginx's 4 x 8 KiB
+    # large_client_header_buffers.
+    max_header_count: int = 100
+    max_header_bytes: int = 32 * 1024
+
     # Scheduling. Redis shares account health, concurrency slots and sticky
     # bindings between every worker and instance; without it each process
     # keeps its own, in memory.
@@ -143,6 +152,11 @@ class Settings:
         s.prices_file = env.get("AIPROXY_PRICES_FILE") or None
         if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
             s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])
+        # Request head bounds (issue 10, header floods).
+        if env.get("AIPROXY_MAX_HEADER_COUNT"):
+            s.max_header_count = int(env["AIPROXY_MAX_HEADER_COUNT"])
+        if env.get("AIPROXY_MAX_HEADER_BYTES"):
+            s.max_header_bytes = int(env["AIPROXY_MAX_HEADER_BYTES"])
         if env.get("AIPROXY_JWT_TTL_SECONDS"):
             s.jwt_ttl_seconds = int(env["AIPROXY_JWT_TTL_SECONDS"])
         if env.get("AIPROXY_ANTHROPIC_BASE_URL"):

@@ -26,7 +26,9 @@ OAUTH_BETA = "oauth-2025-04-20"
 def with_oauth_beta(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The client's `anthropic-beta` values (all its header lines, in order,
     each once) plus the OAuth beta if missing, as one header."""
-    betas: list[str] = []
+    # A dict, not a list: each beta keeps its first place, and a repeat is
+    # found at once (a list's `in` made a 32 KiB header of betas take 0.3 s).
+    betas: dict[str, None] = {}
     kept: list[tuple[bytes, bytes]] = []
     for key, value in headers:
         if key.lower() != b"anthropic-beta":
@@ -34,10 +36,9 @@ def with_oauth_beta(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
             continue
         for beta in value.decode("latin-1").split(","):
             beta = beta.strip()
-            if beta and beta not in betas:
-                betas.append(beta)
-    if OAUTH_BETA not in betas:
-        betas.append(OAUTH_BETA)
+            if beta:
+                betas[beta] = None
+    betas.setdefault(OAUTH_BETA, None)
     kept.append((b"anthropic-beta", ",".join(betas).encode("latin-1")))
     return kept
 

@@ -81,14 +81,14 @@ def model_id(model: str, overrides: Mapping[str, str] | None = None, cross_regio
 
 def betas(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
     """The client's `anthropic-beta` values (comma lists, possibly repeated headers)."""
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered, and repeats found at once (not a list's linear `in`)
     for name, value in headers:
         if name.lower() == b"anthropic-beta":
             for item in value.decode("latin-1").split(","):
                 item = item.strip()
-                if item and item not in found:
-                    found.append(item)
-    return found
+                if item:
+                    found[item] = None
+    return list(found)
 
 
 def request_body(body: Mapping[str, Any], beta: list[str]) -> bytes:

@@ -3,6 +3,8 @@
 Configuration comes from the environment (see docs/configuration.md): PORT,
 DB_HOST/DB_PORT/DB_USER/DB_PASSWORD/DB_NAME for MySQL or MariaDB, DATABASE_URL
 to name any database, and without either an SQLite file in AIPROXY_DATA_DIR.
+Connection timeouts and caps (AIPROXY_HEAD_TIMEOUT_SECONDS and friends) are
+enforced by the HTTP protocol from aiproxy.server_limits.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uvicorn
 
 from aiproxy import ServerSettings, Settings, create_app
 from aiproxy.security.secrets_file import load_or_create_secrets
+from aiproxy.server_limits import fit_to_descriptors, redact_access_log, uvicorn_options
 from aiproxy.stores.sql import SQLStores
 
 
@@ -33,7 +36,16 @@ def build_app(env: dict[str, str] | None = None):  # type: ignore[no-untyped-def
 def main() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app, server = build_app()
-    uvicorn.run(app, host=server.host, port=server.port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+    limits = fit_to_descriptors(server.limits)
+    config = uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        **uvicorn_options(limits),
+    )
+    redact_access_log()  # after Config, which sets up uvicorn's loggers
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

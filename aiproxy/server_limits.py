@@ -17,11 +17,11 @@ protocol classes here add, per connection and below the app:
   the new connection is answered 503 at once, so clients mid-request are never
   starved by idle ones.
 
-On the normal path a request costs one timer (armed when its first bytes
-arrive, cancelled when its head is complete) and two dict operations; bytes are
-counted only until the head is complete; a body timer is armed only when a body
-outlives the read that carried its head, and it is not re-armed per chunk (the
-chunk's time is noted and the timer re-checks it when it fires).
+On the normal path a request costs a few attribute checks and two dict
+operations: each connection has one lazy timer, armed at connect (and again at
+most once per head timeout), never cancelled when a head completes; when it
+fires it looks at where the connection is and cuts it, re-arms for the deadline
+in force, or lets itself go. Bytes are counted only until the head is complete.
 
 `limited_protocol(limits)` builds the class to pass as `uvicorn.Config(http=...)`;
 `fit_to_descriptors` raises RLIMIT_NOFILE and keeps the cap below it;
@@ -78,7 +78,7 @@ class _Warnings:
         self._count[kind] = self._count.get(kind, 0) + 1
         now = time.monotonic()
         if now - self._last.get(kind, -WARN_EVERY_S) >= WARN_EVERY_S:
-            logger.warning("%s (%d since the last such line)", message, self._count[kind])
+            logger.warning("%s (%d times since the previous line about this)", message, self._count[kind])
             self._last[kind] = now
             self._count[kind] = 0
 
@@ -104,9 +104,13 @@ class LimitsMixin:
 
     _phase: int = CLOSED
     _head_bytes: int = 0
-    _head_timer: asyncio.TimerHandle | None = None
-    _body_timer: asyncio.TimerHandle | None = None
-    _body_seen: float = 0.0
+    # One timer per connection, lazy: it is not cancelled when a head completes
+    # or a body ends; when it fires it looks at where the connection is, and
+    # either cuts it, re-arms for the deadline in force, or lets itself go.
+    _timer: asyncio.TimerHandle | None = None
+    _timer_due: float = 0.0
+    _head_due: float = 0.0  # when the head in progress must be complete
+    _body_seen: float = 0.0  # when the body in progress last made progress
 
     # --- connection ---
 
@@ -118,7 +122,8 @@ class LimitsMixin:
             self.transport.close()
             return False
         self._phase = HEAD
-        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+        self._head_due = self.loop.time() + self.limits.head_timeout
+        self._arm(self._head_due)
         self.evictable[self] = None
         return True
 
@@ -137,21 +142,18 @@ class LimitsMixin:
 
     def _limits_close(self) -> None:
         self._phase = CLOSED
-        self._cancel_timers()
+        self._cancel_timer()
         self.transport.close()
 
     def _limits_lost(self) -> None:
         self._phase = CLOSED
-        self._cancel_timers()
+        self._cancel_timer()
         self.evictable.pop(self, None)
 
-    def _cancel_timers(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # --- bytes in ---
 
@@ -167,13 +169,15 @@ class LimitsMixin:
             if phase == IDLE:
                 # The next request's first byte: from here its head has head_timeout.
                 self._phase = HEAD
-                self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_timed_out)
+                self._head_due = self.loop.time() + self.limits.head_timeout
+                if self._timer is None:  # else it fires sooner and re-arms for this deadline
+                    self._arm(self._head_due)
             if not self._feed_head(data):
                 return
-        if self._phase == BODY and self._body_timer is None and not self.transport.is_closing():
-            # The body outlives the read that carried the head: from here it must make progress.
-            self._body_seen = self.loop.time()
-            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
+            if self._phase == BODY and not self.transport.is_closing():
+                # The body outlives the read that carried its head: from here it must make progress.
+                self._body_seen = self.loop.time()
+                self._arm(self._body_seen + self.limits.body_timeout)
 
     def _feed_head(self, data: bytes) -> bool:
         """Feed bytes that start (or continue) a head, up to the cap; False once refused or closed."""
@@ -214,15 +218,9 @@ class LimitsMixin:
     def _head_done(self) -> None:
         self._phase = BODY
         self._head_bytes = 0
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
         self.evictable.pop(self, None)
 
     def _message_done(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
         if self.cycle is not None and self.cycle.response_complete:
             # The app answered before the body was all read (a 413, say).
             self._go_idle()
@@ -247,27 +245,37 @@ class LimitsMixin:
 
     # --- timers ---
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self._phase != HEAD or self.transport.is_closing():
-            return
-        self.warnings.note("head", f"request head not complete within {self.limits.head_timeout:g} s, connection closed")
-        if self._head_bytes:
-            self.transport.write(RESPONSE_408)
-        self._limits_close()
+    def _arm(self, due: float) -> None:
+        """Have the timer fire by `due` (a loop time); one already due sooner stays."""
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()
+        self._timer_due = due
+        self._timer = self.loop.call_at(due, self._timer_fired)
 
-    def _body_timed_out(self) -> None:
-        self._body_timer = None
-        if self._phase != BODY or self.transport.is_closing():
-            return
+    def _timer_fired(self) -> None:
+        self._timer = None
+        phase = self._phase
+        if phase not in (HEAD, BODY) or self.transport.is_closing():
+            return  # between requests (uvicorn's keep-alive timer), or the app's turn: nothing to time
         now = self.loop.time()
+        if phase == HEAD:
+            if now < self._head_due:
+                self._arm(self._head_due)  # a later request's head: its own deadline
+                return
+            self.warnings.note("head", f"request head not complete within {self.limits.head_timeout:g} s, connection closed")
+            if self._head_bytes:
+                self.transport.write(RESPONSE_408)
+            self._limits_close()
+            return
         if self.flow.read_paused:
             # uvicorn stopped reading because the app has not taken the body yet:
             # not the client's stall. Count from when reading resumes.
             self._body_seen = now
-        left = self._body_seen + self.limits.body_timeout - now
-        if left > 0:
-            self._body_timer = self.loop.call_later(left, self._body_timed_out)
+        due = self._body_seen + self.limits.body_timeout
+        if now < due:
+            self._arm(due)
             return
         self.warnings.note("body", f"request body stalled for {self.limits.body_timeout:g} s, connection closed")
         cycle = self.cycle

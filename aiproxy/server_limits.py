@@ -150,6 +150,11 @@ class LimitsMixin:
         self._cancel_timer()
         self.evictable.pop(self, None)
 
+    def handle_websocket_upgrade(self, *args: Any) -> None:
+        # The connection now belongs to a WebSocket protocol: time it no more.
+        self._limits_lost()
+        super().handle_websocket_upgrade(*args)  # type: ignore[misc]
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

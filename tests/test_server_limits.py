@@ -39,6 +39,12 @@ class App:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             return
+        if scope["type"] == "websocket":  # echoes, for as long as the client likes
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            while (message := await receive())["type"] == "websocket.receive":
+                await send({"type": "websocket.send", "text": message.get("text")})
+            return
         path = scope["path"]
         if path == "/sse":
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
@@ -267,6 +273,15 @@ def test_a_body_left_unread_by_an_early_answer_is_not_counted_as_the_next_head(s
         s.sendall(body)
         s.sendall(GET)
         assert read_response(s).startswith(b"HTTP/1.1 200")
+
+
+def test_a_websocket_outlives_every_timeout(srv: Server) -> None:
+    from websockets.sync.client import connect
+
+    with connect(f"ws://{srv.host}:{srv.port}/ws", open_timeout=5) as ws:
+        time.sleep(4 * T)  # past the head, keep-alive and body timeouts
+        ws.send("still here")
+        assert ws.recv(timeout=5) == "still here"
 
 
 @pytest.mark.parametrize("http", PARSERS)

@@ -117,7 +117,9 @@ class LimitsMixin:
     def _limits_connect(self) -> bool:
         """Called after uvicorn's connection_made; False when the connection was refused."""
         if len(self.connections) > self.limits.max_connections and not self._evict_oldest():
-            self.warnings.note("cap", f"connection cap ({self.limits.max_connections}) reached, new connections answered 503")
+            self.warnings.note(
+                "cap", f"connection cap ({self.limits.max_connections}) reached, new connections answered 503"
+            )
             self.transport.write(RESPONSE_503)
             self.transport.close()
             return False
@@ -186,25 +188,25 @@ class LimitsMixin:
 
     def _feed_head(self, data: bytes) -> bool:
         """Feed bytes that start (or continue) a head, up to the cap; False once refused or closed."""
-        room = self.limits.max_head_bytes - self._head_bytes
-        self._head_bytes += len(data)
-        if len(data) <= room:
-            self._feed(data)
-            return True
-        # Feed only what the cap allows: if the head ends within it, the rest is
-        # body (or the next pipelined request) and is fed on its own below.
-        if room > 0:
-            self._feed(data[:room])
-        if self._head_bytes and self._phase != CLOSED:  # still no complete head
-            self._head_too_large()
-            return False
-        if self.transport.is_closing():
-            return False
-        rest = data[room:]
-        if self._phase == BODY:
-            self._feed(rest)
-            return True
-        return self._feed_head(rest)
+        while True:
+            room = self.limits.max_head_bytes - self._head_bytes
+            self._head_bytes += len(data)
+            if len(data) <= room:
+                self._feed(data)
+                return True
+            # Feed only what the cap allows: if the head ends within it, the rest
+            # is body (or the next pipelined request's head) and is fed on its own.
+            if room > 0:
+                self._feed(data[:room])
+            if self._head_bytes and self._phase != CLOSED:  # still no complete head
+                self._head_too_large()
+                return False
+            if self.transport.is_closing():
+                return False
+            data = data[room:]
+            if self._phase == BODY:
+                self._feed(data)
+                return True
 
     def _head_too_large(self) -> None:
         if self._phase == APP:
@@ -269,7 +271,9 @@ class LimitsMixin:
             if now < self._head_due:
                 self._arm(self._head_due)  # a later request's head: its own deadline
                 return
-            self.warnings.note("head", f"request head not complete within {self.limits.head_timeout:g} s, connection closed")
+            self.warnings.note(
+                "head", f"request head not complete within {self.limits.head_timeout:g} s, connection closed"
+            )
             if self._head_bytes:
                 self.transport.write(RESPONSE_408)
             self._limits_close()

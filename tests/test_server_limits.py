@@ -47,7 +47,8 @@ class App:
             return
         path = scope["path"]
         if path == "/sse":
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+            headers = [(b"content-type", b"text/event-stream")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             for i in range(6):  # 6 x 0.25 s: three times the head and keep-alive timeouts
                 await send({"type": "http.response.body", "body": b"data: %d\n\n" % i, "more_body": True})
                 await asyncio.sleep(0.25)
@@ -64,7 +65,8 @@ class App:
                 if not message.get("more_body"):
                     break
         answer = str(len(body)).encode() if path == "/echo" else b"ok"
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(answer)).encode())]})
+        headers = [(b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
 
@@ -125,7 +127,8 @@ def read_response(s: socket.socket) -> bytes:
         assert chunk, f"closed after {data!r}"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    lines = head.split(b"\r\n")
+    length = int(next(line.split(b":")[1] for line in lines if line.lower().startswith(b"content-length")))
     while len(body) < length:
         chunk = s.recv(65536)
         assert chunk
@@ -265,6 +268,15 @@ def test_pipelined_requests_are_all_answered(srv: Server) -> None:
         assert read_until_closed(s).count(b"HTTP/1.1 200") == 3
 
 
+def test_pipelined_requests_beyond_the_head_cap_in_one_read_are_all_answered(srv: Server) -> None:
+    # 40 small heads, 12 KB in all: the cap is per head, not per read.
+    one = b"GET / HTTP/1.1\r\nhost: x\r\nx-pad: " + b"p" * 260 + b"\r\n\r\n"
+    last = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    with srv.connect() as s:
+        s.sendall(one * 39 + last)
+        assert read_until_closed(s).count(b"HTTP/1.1 200") == 40
+
+
 def test_a_body_left_unread_by_an_early_answer_is_not_counted_as_the_next_head(srv: Server) -> None:
     body = b"z" * 50000  # far more than the head cap
     with srv.connect() as s:
@@ -325,7 +337,7 @@ def access_record(path: str) -> logging.LogRecord:
 @pytest.mark.parametrize(
     ("path", "shown"),
     [
-        ("/gemini/v1beta/models/m:generateContent?key=AIzaSECRET", "/gemini/v1beta/models/m:generateContent?key=REDACTED"),
+        ("/gemini/v1beta/models/m:generateContent?key=AIzaSECRET", "/gemini/v1beta/models/m:generateContent?key=REDACTED"),  # noqa: E501
         ("/x?alt=sse&key=AIzaSECRET", "/x?alt=sse&key=REDACTED"),
         ("/x?api_key=sk-SECRET&a=1", "/x?api_key=REDACTED&a=1"),
         ("/x?API-KEY=sk-SECRET", "/x?API-KEY=REDACTED"),
@@ -398,4 +410,6 @@ def test_server_settings_read_the_limits_from_the_environment() -> None:
             "AIPROXY_MAX_CONNECTIONS": "12",
         }
     ).limits
-    assert limits == ServerLimits(head_timeout=2.5, keepalive_timeout=7, body_timeout=9, max_head_bytes=1000, max_connections=12)
+    assert limits == ServerLimits(
+        head_timeout=2.5, keepalive_timeout=7, body_timeout=9, max_head_bytes=1000, max_connections=12
+    )

@@ -7,7 +7,9 @@ nothing, then one slowloris (a header one byte per 0.5 s, never finished), and
 while they are held sends a new client's proxied request (and /health) every
 0.25 s. Checks that every idle connection is closed by the server within the head
 timeout (plus slack), the slowloris is cut at the same timeout with a 408, and
-every new client is answered 200 meanwhile. Prints the figures; exits 1 on a miss.
+every new client is answered 200 meanwhile. Then streams a 200 MiB header that
+never ends and checks it is refused with 431 and the gateway's RSS stays put.
+Prints the figures; exits 1 on a miss.
 
 Scenarios: the gateway under a 1,024-descriptor limit (soft and hard, as in issue
 10, where 1,100 idle connections locked every new client out), and under this
@@ -44,6 +46,8 @@ IDLE = 1100
 SLACK_S = 1.0  # a close may come this much after the head timeout
 PROBE_EVERY_S = 0.25
 PROBE_SLOW_S = 1.0  # a new client answered slower than this is a miss
+HUGE_HEADER = 200 * 1024 * 1024
+RSS_GROWTH_MAX = 20 * 1024 * 1024
 BODY = b'{"model":"claude-bench-1","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
 
 
@@ -205,6 +209,40 @@ def report(name: str, figures: Figures, head_timeout: float) -> list[str]:
     return misses
 
 
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def huge_header(port: int, pid: int) -> list[str]:
+    """An unfinished header of up to 200 MiB: refused early, and the gateway's memory stays put."""
+    before = rss(pid)
+    sent, answer = 0, b""
+    chunk = b"a" * 65536
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-huge: ")
+        try:
+            while sent < HUGE_HEADER:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        try:
+            answer = s.recv(100)
+        except OSError:
+            pass
+    time.sleep(0.2)
+    grown = rss(pid) - before
+    print(f"unfinished header: {sent / 2**20:.1f} MiB of {HUGE_HEADER // 2**20} MiB sent before the server"
+          f" stopped it, answer {answer[:36]!r}; gateway RSS {before / 2**20:.1f} -> {(before + grown) / 2**20:.1f} MiB")
+    misses = []
+    if sent >= HUGE_HEADER:
+        misses.append("the whole 200 MiB header was taken")
+    if grown > RSS_GROWTH_MAX:
+        misses.append(f"gateway RSS grew by {grown / 2**20:.1f} MiB on an unfinished header")
+    return misses
+
+
 def run_gateway(nofile: int | None, upstream_port: int, head_timeout: float) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite+aiosqlite:///{tmp}/aiproxy.db"
@@ -238,6 +276,7 @@ def run_gateway(nofile: int | None, upstream_port: int, head_timeout: float) -> 
                 f"gateway with this machine's descriptor limit ({resource.getrlimit(resource.RLIMIT_NOFILE)[1]})"
             figures = asyncio.run(scenario(port, key, head_timeout))
             misses = report(name, figures, head_timeout)
+            misses += huge_header(port, gateway.pid)
         finally:
             gateway.send_signal(signal.SIGTERM)
             try:

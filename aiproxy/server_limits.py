@@ -177,8 +177,7 @@ class LimitsMixin:
                 # The next request's first byte: from here its head has head_timeout.
                 self._phase = HEAD
                 self._head_due = self.loop.time() + self.limits.head_timeout
-                if self._timer is None:  # else it fires sooner and re-arms for this deadline
-                    self._arm(self._head_due)
+                self._arm(self._head_due)  # (a timer due sooner stays, and re-arms for this deadline)
             if not self._feed_head(data):
                 return
             if self._phase == BODY and not self.transport.is_closing():

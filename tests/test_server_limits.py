@@ -297,6 +297,22 @@ def test_a_websocket_outlives_every_timeout(srv: Server) -> None:
 
 
 @pytest.mark.parametrize("http", PARSERS)
+def test_a_slow_head_after_a_slow_body_is_cut_at_the_head_timeout_not_the_body_one(http: str) -> None:
+    with serve(ServerLimits(head_timeout=T, keepalive_timeout=5, body_timeout=30), http) as srv, srv.connect() as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab")
+        time.sleep(T * 1.2)  # the body waits past the head deadline: the timer now serves the body's 30 s
+        s.sendall(b"cd")
+        assert read_response(s).endswith(b"\r\n\r\n4")
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            for byte in GET[:20]:  # 2 s of head
+                s.send(bytes([byte]))
+                time.sleep(0.1)
+        assert read_until_closed(s).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < 10  # the head's 0.5 s, not what was left of the body's 30 s
+
+
+@pytest.mark.parametrize("http", PARSERS)
 def test_the_connection_cap_closes_the_oldest_idle_connection_first(http: str) -> None:
     with serve(ServerLimits(head_timeout=5, keepalive_timeout=5, max_connections=3), http) as srv:
         idle = [srv.connect() for _ in range(3)]

@@ -3,6 +3,8 @@
 Configuration comes from the environment (see docs/configuration.md): PORT,
 DB_HOST/DB_PORT/DB_USER/DB_PASSWORD/DB_NAME for MySQL or MariaDB, DATABASE_URL
 to name any database, and without either an SQLite file in AIPROXY_DATA_DIR.
+Connection timeouts and caps (AIPROXY_HEAD_TIMEOUT_SECONDS and friends) are
+enforced by the HTTP protocol from aiproxy.server_limits.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uvicorn
 
 from aiproxy import ServerSettings, Settings, create_app
 from aiproxy.security.secrets_file import load_or_create_secrets
+from aiproxy.server_limits import fit_to_descriptors, redact_access_log, uvicorn_options
 from aiproxy.stores.sql import SQLStores
 
 
@@ -39,7 +42,16 @@ def main() -> None:
     # objects, 40 ms of CPU) with every request waiting; a header flood's
     # allocations set one off.
     gc.freeze()
-    uvicorn.run(app, host=server.host, port=server.port, log_level=os.environ.get("LOG_LEVEL", "info").lower())
+    limits = fit_to_descriptors(server.limits)
+    config = uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        **uvicorn_options(limits),
+    )
+    redact_access_log()  # after Config, which sets up uvicorn's loggers
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -205,14 +205,51 @@ class Settings:
         return s
 
 
+# --- server limits (issue 10: connection timeouts and caps; read by aiproxy/server_limits.py) ---
+@dataclass(frozen=True)
+class ServerLimits:
+    """How long and how much a client connection may take before the server cuts it.
+
+    Enforced by the HTTP protocol in aiproxy/server_limits.py, below the app: a
+    connection that sends nothing never reaches it.
+    """
+
+    # From connect (or from the first byte of the next request on a keep-alive
+    # connection) until the request head is complete; idle and slow heads alike.
+    head_timeout: float = 10.0
+    # A keep-alive connection with no byte of its next request (uvicorn's timeout_keep_alive).
+    keepalive_timeout: float = 15.0
+    # A request body with no byte received for this long (progress, not total: see docs).
+    body_timeout: float = 30.0
+    # Request line plus headers; beyond it 431 and close, before more is buffered.
+    max_head_bytes: int = 64 * 1024
+    # Open client connections; beyond it the oldest idle one is closed, or the new one answered 503.
+    max_connections: int = 4096
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerLimits:
+        d = cls()
+        return cls(
+            head_timeout=float(env.get("AIPROXY_HEAD_TIMEOUT_SECONDS", d.head_timeout)),
+            keepalive_timeout=float(env.get("AIPROXY_KEEPALIVE_TIMEOUT_SECONDS", d.keepalive_timeout)),
+            body_timeout=float(env.get("AIPROXY_BODY_TIMEOUT_SECONDS", d.body_timeout)),
+            max_head_bytes=int(env.get("AIPROXY_MAX_HEAD_BYTES", d.max_head_bytes)),
+            max_connections=int(env.get("AIPROXY_MAX_CONNECTIONS", d.max_connections)),
+        )
+
+
+# --- end server limits ---
+
+
 @dataclass
 class ServerSettings:
-    """What only the standalone server needs: where to listen and which database."""
+    """What only the standalone server needs: where to listen, which database, connection limits."""
 
     host: str = "0.0.0.0"
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///aiproxy.db"
     data_dir: str = "."
+    limits: ServerLimits = field(default_factory=ServerLimits)  # server limits (issue 10)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -221,6 +258,7 @@ class ServerSettings:
         s.host = env.get("HOST", s.host)
         s.port = int(env.get("PORT", s.port))
         s.data_dir = env.get("AIPROXY_DATA_DIR", s.data_dir)
+        s.limits = ServerLimits.from_env(env)  # server limits (issue 10)
         if env.get("DATABASE_URL"):
             s.database_url = env["DATABASE_URL"]
         elif env.get("DB_HOST"):

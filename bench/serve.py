@@ -4,7 +4,8 @@ TARGET is `bare` (bench/forwarder.py on httpx), `bare-aiohttp` (the same on
 aiohttp's client directly) or `gateway` (aiproxy.create_app on SQLite stores,
 seeded here with a user, a key and a claude-console account pointing at the
 upstream; the key's plain text comes in BENCH_API_KEY). Every target runs as
-one uvicorn worker with the same loop, HTTP parser and logging.
+one uvicorn worker with the same loop, HTTP parser and logging; the gateway on
+the protocol from aiproxy.server_limits, as server.py runs it.
 """
 
 from __future__ import annotations
@@ -119,13 +120,20 @@ def main() -> None:
     args = parser.parse_args()
     app = build(args.target, args.upstream, args.transport, args.db)
     loop, http = server_impl()
+    options: dict[str, object] = {"http": http}
+    if args.target == "gateway":
+        # The gateway runs as server.py runs it: on the protocol that enforces the server limits.
+        from aiproxy.server_limits import fit_to_descriptors, uvicorn_options
+        from aiproxy.settings import ServerLimits
+
+        options = uvicorn_options(fit_to_descriptors(ServerLimits.from_env(os.environ)), http)
     uvicorn.run(
         app,
         host="127.0.0.1",
         port=args.port,
         workers=1,
         loop=loop,
-        http=http,
+        **options,  # type: ignore[arg-type]
         access_log=False,
         log_level="warning",
         lifespan="on",

@@ -34,6 +34,11 @@ T = TypeVar("T")
 LOCAL_TOKEN = "local:"
 
 
+class _Memo:
+    def __init__(self) -> None:
+        self.health: dict[int, AccountHealth] = {}
+
+
 class ResilientState:
     renews_leases = True
 
@@ -57,7 +62,9 @@ class ResilientState:
         # alive): their lease is long, a guard against a holder that never releases.
         self._local_lease = local_lease
         self._strict = False
-        self._last_health: dict[int, AccountHealth] = {}
+        # The marks Redis gave last, shared with strict() views (whichever
+        # call meets the outage first seeds the fallback with them).
+        self._memo = _Memo()
 
     def strict(self) -> ResilientState:
         """This state, refusing (StateUnavailable) rather than falling back."""
@@ -93,7 +100,7 @@ class ResilientState:
         if not self.breaker.is_open:
             # Going local: start from the marks Redis last gave, so accounts
             # known to be rate limited or broken stay out of rotation.
-            self.fallback.seed_health(self._last_health)
+            self.fallback.seed_health(self._memo.health)
         self.breaker.failed(exc)
 
     async def check(self) -> bool:
@@ -116,7 +123,7 @@ class ResilientState:
     async def account_health(self) -> dict[int, AccountHealth]:
         marks = await self._call(self.primary.account_health, self.fallback.account_health)
         if not self.breaker.is_open:
-            self._last_health = marks  # a reference, no copy: read only at an outage's start
+            self._memo.health = marks  # a reference, no copy: read only at an outage's start
         return marks
 
     async def record_error(self, account_id: int, message: str) -> None:

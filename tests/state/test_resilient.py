@@ -133,6 +133,17 @@ async def test_health_marks_held_at_the_outage_stay_in_force(state: ResilientSta
     assert set(await state.account_health()) == {7, 8}  # marks made meanwhile are kept per process
 
 
+async def test_marks_are_kept_whichever_view_meets_the_outage_first(state: ResilientState, server: PrivateRedis) -> None:
+    limited = AccountHealth("rate_limited", until=None, reason="429", updated_at=1.0)
+    strict = state.strict()  # made before the marks were read
+    await state.mark_account(7, limited)
+    assert await state.account_health() == {7: limited}
+    server.kill()
+    with pytest.raises(StateUnavailable):
+        await strict.incr_window("rpm:1", 60)  # the quota check fails first
+    assert await state.account_health() == {7: limited}
+
+
 async def test_a_paused_redis_costs_one_timeout_then_nothing(state: ResilientState, server: PrivateRedis) -> None:
     await state.incr_window("w", 60)  # a pooled connection, as under traffic
     server.pause()

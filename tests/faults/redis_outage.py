@@ -373,7 +373,10 @@ async def closed_mode(tmp: str, redis: PrivateRedis, upstream: str, figures: lis
         async with httpx.AsyncClient(timeout=15) as client:
             async def ask(path: str, body: dict, header: str, scheme: str, key: str) -> tuple[httpx.Response, float]:
                 began = time.monotonic()
-                r = await client.post(gw.url + path, json=body, headers={header: scheme + key})
+                try:
+                    r = await client.post(gw.url + path, json=body, headers={header: scheme + key})
+                except httpx.HTTPError as exc:  # no answer at all: status 0
+                    r = httpx.Response(0, text=repr(exc))
                 return r, time.monotonic() - began
 
             r, _ = await ask(*CALLERS[0][1:], gw.limited)
@@ -419,10 +422,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="aiproxy-redis-outage-") as tmp, PrivateRedis() as redis:
         os.chmod(tmp, 0o700)
         with running(fake_upstream()) as upstream:
-            asyncio.run(open_mode(tmp, redis, upstream, args.quick, figures, log))
-            if redis.proc is None:
-                redis.start()
-            asyncio.run(closed_mode(tmp, redis, upstream, figures))
+            try:
+                asyncio.run(open_mode(tmp, redis, upstream, args.quick, figures, log))
+                if redis.proc is None:
+                    redis.start()
+                if redis.paused:
+                    redis.resume()
+                asyncio.run(closed_mode(tmp, redis, upstream, figures))
+            except Exception as exc:  # a phase that broke down is a miss; the figures so far still print
+                figures.append(Figure("the run itself", f"broke off: {exc!r}"[:80], "completes", False))
     width = max(len(f.name) for f in figures)
     vwidth = max(len(f.value) for f in figures)
     print()

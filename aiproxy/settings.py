@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import quote
 
-# Redis failure handling (issue 10): what AIPROXY_REDIS_FAILURE_MODE may be.
-REDIS_FAILURE_MODES = ("open", "closed")
-
 
 @dataclass
 class UpstreamURLs:
@@ -150,8 +147,8 @@ class Settings:
             s.redis_cooldown_seconds = float(env["AIPROXY_REDIS_COOLDOWN_SECONDS"])
         if env.get("AIPROXY_REDIS_FAILURE_MODE"):
             mode = env["AIPROXY_REDIS_FAILURE_MODE"].strip().lower()
-            if mode not in REDIS_FAILURE_MODES:
-                raise ValueError(f"AIPROXY_REDIS_FAILURE_MODE must be one of {', '.join(REDIS_FAILURE_MODES)}, not {mode!r}")
+            if mode not in ("open", "closed"):
+                raise ValueError(f"AIPROXY_REDIS_FAILURE_MODE must be open or closed, not {mode!r}")
             s.redis_failure_mode = mode
         if env.get("AIPROXY_SLOT_LEASE_SECONDS"):
             s.slot_lease_seconds = float(env["AIPROXY_SLOT_LEASE_SECONDS"])

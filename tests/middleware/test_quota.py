@@ -320,6 +320,8 @@ async def test_open_mode_serves_quota_limited_keys_per_process(upstream: Upstrea
     async with gateway_on_private_redis(upstream, "open") as (h, server):
         limited, _ = await h.add_key(rpm_limit=2, max_concurrency=1)
         assert (await ask(h, limited)).status_code == 200
+        assert (await h.http.get("/health")).json() | {"accounts": 0} == {"status": "ok", "state": "redis",
+                                                                          "accounts": 0}
         server.kill()
         # Counted in this process from the outage on: 2 more pass, the 3rd is refused.
         assert [(await ask(h, limited)).status_code for _ in range(3)] == [200, 200, 429]

@@ -80,3 +80,17 @@ def test_each_change_of_state_is_logged_once(caplog: pytest.LogCaptureFixture) -
     assert len(messages) == 2, messages
     assert "unreachable" in messages[0] and "process-local" in messages[0]
     assert "answers again" in messages[1]
+
+
+def test_failure_handling_settings_from_env() -> None:
+    from aiproxy.settings import Settings
+
+    s = Settings.from_env({})
+    assert (s.redis_timeout_seconds, s.redis_cooldown_seconds, s.redis_failure_mode, s.slot_lease_seconds) == (
+        0.5, 5.0, "open", 30.0)
+    s = Settings.from_env({"AIPROXY_REDIS_TIMEOUT": "0.25", "AIPROXY_REDIS_COOLDOWN_SECONDS": "2",
+                           "AIPROXY_REDIS_FAILURE_MODE": " Closed ", "AIPROXY_SLOT_LEASE_SECONDS": "12"})
+    assert (s.redis_timeout_seconds, s.redis_cooldown_seconds, s.redis_failure_mode, s.slot_lease_seconds) == (
+        0.25, 2.0, "closed", 12.0)
+    with pytest.raises(ValueError, match="open or closed"):
+        Settings.from_env({"AIPROXY_REDIS_FAILURE_MODE": "deny"})

@@ -59,7 +59,7 @@ from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordHashing, hash_password
 from .security.tokens import TokenIssuer
 from .settings import Settings
-from .state import SharedState, state_from_url
+from .state import ResilientState, SharedState, state_from_url, state_status
 from .stores.entities import UsageRecord, User
 from .stores.key_cache import KeyCache
 from .stores.key_first_use import KeyFirstUse
@@ -192,14 +192,34 @@ def create_app(
     ]
     adapters = {t: a for a in adapter_list for t in a.types}
     owns_state = state is None
-    shared_state = state if state is not None else state_from_url(settings.redis_url)
+    # Slots not renewed while held (memory) must outlast any request; Redis
+    # renews the slots this process holds, so its leases are seconds long.
+    long_lease = settings.read_timeout * 3
+    shared_state = (
+        state
+        if state is not None
+        else state_from_url(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            cooldown=settings.redis_cooldown_seconds,
+            local_lease=long_lease,
+        )
+    )
+    slot_lease = settings.slot_lease_seconds if getattr(shared_state, "renews_leases", False) else long_lease
+    # Failure mode `closed`: quota-limited keys are checked on a view of the
+    # state that refuses (503) while Redis is unreachable, instead of counting
+    # per process.
+    quota_state = (
+        shared_state.strict()
+        if settings.redis_failure_mode == "closed" and isinstance(shared_state, ResilientState)
+        else shared_state
+    )
     scheduler = Scheduler(
         pool,
         shared_state,
         sticky_ttl=settings.sticky_ttl_seconds,
-        # A concurrency slot comes back by itself after this, should its holder
-        # die: longer than any request can last.
-        slot_lease=settings.read_timeout * 3,
+        # A concurrency slot comes back by itself after this, should its holder die.
+        slot_lease=slot_lease,
     )
     relay = Relay(
         scheduler,
@@ -223,7 +243,8 @@ def create_app(
             app,
             dialect=dialect,
             state=shared_state,
-            slot_lease=settings.read_timeout * 3,
+            quota_state=quota_state,
+            slot_lease=slot_lease,
             first_use=first_use.first_use,
         )
         app = PermissionMiddleware(
@@ -262,7 +283,18 @@ def create_app(
     )
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "accounts": len(pool.accounts)})
+        # Still 200 while Redis is unreachable: the gateway serves (on
+        # process-local state), and a balancer that pulled every instance
+        # out over a shared Redis's outage would turn it into a full outage.
+        # "status" and "state" say it for monitoring. A due probe of Redis is
+        # made here, so recovery shows without traffic; while Redis is up,
+        # no round trip.
+        if isinstance(shared_state, ResilientState) and shared_state.degraded:
+            await shared_state.check()
+        status = state_status(shared_state)
+        return JSONResponse(
+            {"status": "degraded" if status["state"] == "degraded" else "ok", "accounts": len(pool.accounts), **status}
+        )
 
     async def metrics_endpoint(request: Request) -> Response:
         # Not behind key auth: operators firewall it or put it behind their proxy.

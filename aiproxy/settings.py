@@ -125,6 +125,20 @@ class Settings:
     password_hash_concurrency: int = 1
     password_hash_wait_seconds: float = 5.0
 
+    # --- Redis failure handling (issue 10) ---------------------------------
+    # Each Redis connect and each answer is awaited at most this long; a
+    # failure opens a circuit breaker for the cool-down, during which Redis is
+    # not tried and state is kept in this process (then one probe).
+    redis_timeout_seconds: float = 0.5
+    redis_cooldown_seconds: float = 5.0
+    # While Redis is unreachable: "open" serves every key on process-local
+    # state; "closed" answers 503 to keys with quotas (rpm, concurrency, token
+    # or cost limits), as Envoy's rate limit filter does with failure_mode_deny.
+    redis_failure_mode: str = "open"
+    # Lease of a concurrency slot on Redis, renewed while its request runs, so
+    # a slot left by a crashed holder (or a lost answer) comes back this soon.
+    slot_lease_seconds: float = 30.0
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -149,6 +163,19 @@ class Settings:
             if env.get(var):
                 setattr(s, attr, float(env[var]))
         s.redis_url = env.get("REDIS_URL") or None
+        # --- Redis failure handling (issue 10) ---
+        if env.get("AIPROXY_REDIS_TIMEOUT"):
+            s.redis_timeout_seconds = float(env["AIPROXY_REDIS_TIMEOUT"])
+        if env.get("AIPROXY_REDIS_COOLDOWN_SECONDS"):
+            s.redis_cooldown_seconds = float(env["AIPROXY_REDIS_COOLDOWN_SECONDS"])
+        if env.get("AIPROXY_REDIS_FAILURE_MODE"):
+            mode = env["AIPROXY_REDIS_FAILURE_MODE"].strip().lower()
+            if mode not in ("open", "closed"):
+                raise ValueError(f"AIPROXY_REDIS_FAILURE_MODE must be open or closed, not {mode!r}")
+            s.redis_failure_mode = mode
+        if env.get("AIPROXY_SLOT_LEASE_SECONDS"):
+            s.slot_lease_seconds = float(env["AIPROXY_SLOT_LEASE_SECONDS"])
+        # --- end of Redis failure handling ---
         s.prices_file = env.get("AIPROXY_PRICES_FILE") or None
         if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
             s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])

@@ -17,6 +17,12 @@ inside this one, leaves the finished record on `scope["state"]`) are added to
 the counters. Counters live in the SharedState, so with Redis they hold
 across every worker and instance; they are counted for every key, so a limit
 set later already sees the day's (week's, …) spending.
+
+While Redis does not answer, the state serves from this process's memory
+(limits then hold per process). With failure mode `closed` the app factory
+hands in a `quota_state` that refuses instead (StateUnavailable): the checks
+of a quota-limited key then answer 503 in the caller's dialect, with
+`retry-after`; keys without quotas are served either way.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import anyio
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import error_response
 from ..formats.dialect import Dialect
-from ..state import SharedState
+from ..state import SharedState, StateUnavailable
 from ..stores.entities import ApiKey, UsageRecord, utcnow
 from .auth import STATE_KEY as KEY_STATE
 
@@ -82,6 +89,18 @@ def periods(now: float) -> tuple[str, str]:
     return today.isoformat(), (today - timedelta(days=today.weekday())).isoformat()
 
 
+def has_quota(key: ApiKey) -> bool:
+    """Does the key have any limit this middleware checks (failure mode `closed` refuses these)?"""
+    return (
+        key.max_concurrency is not None
+        or key.rpm_limit is not None
+        or key.daily_token_limit is not None
+        or key.daily_cost_limit is not None
+        or key.weekly_cost_limit is not None
+        or key.total_cost_limit is not None
+    )
+
+
 def _tokens(record: UsageRecord) -> int:
     return record.input_tokens + record.output_tokens + record.cache_creation_tokens + record.cache_read_tokens
 
@@ -93,6 +112,7 @@ class QuotaMiddleware:
         *,
         dialect: Dialect,
         state: SharedState,
+        quota_state: SharedState | None = None,
         slot_lease: float = 3600.0,
         now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.time,
@@ -101,6 +121,9 @@ class QuotaMiddleware:
         self.app = app
         self.dialect = dialect
         self.state = state
+        # Where a quota-limited key's limits are checked: `state` itself, or
+        # (failure mode `closed`) a view of it that refuses while Redis is away.
+        self.quota_state = quota_state if quota_state is not None else state
         self.slot_lease = slot_lease  # a concurrency slot comes back by itself after this, should its holder die
         self.now = now  # naive UTC datetime, for expiry
         self.clock = clock  # epoch seconds, for the quota periods
@@ -125,15 +148,26 @@ class QuotaMiddleware:
             return
         key_id = key.id
 
+        state = self.state
+        if self.quota_state is not state and has_quota(key):
+            state = self.quota_state
         slot: str | None = None
-        if key.max_concurrency is not None:
-            slot = await self.state.acquire(slot_key(key_id), key.max_concurrency, self.slot_lease)
-            if slot is None:
-                message = f"too many concurrent requests: this key allows {key.max_concurrency} at once"
-                await error_response(self.dialect, 429, message)(scope, receive, send)
-                return
         try:
-            refusal = await self._refusal(key, key_id)
+            if key.max_concurrency is not None:
+                try:
+                    slot = await state.acquire(slot_key(key_id), key.max_concurrency, self.slot_lease)
+                except StateUnavailable as exc:
+                    await self._unavailable(exc)(scope, receive, send)
+                    return
+                if slot is None:
+                    message = f"too many concurrent requests: this key allows {key.max_concurrency} at once"
+                    await error_response(self.dialect, 429, message)(scope, receive, send)
+                    return
+            try:
+                refusal = await self._refusal(state, key, key_id)
+            except StateUnavailable as exc:
+                await self._unavailable(exc)(scope, receive, send)
+                return
             if refusal is not None:
                 message, headers = refusal
                 await error_response(self.dialect, 429, message, headers)(scope, receive, send)
@@ -150,16 +184,21 @@ class QuotaMiddleware:
                 with anyio.CancelScope(shield=True):
                     await self.state.release(slot_key(key_id), slot)
 
-    async def _refusal(self, key: ApiKey, key_id: int) -> tuple[str, dict[str, str]] | None:
+    def _unavailable(self, exc: StateUnavailable) -> Response:
+        headers = {"retry-after": str(max(1, math.ceil(exc.retry_after)))}
+        message = "this key's quotas cannot be checked now (the gateway's shared state is unreachable); try again shortly"
+        return error_response(self.dialect, 503, message, headers)
+
+    async def _refusal(self, state: SharedState, key: ApiKey, key_id: int) -> tuple[str, dict[str, str]] | None:
         """Why the key may not make this request now (message, headers), or None."""
         if key.rpm_limit is not None:
-            count = await self.state.incr_window(rpm_counter(key_id), MINUTE)
+            count = await state.incr_window(rpm_counter(key_id), MINUTE)
             if count > key.rpm_limit:
                 retry = max(1, math.ceil(MINUTE - self.clock() % MINUTE))
                 message = f"rate limit exceeded: this key allows {key.rpm_limit} requests per minute"
                 return message, {"retry-after": str(retry)}
         if key.daily_token_limit is not None:
-            used = await self.state.get_window(tokens_counter(key_id), DAY)
+            used = await state.get_window(tokens_counter(key_id), DAY)
             if used >= key.daily_token_limit:
                 return self._budget("daily token", f"{key.daily_token_limit} tokens", "at 00:00 UTC", DAY)
         day, week = self._periods()
@@ -169,7 +208,7 @@ class QuotaMiddleware:
             (key.total_cost_limit, cost_total_counter(key_id), "total cost", "never", None),
         )
         for limit, counter, name, resets, period in budgets:
-            if limit is not None and await self.state.get_float(counter) >= limit:
+            if limit is not None and await state.get_float(counter) >= limit:
                 return self._budget(name, f"${limit:g}", resets, period)
         return None
 

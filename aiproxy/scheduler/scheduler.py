@@ -75,7 +75,9 @@ class Scheduler:
         self._pool = pool
         self._state = state
         self._sticky_ttl = sticky_ttl
-        # A slot outlives a crashed holder by at most this; longer than any stream.
+        # A slot outlives a crashed holder by at most this. On a state that
+        # renews the leases of the slots its process holds (Redis) it can be
+        # seconds; on one that does not, it must outlast any stream.
         self._slot_lease = slot_lease
         self._clock = clock
         self._rng = rng or random.Random()
@@ -158,6 +160,8 @@ class Scheduler:
         return await self._state.acquire(_slot_key(account.id), limit, self._slot_lease)
 
     async def release(self, account: PoolAccount, token: str | None) -> None:
+        # The token names this request's slot only: releasing it twice, or
+        # after its lease lapsed, cannot free another request's slot.
         if token:
             await self._state.release(_slot_key(account.id), token)
 

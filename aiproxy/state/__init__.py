@@ -1,15 +1,26 @@
 """Runtime state shared by workers and instances: health, slots, bindings, windows.
 
 `state_from_url(settings' REDIS_URL)` gives Redis-backed state when a Redis
-URL is set, else state in this process's memory.
+URL is set (a ResilientState: Redis behind a circuit breaker, this process's
+memory while Redis does not answer), else state in this process's memory.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .breaker import CircuitBreaker
 from .memory import MemoryState
-from .protocols import DEFAULT_PREFIX, HEALTH_STATES, AccountHealth, HealthState, LastError, SharedState
+from .protocols import (
+    DEFAULT_PREFIX,
+    HEALTH_STATES,
+    AccountHealth,
+    HealthState,
+    LastError,
+    SharedState,
+    StateUnavailable,
+)
+from .resilient import ResilientState
 
 if TYPE_CHECKING:
     from .redis import RedisState
@@ -18,24 +29,59 @@ __all__ = [
     "DEFAULT_PREFIX",
     "HEALTH_STATES",
     "AccountHealth",
+    "CircuitBreaker",
     "HealthState",
     "LastError",
     "MemoryState",
     "RedisState",
+    "ResilientState",
     "SharedState",
+    "StateUnavailable",
     "state_from_url",
+    "state_status",
 ]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def state_from_url(url: str | None, prefix: str = DEFAULT_PREFIX) -> SharedState:
-    """RedisState for a redis://, rediss:// or unix:// URL; MemoryState for anything else."""
-    if url and url.startswith(_REDIS_SCHEMES):
-        from .redis import RedisState
+def state_from_url(
+    url: str | None,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    timeout: float = 0.5,
+    cooldown: float = 5.0,
+    local_lease: float = 1800.0,
+) -> SharedState:
+    """For a redis://, rediss:// or unix:// URL, a RedisState behind a breaker with a MemoryState fallback
+    (ResilientState); MemoryState for anything else.
 
-        return RedisState(url, prefix=prefix)
+    `timeout` bounds each Redis connect and answer; after a failure Redis is
+    not tried for `cooldown` seconds. `local_lease`: the lease of slots taken
+    on the fallback (not renewed: their holder is this process).
+    """
+    if url and url.startswith(_REDIS_SCHEMES):
+        from .redis import FAILURES, RedisState
+
+        return ResilientState(
+            RedisState(url, prefix=prefix, timeout=timeout),
+            MemoryState(prefix=prefix),
+            CircuitBreaker(cooldown),
+            failures=FAILURES,
+            local_lease=local_lease,
+        )
     return MemoryState(prefix=prefix)
+
+
+def state_status(state: SharedState) -> dict[str, str]:
+    """What /health says of the state: its backend, and whether it is degraded (and why)."""
+    if isinstance(state, ResilientState):
+        if state.degraded:
+            return {"state": "degraded", "state_reason": f"Redis unreachable ({state.breaker.reason}); "
+                    "serving from process-local state"}
+        return {"state": "redis"}
+    if isinstance(state, MemoryState):
+        return {"state": "memory"}
+    return {"state": type(state).__name__}
 
 
 def __getattr__(name: str) -> Any:

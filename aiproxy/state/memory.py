@@ -10,7 +10,7 @@ import copy
 import math
 import secrets
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from .protocols import DEFAULT_PREFIX, AccountHealth, LastError
 
@@ -43,6 +43,10 @@ class MemoryState:
 
     async def clear_account(self, account_id: int) -> None:
         self._health.pop(account_id, None)
+
+    def seed_health(self, marks: Mapping[int, AccountHealth]) -> None:
+        """Take `marks` as the marks in force (a fallback starting from a shared store's last view)."""
+        self._health = {a: copy.copy(h) for a, h in marks.items()}
 
     async def account_health(self) -> dict[int, AccountHealth]:
         now = self._clock()

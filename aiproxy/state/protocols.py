@@ -34,6 +34,15 @@ class LastError:
     at: float  # epoch seconds
 
 
+class StateUnavailable(Exception):
+    """The shared store does not answer and this state may not fall back (failure mode `closed`)."""
+
+    def __init__(self, reason: str = "", *, retry_after: float = 0.0) -> None:
+        super().__init__(reason or "shared state unavailable")
+        self.reason = reason
+        self.retry_after = retry_after  # seconds until the store is tried again
+
+
 @runtime_checkable
 class SharedState(Protocol):
     # --- account health -------------------------------------------------

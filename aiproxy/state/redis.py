@@ -12,17 +12,36 @@ Keys used, after the prefix:
     last_used            hash: account id → epoch seconds
     win:<key>:<w>:<n>    count of the n-th window of w seconds
     float:<key>          float counter, with its TTL
+
+Made from a URL, the client has short timeouts (`timeout`, 0.5 s by default,
+for connecting and for each answer) and retries a command once, on a fresh
+connection, only after a connection error: a pooled connection that went
+stale when Redis restarted costs no request, while a frozen Redis costs one
+timeout, not redis-py's default of ten retries with backoff.
+
+Concurrency slots are leased briefly (seconds) and renewed while held: this
+process remembers the slots it holds, and one background task renews them all
+in one script call every third of a lease. A release that could not be sent
+(Redis down, the caller cancelled), and the token of an acquire whose answer
+never came (the script may still run after the client gave up), are sent
+later by that same task, so no slot outlives its holder by more than a lease.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 import secrets
 import time
 from typing import Any, Callable, Iterable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from .protocols import DEFAULT_PREFIX, AccountHealth, LastError
 
@@ -43,6 +62,33 @@ if redis.call('PTTL', KEYS[1]) < lease then
   redis.call('PEXPIRE', KEYS[1], lease)
 end
 return 1
+"""
+
+# Renews this process's slots and drops the tokens it gave up, in one call.
+# KEYS[1..n]: the sets of held slots, then the sets of tokens to drop.
+# ARGV: n, then n (token, lease ms) pairs, then the tokens to drop.
+# A slot that already lapsed is not brought back: its holder lost it.
+_UPKEEP = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local renewed = 0
+for i = 1, n do
+  local token = ARGV[2 * i]
+  local lease = tonumber(ARGV[2 * i + 1])
+  local expiry = redis.call('ZSCORE', KEYS[i], token)
+  if expiry and tonumber(expiry) > now then
+    redis.call('ZADD', KEYS[i], 'XX', now + lease, token)
+    if redis.call('PTTL', KEYS[i]) < lease then
+      redis.call('PEXPIRE', KEYS[i], lease)
+    end
+    renewed = renewed + 1
+  end
+end
+for i = n + 1, #KEYS do
+  redis.call('ZREM', KEYS[i], ARGV[n + 1 + i])
+end
+return renewed
 """
 
 _HELD = """
@@ -73,17 +119,43 @@ return out
 """
 
 
+log = logging.getLogger("aiproxy.state")
+
+# What a Redis that is down, frozen or refusing raises: the calls the
+# ResilientState then serves from process-local state.
+FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+# A dropped token is sent this many times, a beat apart: the acquire it undoes
+# may run on Redis after the first drop (a frozen Redis reads the script it
+# was sent only when it wakes up, in whatever order it serves its clients).
+_DROP_SENDS = 2
+_DROP_EVERY = 1.0
+
+
 class RedisState:
+    # Slots this process holds are renewed while held (see the module's doc),
+    # so holders may ask for leases of seconds.
+    renews_leases = True
+
     def __init__(
         self,
         client: aioredis.Redis | str,
         prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
+        *,
+        timeout: float = 0.5,
     ) -> None:
         # A URL makes a client we own (and close); a client handed in stays the
-        # caller's, who may share it with other parts.
+        # caller's, who may share it with other parts (its timeouts are theirs).
         if isinstance(client, str):
-            self._redis: aioredis.Redis = aioredis.Redis.from_url(client)
+            self._redis: aioredis.Redis = aioredis.Redis.from_url(
+                client,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                # Once, at once, and only for connection errors (a stale pooled
+                # connection): a timeout is not retried, it opens the breaker.
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            )
             self._owns_client = True
         else:
             self._redis = client
@@ -93,6 +165,13 @@ class RedisState:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._held = self._redis.register_script(_HELD)
         self._health = self._redis.register_script(_HEALTH)
+        self._upkeep_script = self._redis.register_script(_UPKEEP)
+        # Slots this process holds: token → (slot set, lease ms); and tokens to
+        # drop: token → [slot set, times sent]. Plain dicts: no round trip.
+        self._holding: dict[str, tuple[str, int]] = {}
+        self._dropping: dict[str, list[Any]] = {}
+        self._renew_every = math.inf  # a third of the shortest lease asked for
+        self._upkeep_task: asyncio.Task[None] | None = None
 
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -144,16 +223,80 @@ class RedisState:
 
     # --- concurrency slots ----------------------------------------------
     async def acquire(self, key: str, limit: int, lease_seconds: float) -> str | None:
+        # The token exists before the call: should the answer never come, the
+        # slot it may have taken can still be named, and dropped.
         token = secrets.token_hex(8)
+        slots = self._k("slots", key)
         lease_ms = max(1, math.ceil(lease_seconds * 1000))
-        got = await self._acquire(keys=[self._k("slots", key)], args=[limit, lease_ms, token])
-        return token if int(got) == 1 else None
+        try:
+            got = await self._acquire(keys=[slots], args=[limit, lease_ms, token])
+        except BaseException:
+            self.release_later(slots, token, prefixed=True)
+            raise
+        if int(got) != 1:
+            return None
+        self._holding[token] = (slots, lease_ms)
+        if lease_seconds / 3 < self._renew_every:
+            self._renew_every = lease_seconds / 3
+        self._keep_up()
+        return token
 
     async def release(self, key: str, token: str) -> None:
-        await self._redis.zrem(self._k("slots", key), token)
+        slots = self._k("slots", key)
+        self._holding.pop(token, None)
+        try:
+            await self._redis.zrem(slots, token)
+        except BaseException:
+            self.release_later(slots, token, prefixed=True)
+            raise
+
+    def release_later(self, key: str, token: str, *, prefixed: bool = False) -> None:
+        """Drop the slot `token` of `key` off the request path (background task), without a round trip now."""
+        slots = key if prefixed else self._k("slots", key)
+        self._holding.pop(token, None)
+        self._dropping[token] = [slots, 0]
+        self._keep_up()
 
     async def held(self, key: str) -> int:
         return int(await self._held(keys=[self._k("slots", key)]))
+
+    def holding(self) -> int:
+        """How many slots this process holds (and renews)."""
+        return len(self._holding)
+
+    async def upkeep(self) -> int:
+        """Renew every slot this process holds and send pending drops, in one call; how many were renewed."""
+        holding = list(self._holding.items())
+        dropping = list(self._dropping.items())
+        if not holding and not dropping:
+            return 0
+        keys = [slots for _, (slots, _) in holding] + [entry[0] for _, entry in dropping]
+        args: list[Any] = [len(holding)]
+        for token, (_, lease_ms) in holding:
+            args += [token, lease_ms]
+        args += [token for token, _ in dropping]
+        renewed = await self._upkeep_script(keys=keys, args=args)
+        for token, entry in dropping:
+            entry[1] += 1
+            if entry[1] >= _DROP_SENDS and self._dropping.get(token) is entry:
+                del self._dropping[token]
+        return int(renewed)
+
+    def _keep_up(self) -> None:
+        # One task per process, started on first need and ending when nothing
+        # is held or pending; a check of a flag on the path, never a round trip.
+        task = self._upkeep_task
+        if task is None or task.done():
+            self._upkeep_task = asyncio.get_running_loop().create_task(self._upkeep_loop())
+
+    async def _upkeep_loop(self) -> None:
+        while self._holding or self._dropping:
+            await asyncio.sleep(_DROP_EVERY if self._dropping and _DROP_EVERY < self._renew_every else self._renew_every)
+            try:
+                await self.upkeep()
+            except FAILURES as exc:
+                # Tried again next round; the breaker (ResilientState) logs outages.
+                log.debug("slot upkeep failed: %s", exc)
 
     # --- sticky session bindings ----------------------------------------
     async def get_binding(self, session: str) -> int | None:
@@ -218,7 +361,21 @@ class RedisState:
         raw = await self._redis.get(self._k("float", key))
         return float(raw) if raw is not None else 0.0
 
+    async def ping(self) -> None:
+        await self._redis.ping()
+
     async def aclose(self) -> None:
+        task, self._upkeep_task = self._upkeep_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # its end, without taking on its cancellation
+        if self._dropping:
+            # Last chance to hand slots back before the process goes; a lease expires them otherwise.
+            self._holding.clear()
+            try:
+                await self.upkeep()
+            except FAILURES:
+                pass
         if self._owns_client:
             await self._redis.aclose()
 

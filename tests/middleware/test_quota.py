@@ -235,3 +235,99 @@ async def test_cost_budget_refusal_in_openai_shape(gw: Harness) -> None:
     assert r.status_code == 429, r.text
     body = r.json()
     assert "type" not in body and "daily cost budget" in body["error"]["message"], body
+
+
+# --- while Redis is unreachable (a private redis-server, killed) ---------------
+
+from tests.state.private_redis import REDIS_SERVER, SKIP_REASON, PrivateRedis  # noqa: E402
+
+needs_redis_server = pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON)
+
+# Each caller's route and how its key is sent; what a 503 looks like in its API.
+CALLERS = [
+    ("anthropic", "/claude/v1/messages", BODY, "x-api-key", ""),
+    ("openai", "/openai/v1/chat/completions", CHAT, "authorization", "Bearer "),
+    ("openai-responses", "/v1/responses", {"model": "gpt-4o", "input": "hi"}, "authorization", "Bearer "),
+    ("gemini-chat", "/gemini/v1/chat", CHAT, "authorization", "Bearer "),
+    ("gemini", "/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+     {"contents": [{"parts": [{"text": "hi"}]}]}, "x-goog-api-key", ""),
+]
+
+
+def assert_503_in_shape(caller: str, r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert int(r.headers["retry-after"]) >= 1
+    body = r.json()
+    if caller == "anthropic":
+        assert body["type"] == "error" and body["error"]["type"] == "overloaded_error", body
+        message = body["error"]["message"]
+    elif caller == "gemini":
+        assert body["error"]["code"] == 503 and body["error"]["status"] == "UNAVAILABLE", body
+        message = body["error"]["message"]
+    else:  # OpenAI's shape: the Responses API and Gemini's OpenAI-compatible chat too
+        assert "type" not in body and body["error"]["type"] in ("server_error", "service_unavailable"), body
+        message = body["error"]["message"]
+    assert "quotas cannot be checked" in message, body
+
+
+@contextlib.asynccontextmanager
+async def gateway_on_private_redis(upstream: Upstream, mode: str) -> AsyncIterator[tuple[Harness, PrivateRedis]]:
+    from aiproxy.state import state_from_url
+
+    with PrivateRedis() as server:
+        state = state_from_url(server.url, timeout=0.3, cooldown=30)
+        try:
+            async with start_harness(httpx.MockTransport(upstream.handle), state=state,
+                                     redis_failure_mode=mode) as h:
+                yield h, server
+        finally:
+            await state.aclose()
+
+
+@needs_redis_server
+@pytest.mark.parametrize(("caller", "path", "body", "header", "scheme"), CALLERS, ids=[c[0] for c in CALLERS])
+async def test_closed_mode_refuses_quota_limited_keys_in_the_callers_shape(
+    upstream: Upstream, caller: str, path: str, body: dict, header: str, scheme: str
+) -> None:
+    async with gateway_on_private_redis(upstream, "closed") as (h, server):
+        limited, _ = await h.add_key(rpm_limit=100)
+        r = await h.http.post(path, json=body, headers={header: scheme + limited})
+        # Redis answers: past the quota checks (to an account, or "no account" where the harness has none).
+        assert "quotas cannot be checked" not in r.text, r.text
+        server.kill()
+        r = await h.http.post(path, json=body, headers={header: scheme + limited})
+        assert_503_in_shape(caller, r)
+
+
+@needs_redis_server
+@pytest.mark.parametrize("quota", [{"rpm_limit": 100}, {"max_concurrency": 4}, {"daily_token_limit": 10**6},
+                                   {"daily_cost_limit": 5.0}, {"weekly_cost_limit": 5.0}, {"total_cost_limit": 5.0}],
+                         ids=lambda q: next(iter(q)))
+async def test_closed_mode_refuses_every_kind_of_quota_and_serves_keys_without(
+    upstream: Upstream, quota: dict[str, Any]
+) -> None:
+    async with gateway_on_private_redis(upstream, "closed") as (h, server):
+        limited, row = await h.add_key(**quota)
+        server.kill()
+        assert_503_in_shape("anthropic", await ask(h, limited))
+        assert (await ask(h, h.key)).status_code == 200  # no quotas: served on process-local state
+        if "max_concurrency" in quota:
+            assert await h.app.state.gateway.state.fallback.held(f"key:{row.id}") == 0  # nothing taken
+
+
+@needs_redis_server
+async def test_open_mode_serves_quota_limited_keys_per_process(upstream: Upstream) -> None:
+    async with gateway_on_private_redis(upstream, "open") as (h, server):
+        limited, _ = await h.add_key(rpm_limit=2, max_concurrency=1)
+        assert (await ask(h, limited)).status_code == 200
+        assert (await h.http.get("/health")).json() | {"accounts": 0} == {"status": "ok", "state": "redis",
+                                                                          "accounts": 0}
+        server.kill()
+        # Counted in this process from the outage on: 2 more pass, the 3rd is refused.
+        assert [(await ask(h, limited)).status_code for _ in range(3)] == [200, 200, 429]
+        assert (await ask(h, h.key)).status_code == 200
+        # Every request that reached the routes has its record, outage or not.
+        assert len(await h.records()) == 4
+        health = (await h.http.get("/health")).json()
+        assert health["status"] == "degraded" and health["state"] == "degraded", health
+        assert "Redis unreachable" in health["state_reason"]

@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 import anyio
 import pytest
 
-from aiproxy.state import MemoryState, SharedState
+from aiproxy.state import MemoryState, SharedState, state_from_url
 
 REDIS_URL_ENV = "AIPROXY_TEST_REDIS_URL"
 
@@ -25,10 +25,10 @@ def redis_url() -> str | None:
     return os.environ.get(REDIS_URL_ENV) or None
 
 
-def redis_param() -> Any:
+def redis_param(kind: str = "redis") -> Any:
     return pytest.param(
-        "redis",
-        id="redis",
+        kind,
+        id=kind,
         marks=pytest.mark.skipif(
             redis_url() is None, reason=f"set {REDIS_URL_ENV}=redis://127.0.0.1:6379/0 to test on Redis"
         ),
@@ -66,13 +66,15 @@ class StateEnv:
 
     def another(self) -> SharedState:
         """A second instance on the same backend: another process, as far as Redis can tell."""
-        if self.kind != "redis":
+        if self.kind == "memory":
             return self.state
         from aiproxy.state.redis import RedisState
 
         url = redis_url()
         assert url is not None
-        other = RedisState(url, prefix=self.prefix)
+        other: SharedState = (
+            RedisState(url, prefix=self.prefix) if self.kind == "redis" else state_from_url(url, prefix=self.prefix)
+        )
         self.others.append(other)
         return other
 
@@ -82,7 +84,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=[pytest.param("memory", id="memory"), redis_param()])
+# "resilient": Redis behind the breaker with its memory fallback (what a
+# gateway with REDIS_URL runs on); while Redis answers it must be Redis exactly.
+@pytest.fixture(params=[pytest.param("memory", id="memory"), redis_param(), redis_param("resilient")])
 async def env(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[StateEnv]:
     prefix = f"aiproxy-test-{secrets.token_hex(6)}:"
     if request.param == "memory":
@@ -93,7 +97,8 @@ async def env(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterat
 
     url = redis_url()
     assert url is not None
-    e = StateEnv("redis", RedisState(url, prefix=prefix), prefix)
+    state = RedisState(url, prefix=prefix) if request.param == "redis" else state_from_url(url, prefix=prefix)
+    e = StateEnv(request.param, state, prefix)
     try:
         yield e
     finally:

@@ -7,7 +7,6 @@ console can put it next to the right input. JSON types are taken strictly:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from ..jsonbody import JSONBodyError, parse_json_body
 from ..security.passwords import MIN_PASSWORD_LENGTH
 from .errors import ApiError
 
@@ -43,9 +43,11 @@ async def read_object(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+        # The gateway's one parser (aiproxy/jsonbody): depth-capped, strict
+        # (no NaN, no lone surrogates, 64-bit integers), never a RecursionError.
+        body = parse_json_body(raw)
+    except JSONBodyError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
     return body
@@ -86,10 +88,17 @@ def as_bool(value: Any, field: str) -> bool:
     return value
 
 
+# A stored integer is a signed 64-bit column at most (MySQL BIGINT, SQLite
+# INTEGER): anything beyond would fail in the store as a 500.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def as_int(value: Any, field: str) -> int:
     # bool is an int subclass in Python; `true` is not a priority.
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(field, "must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise invalid(field, "is out of range")
     return value
 
 

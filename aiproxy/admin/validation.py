@@ -224,6 +224,13 @@ def to_naive_utc(moment: datetime) -> datetime:
     return moment
 
 
+# The moments the API takes: far enough either way for any real use, and far
+# enough from datetime's own limits (years 1 and 9999) that the windows and
+# buckets computed from them (a day later, 30 days earlier) stay datetimes.
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(9000, 1, 1)
+
+
 def parse_moment(value: Any, field: str) -> tuple[datetime, bool]:
     """An ISO 8601 date or datetime as naive UTC, and whether it was a bare date."""
     if not isinstance(value, str) or not value.strip():
@@ -232,13 +239,17 @@ def parse_moment(value: Any, field: str) -> tuple[datetime, bool]:
     try:
         if _DATE_ONLY.match(text):
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day), True
-        # Python 3.10's fromisoformat does not take a trailing "Z".
-        if text[-1] in "zZ":
-            text = text[:-1] + "+00:00"
-        return to_naive_utc(datetime.fromisoformat(text)), False
-    except ValueError:
+            moment, bare = datetime(d.year, d.month, d.day), True
+        else:
+            # Python 3.10's fromisoformat does not take a trailing "Z".
+            if text[-1] in "zZ":
+                text = text[:-1] + "+00:00"
+            moment, bare = to_naive_utc(datetime.fromisoformat(text)), False
+    except (ValueError, OverflowError):  # OverflowError: year 1 in a zone east of UTC
         raise invalid(field, "must be an ISO 8601 date or datetime") from None
+    if not EARLIEST <= moment < LATEST:
+        raise invalid(field, f"must be from {EARLIEST.date()} to before {LATEST.date()}")
+    return moment, bare
 
 
 def as_optional_datetime(value: Any, field: str) -> datetime | None:

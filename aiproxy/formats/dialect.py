@@ -19,9 +19,13 @@ class Dialect:
     model_from_path: Callable[[str], str | None] | None = None
 
     def requested_model(self, path: str, body_model: str | None) -> str | None:
-        if body_model:
-            return body_model
-        return self.model_from_path(path) if self.model_from_path else None
+        # Where the path names the model (Gemini), it wins: a body's `model`
+        # must never choose the upstream path (issue 10).
+        if self.model_from_path is not None:
+            from_path = self.model_from_path(path)
+            if from_path:
+                return from_path
+        return body_model or None
 
 
 ANTHROPIC = Dialect("anthropic", anthropic.error_body, anthropic.stream_error_event)

@@ -65,3 +65,19 @@ def test_admin_answers_are_never_sniffed_or_framed(client: TestClient, stores) -
     ):
         assert r.headers["x-content-type-options"] == "nosniff", r.url
         assert r.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["end=0001-01-01", "start=0001-01-01", "end=9999-12-31", "start=9999-12-31T23:59:59", "end=0001-01-01T00:00:00-23:59"],
+)
+def test_moments_beyond_the_range_are_a_400(client: TestClient, admin: dict[str, str], query: str) -> None:
+    for path in ("/usage", "/usage/series", "/usage/records"):
+        r = client.get(f"{path}?{query}", headers=admin)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"]["type"] == "validation_error"
+
+
+def test_moments_inside_the_range_are_taken(client: TestClient, admin: dict[str, str]) -> None:
+    r = client.get("/usage?start=1970-01-01&end=8999-12-30", headers=admin)
+    assert r.status_code == 200, r.text

@@ -267,6 +267,8 @@ def query_int(request: Request, name: str, *, minimum: int | None = None, maximu
         value = int(raw)
     except ValueError:
         raise invalid(name, "must be an integer") from None
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise invalid(name, "is out of range")
     if minimum is not None and value < minimum:
         raise invalid(name, f"must be at least {minimum}")
     if maximum is not None and value > maximum:
@@ -287,5 +289,9 @@ def query_moment(request: Request, name: str, *, end_of_day: bool = False) -> da
 
 
 def path_id(request: Request, name: str = "id") -> int:
-    # Routes use the {id:int} convertor, so this is already an int.
-    return int(request.path_params[name])
+    # Routes use the {id:int} convertor, so this is already an int, of any
+    # size: one no store can hold names nothing (a SQL driver would overflow).
+    ident = int(request.path_params[name])
+    if not 1 <= ident <= INT64_MAX:
+        raise ApiError(404, "not_found", f"no {name} {ident}")
+    return ident

@@ -81,3 +81,14 @@ def test_moments_beyond_the_range_are_a_400(client: TestClient, admin: dict[str,
 def test_moments_inside_the_range_are_taken(client: TestClient, admin: dict[str, str]) -> None:
     r = client.get("/usage?start=1970-01-01&end=8999-12-30", headers=admin)
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("ident", [2**63, 10**30])
+def test_an_id_no_store_can_hold_is_a_404(client: TestClient, admin: dict[str, str], ident: int) -> None:
+    for path in ("/users", "/accounts", "/keys"):
+        assert_admin_error(client.get(f"{path}/{ident}", headers=admin), 404, "not_found", str(ident))
+
+
+def test_query_integers_beyond_64_bits_are_a_400(client: TestClient, admin: dict[str, str]) -> None:
+    r = client.get(f"/usage/records?offset={2**63}", headers=admin)
+    assert_admin_error(r, 400, "validation_error", "offset")

@@ -51,7 +51,8 @@ def _encode_limit() -> int:
 
 _ENCODE_LIMIT = _encode_limit()
 _PADDING = _ENCODE_LIMIT - MAX_DEPTH
-assert _PADDING >= 1, "orjson encodes fewer levels than MAX_DEPTH"
+if _PADDING < 1:
+    raise RuntimeError(f"this orjson encodes {_ENCODE_LIMIT} levels, fewer than MAX_DEPTH ({MAX_DEPTH})")
 
 
 class _Probe(threading.local):

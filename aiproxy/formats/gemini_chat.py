@@ -18,8 +18,9 @@ from .sse import SSEParser
 from .usage import Usage
 
 _ROLES = {"user": "user", "assistant": "model"}
-MAX_MODEL_LENGTH = 256
 _SYSTEM_ROLES = ("system", "developer")
+# The longest model name taken: it goes into the upstream URL's path.
+MAX_MODEL_LENGTH = 256
 
 # Gemini finishReason -> Chat Completions finish_reason.
 _FINISH = {

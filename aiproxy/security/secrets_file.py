@@ -22,7 +22,7 @@ log = logging.getLogger("aiproxy.security")
 def load_or_create_secrets(directory: str | os.PathLike[str]) -> dict[str, str]:
     """Return {"jwt_secret", "encryption_key"}, creating the file on first call.
 
-    The file is created with mode 0600 whatever the umask, and appears whole:
+    The file is created with mode 0600 (a umask can only narrow it), and appears whole:
     it is written under a temporary name and then hard-linked into place, which
     fails if the name exists, so two processes starting together agree on one
     set of secrets and neither ever reads a half-written file. A file found

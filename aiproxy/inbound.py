@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope
+
+from .jsonbody import JSONBodyError, parse_json_body
 
 STATE_KEY = "inbound"
 # Where key auth puts the caller's ApiKey on scope["state"] (read by the other
@@ -57,9 +58,9 @@ async def read_inbound(scope: Scope, receive: Receive, max_bytes: int) -> Inboun
     data: dict[str, Any] | None = None
     if raw.strip():
         try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+            parsed = parse_json_body(raw)
+        except JSONBodyError as exc:
+            raise BadRequest(400, str(exc)) from None
         if not isinstance(parsed, dict):
             raise BadRequest(400, "request body must be a JSON object")
         data = parsed

@@ -84,6 +84,9 @@ class Settings:
     # Upstream HTTP.
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # long generations stream slowly
+    # Hygiene (issue 10): the largest request body a proxied route reads
+    # (AIPROXY_MAX_BODY_BYTES); beyond it, 413 in the caller's shape. The
+    # admin API has its own, smaller cap (admin/validation.MAX_BODY_BYTES).
     max_request_bytes: int = 32 * 1024 * 1024
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
@@ -162,6 +165,9 @@ class Settings:
         for var, attr in floats.items():
             if env.get(var):
                 setattr(s, attr, float(env[var]))
+        # Hygiene (issue 10): the request body limit.
+        if env.get("AIPROXY_MAX_BODY_BYTES"):
+            s.max_request_bytes = _positive_int(env, "AIPROXY_MAX_BODY_BYTES")
         s.redis_url = env.get("REDIS_URL") or None
         # --- Redis failure handling (issue 10) ---
         if env.get("AIPROXY_REDIS_TIMEOUT"):
@@ -266,6 +272,16 @@ class ServerLimits:
 
 
 # --- end server limits ---
+
+def _positive_int(env: Mapping[str, str], var: str) -> int:
+    # Hygiene (issue 10): a limit of 0 or less, or "32MB", is a mistake worth stopping for.
+    try:
+        value = int(env[var])
+    except ValueError:
+        raise ValueError(f"{var} must be a whole number of bytes, not {env[var]!r}") from None
+    if value < 1:
+        raise ValueError(f"{var} must be at least 1, not {value}")
+    return value
 
 
 @dataclass

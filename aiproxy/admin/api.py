@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from ..security_headers import API_HEADERS, SecurityHeaders
 from .accounts import AccountEndpoints
 from .context import AdminContext
 from .errors import handle_http_exception, handle_unexpected
@@ -34,6 +36,8 @@ def create_admin_app(ctx: AdminContext) -> Starlette:
         routes.extend(endpoints.routes())
     return Starlette(
         routes=routes,
+        # nosniff and no framing on every JSON answer (aiproxy/security_headers.py).
+        middleware=[Middleware(SecurityHeaders, headers=API_HEADERS)],
         exception_handlers={
             # ApiError is an HTTPException, and so are the router's 404/405.
             HTTPException: handle_http_exception,

@@ -7,7 +7,6 @@ console can put it next to the right input. JSON types are taken strictly:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from ..jsonbody import JSONBodyError, parse_json_body
 from ..security.passwords import MIN_PASSWORD_LENGTH
 from .errors import ApiError
 
@@ -43,9 +43,11 @@ async def read_object(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+        # The gateway's one parser (aiproxy/jsonbody): depth-capped, strict
+        # (no NaN, no lone surrogates, 64-bit integers), never a RecursionError.
+        body = parse_json_body(raw)
+    except JSONBodyError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
     return body
@@ -86,10 +88,17 @@ def as_bool(value: Any, field: str) -> bool:
     return value
 
 
+# A stored integer is a signed 64-bit column at most (MySQL BIGINT, SQLite
+# INTEGER): anything beyond would fail in the store as a 500.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def as_int(value: Any, field: str) -> int:
     # bool is an int subclass in Python; `true` is not a priority.
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(field, "must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise invalid(field, "is out of range")
     return value
 
 
@@ -215,6 +224,13 @@ def to_naive_utc(moment: datetime) -> datetime:
     return moment
 
 
+# The moments the API takes: far enough either way for any real use, and far
+# enough from datetime's own limits (years 1 and 9999) that the windows and
+# buckets computed from them (a day later, 30 days earlier) stay datetimes.
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(9000, 1, 1)
+
+
 def parse_moment(value: Any, field: str) -> tuple[datetime, bool]:
     """An ISO 8601 date or datetime as naive UTC, and whether it was a bare date."""
     if not isinstance(value, str) or not value.strip():
@@ -223,13 +239,17 @@ def parse_moment(value: Any, field: str) -> tuple[datetime, bool]:
     try:
         if _DATE_ONLY.match(text):
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day), True
-        # Python 3.10's fromisoformat does not take a trailing "Z".
-        if text[-1] in "zZ":
-            text = text[:-1] + "+00:00"
-        return to_naive_utc(datetime.fromisoformat(text)), False
-    except ValueError:
+            moment, bare = datetime(d.year, d.month, d.day), True
+        else:
+            # Python 3.10's fromisoformat does not take a trailing "Z".
+            if text[-1] in "zZ":
+                text = text[:-1] + "+00:00"
+            moment, bare = to_naive_utc(datetime.fromisoformat(text)), False
+    except (ValueError, OverflowError):  # OverflowError: year 1 in a zone east of UTC
         raise invalid(field, "must be an ISO 8601 date or datetime") from None
+    if not EARLIEST <= moment < LATEST:
+        raise invalid(field, f"must be from {EARLIEST.date()} to before {LATEST.date()}")
+    return moment, bare
 
 
 def as_optional_datetime(value: Any, field: str) -> datetime | None:
@@ -247,6 +267,8 @@ def query_int(request: Request, name: str, *, minimum: int | None = None, maximu
         value = int(raw)
     except ValueError:
         raise invalid(name, "must be an integer") from None
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise invalid(name, "is out of range")
     if minimum is not None and value < minimum:
         raise invalid(name, f"must be at least {minimum}")
     if maximum is not None and value > maximum:
@@ -267,5 +289,9 @@ def query_moment(request: Request, name: str, *, end_of_day: bool = False) -> da
 
 
 def path_id(request: Request, name: str = "id") -> int:
-    # Routes use the {id:int} convertor, so this is already an int.
-    return int(request.path_params[name])
+    # Routes use the {id:int} convertor, so this is already an int, of any
+    # size: one no store can hold names nothing (a SQL driver would overflow).
+    ident = int(request.path_params[name])
+    if not 1 <= ident <= INT64_MAX:
+        raise ApiError(404, "not_found", f"no {name} {ident}")
+    return ident

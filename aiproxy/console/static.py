@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..security_headers import CONSOLE_HEADERS, SecurityHeaders
 
 DIST_DIR = Path(__file__).resolve().parent / "dist"
 
@@ -32,7 +35,12 @@ class _ConsoleFiles(StaticFiles):
     """StaticFiles with cache headers chosen per file."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:
+            # Answered here rather than raised, so a 404 or 405 passes through
+            # this app's security headers like every other answer.
+            return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
         # Only successful answers get a cache policy: a 404 must not be cached
         # as if it were the file (it may appear with the next build).
         if response.status_code in (200, 304):
@@ -68,5 +76,9 @@ class _Console:
 
 
 def console_app(directory: Path | str | None = None) -> ASGIApp:
-    """The console as an ASGI app; ``directory`` defaults to the packaged ``dist/``."""
-    return _Console(Path(directory) if directory is not None else DIST_DIR)
+    """The console as an ASGI app; ``directory`` defaults to the packaged ``dist/``.
+
+    Every answer carries the console's security headers (a strict CSP, no
+    framing, no sniffing, no referrer): see aiproxy/security_headers.py.
+    """
+    return SecurityHeaders(_Console(Path(directory) if directory is not None else DIST_DIR), CONSOLE_HEADERS)

@@ -19,6 +19,8 @@ from .usage import Usage
 
 _ROLES = {"user": "user", "assistant": "model"}
 _SYSTEM_ROLES = ("system", "developer")
+# The longest model name taken: it goes into the upstream URL's path.
+MAX_MODEL_LENGTH = 256
 
 # Gemini finishReason -> Chat Completions finish_reason.
 _FINISH = {
@@ -37,6 +39,10 @@ def request_problem(body: dict[str, Any]) -> str | None:
     """Why this chat body cannot be translated (a 400 for the client), or None."""
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "model is required"
+    # The model becomes part of the upstream URL: a name no URL can hold is
+    # refused here rather than failing in the HTTP client (issue 10).
+    if len(body["model"]) > MAX_MODEL_LENGTH or not body["model"].isprintable():
+        return f"model must be at most {MAX_MODEL_LENGTH} printable characters"
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages must be a non-empty list"
@@ -47,7 +53,7 @@ def request_problem(body: dict[str, Any]) -> str | None:
         if not isinstance(message, dict):
             return f"messages[{i}] must be an object"
         role = message.get("role")
-        if role not in _ROLES and role not in _SYSTEM_ROLES:
+        if not isinstance(role, str) or (role not in _ROLES and role not in _SYSTEM_ROLES):
             return f"messages[{i}]: role {role!r} is not supported (system, user, assistant)"
         if _text_of(message.get("content")) is None:
             return f"messages[{i}]: content must be a string or a list of text parts"

@@ -9,6 +9,9 @@ exist in one dialect only (locks, pragmas, row counts) are written per dialect.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from databases import Database, DatabaseURL
 from databases.core import Connection
 from databases.interfaces import Record
 
-from . import migrations
+from . import migrations, query_log
 from .sql_errors import is_duplicate
 from .sql_leases import SQLLeaseStore
 from .sqlite_batch import SQLiteBatchWriter
@@ -47,6 +50,16 @@ from .sql_tables import (
     usd_from_db,
     users,
 )
+
+log = logging.getLogger("aiproxy.stores")
+
+# Hygiene (issue 10): statements' values (hashes, credentials) never reach the logs.
+query_log.install()
+
+# A new SQLite file is made owner read/write only: it holds password and key
+# hashes and the encrypted upstream credentials. SQLite gives the -wal and
+# -shm files it makes beside it the database file's own mode.
+SQLITE_FILE_MODE = 0o600
 
 # How long a SQLite connection waits for another one's write lock before
 # failing with "database is locked". Writes are short (one row, or one usage
@@ -417,6 +430,28 @@ class SQLUsageStore:
         return sort_totals(totals)
 
 
+def make_private(path: str) -> None:
+    """Create the SQLite file `path` empty with mode 0600 if it does not exist
+    (SQLite takes an empty file as an empty database); narrow an existing one,
+    and its -wal and -shm files, to 0600 when others may read them (files made
+    by an older version were 0644), with a warning."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+        return
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            log.warning("%s was readable by others (mode %04o); narrowing it to %04o", name, mode, SQLITE_FILE_MODE)
+            os.chmod(name, SQLITE_FILE_MODE)
+
+
 class SQLStores:
     """The four stores on one SQL database (see module docstring for URLs)."""
 
@@ -446,6 +481,7 @@ class SQLStores:
     async def open(self) -> None:
         if self.dialect == "sqlite":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.url.database)
         await self._db.connect()
         try:
             await migrations.migrate(self._db, self.dialect)

@@ -33,3 +33,13 @@ def test_admin_api_is_not_shadowed(client: TestClient) -> None:
     assert r.status_code == 401 and r.json()["error"]["type"] == "unauthorized"
     r = client.get("/admin/api/no-such-route")
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+
+
+def test_console_and_api_carry_the_security_headers(client: TestClient) -> None:
+    page = client.get("/admin/")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    api = client.get("/admin/api/me")
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" not in api.headers  # JSON, not a page

@@ -98,3 +98,25 @@ def test_packaged_build_is_complete_and_relative() -> None:
         assert response.status_code == 200, ref
         expected = "immutable" if ref.startswith("./assets/") else "no-cache"
         assert expected in response.headers["cache-control"], ref
+
+
+def test_every_answer_carries_the_security_headers(dist: Path) -> None:
+    client = client_for(dist)
+    for path in ("/admin/", "/admin/assets/index-abc123.js", "/admin/favicon.svg", "/admin/nope.html"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "default-src 'self'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src", 1)[1].split(";")[0]
+        assert "connect-src 'self'" in csp
+        assert "object-src 'none'" in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_missing_build_page_carries_them_too(tmp_path: Path) -> None:
+    response = client_for(tmp_path).get("/admin/")
+    assert response.status_code == 503
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -91,11 +91,19 @@ def page(gateway: tuple[str, FakeAnthropic]) -> Iterator[Page]:
         page.set_default_timeout(15_000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # The console is served under a strict Content-Security-Policy
+        # (aiproxy/security_headers.py); anything it refuses is a bug in one or the other.
+        refused: list[str] = []
+        page.on(
+            "console",
+            lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
         try:
             yield page
         finally:
             browser.close()
         assert errors == [], f"JavaScript errors on the page: {errors}"
+        assert refused == [], f"Content-Security-Policy violations: {refused}"
 
 
 def field(page: Page, test_id: str):  # type: ignore[no-untyped-def]
@@ -239,6 +247,13 @@ def test_console_end_to_end(gateway: tuple[str, FakeAnthropic], page: Page, shot
     expect(page.get_by_test_id("stat-errors")).to_contain_text("0")
     expect(page.get_by_test_id("dash-by-model")).to_contain_text("claude-sonnet-4-5")
     expect(page.get_by_test_id("dash-by-account")).to_contain_text("console-e2e")
+    # A chart's tooltip is HTML the chart library writes: it must render under the CSP.
+    chart = page.get_by_test_id("chart-traffic")
+    box = chart.bounding_box()
+    assert box is not None
+    for fraction in (0.3, 0.5, 0.7):
+        page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(200)
     go(page, gw, "records")
     records = page.get_by_test_id("records-table")
     expect(records).to_contain_text("claude-sonnet-4-5")

@@ -59,6 +59,11 @@ def test_request_minimal_and_max_completion_tokens_wins():
     ({"model": "m", "messages": [{"role": "system", "content": "x"}]}, "user or assistant"),
     ({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}, "tools"),
     ({"model": "m", "messages": ["hi"]}, "object"),
+    # Found by tests/faults/test_fuzz.py: each was a 500.
+    ({"model": "m", "messages": [{"role": {"a": 1}, "content": "x"}]}, "not supported"),
+    ({"model": "m", "messages": [{"role": ["user"], "content": "x"}]}, "not supported"),
+    ({"model": "a\x00b", "messages": [{"role": "user", "content": "x"}]}, "printable"),
+    ({"model": "m" * 100_000, "messages": [{"role": "user", "content": "x"}]}, "at most 256"),
 ])
 def test_request_problems(body: dict, words: str):
     problem = gemini_chat.request_problem(body)

@@ -31,6 +31,7 @@ from .adapters.openai_responses import OpenAIResponsesAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
 from .console import console_app
+from .errors import error_response
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
@@ -355,7 +356,20 @@ def create_app(
     key_usage = ErrorShieldMiddleware(KeyAuthMiddleware(key_usage, lookup=keys.lookup, dialect=OPENAI), dialect=OPENAI)
     key_usage = bounded_head(key_usage, OPENAI)
 
+    # Paths no route matches (a newline in a path never matches a route's
+    # pattern, for one) still get an answer in the API shape their prefix names.
+    prefix_dialects = (("/claude", ANTHROPIC), ("/gemini", GEMINI), ("/openai", OPENAI), ("/responses", OPENAI),
+                       ("/v1", OPENAI))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        for prefix, dialect in prefix_dialects:
+            if path == prefix or path.startswith(prefix + "/"):
+                return error_response(dialect, 404, "no such route")
+        return JSONResponse({"error": {"code": "not_found", "message": "no such route"}}, status_code=404)
+
     app = Starlette(
+        exception_handlers={404: not_found},
         routes=[
             Route("/health", health),
             Route("/api/usage", key_usage),

@@ -13,6 +13,11 @@ from ..stores.entities import ApiKey
 from .auth import STATE_KEY as KEY_STATE
 
 
+def shown(model: str, limit: int = 200) -> str:
+    """A client's model name as an error message may quote it: a 1 MB name is not echoed back whole."""
+    return model if len(model) <= limit else model[:limit] + "…"
+
+
 def model_allowed(key: ApiKey, model: str) -> bool:
     # Entries may be exact names or shell-style wildcards ("claude-sonnet-*").
     return not key.models or any(fnmatchcase(model, pattern) for pattern in key.models)
@@ -68,7 +73,7 @@ class PermissionMiddleware:
                 return
             model = self.dialect.requested_model(scope["path"], inbound.model)
             if model and not model_allowed(key, model):
-                denial = f"API key may not use model {model}"
+                denial = f"API key may not use model {shown(model)}"
         if denial:
             await error_response(self.dialect, 403, denial)(scope, receive, send)
             return

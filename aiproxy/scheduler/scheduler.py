@@ -47,6 +47,8 @@ class Plan:
     bound_account: int | None = None
 
     def why_none(self, platform: str, model: str | None) -> str:
+        if model and len(model) > 200:  # a client's name, quoted back: not a megabyte of it
+            model = model[:200] + "…"
         served = f" serves model {model}" if model else ""
         if not self.skipped:
             return f"no enabled {platform} account{served}"

@@ -169,6 +169,21 @@ async def test_platform_and_model_permissions(harness: Harness):
     assert r.status_code == 200
 
 
+async def test_a_huge_model_name_is_not_echoed_back_whole(harness: Harness):
+    huge = "claude-" + "x" * (1 << 20)
+    haiku_only, _ = await harness.add_key(models=["claude-haiku-*"])
+    r = await harness.http.post("/claude/v1/messages", json={**BODY, "model": huge}, headers=headers(haiku_only))
+    assert_anthropic_error(r, 403, "permission_error", "claude-xxx")
+    assert len(r.content) < 1000
+    for account in await harness.stores.accounts.list():
+        account.enabled = False
+        await harness.stores.accounts.update(account)
+    await harness.app.state.gateway.pool.reload()
+    r = await harness.http.post("/claude/v1/messages", json={**BODY, "model": huge}, headers=headers(harness.key))
+    assert_anthropic_error(r, 503, "overloaded_error", "no enabled claude account serves model claude-xxx")
+    assert len(r.content) < 1000
+
+
 async def test_malformed_json_400(harness: Harness):
     r = await harness.http.post("/claude/v1/messages", content=b"{nope", headers=headers(harness.key))
     assert_anthropic_error(r, 400, "invalid_request_error", "not valid JSON")

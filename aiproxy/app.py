@@ -31,7 +31,7 @@ from .adapters.openai_responses import OpenAIResponsesAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
 from .console import console_app
-from .errors import error_response
+from .errors import error_body_for_path
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
@@ -358,15 +358,8 @@ def create_app(
 
     # Paths no route matches (a newline in a path never matches a route's
     # pattern, for one) still get an answer in the API shape their prefix names.
-    prefix_dialects = (("/claude", ANTHROPIC), ("/gemini", GEMINI), ("/openai", OPENAI), ("/responses", OPENAI),
-                       ("/v1", OPENAI))
-
     async def not_found(request: Request, exc: Exception) -> Response:
-        path = request.url.path
-        for prefix, dialect in prefix_dialects:
-            if path == prefix or path.startswith(prefix + "/"):
-                return error_response(dialect, 404, "no such route")
-        return JSONResponse({"error": {"code": "not_found", "message": "no such route"}}, status_code=404)
+        return Response(error_body_for_path(request.url.path, 404, "no such route"), 404, media_type="application/json")
 
     app = Starlette(
         exception_handlers={404: not_found},

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import anyio
 import anyio.to_thread
 
+from ..backoff import backoff_delay, describe
 from ..stores.entities import UsageRecord
 from ..stores.protocols import UsageStore
 from .spool import UsageSpool
@@ -41,21 +42,6 @@ log = logging.getLogger("aiproxy.usage")
 # Without a spool directory, or while spilling fails, this many times
 # max_buffered may wait in memory before the oldest records are dropped.
 _HARD_LIMIT_FACTOR = 2
-
-
-def backoff_delay(failures: int, initial: float, cap: float, jitter: float) -> float:
-    """Seconds to wait after the `failures`-th failure in a row: `initial`
-    doubling each time up to `cap`, scaled by `jitter` (0..1) into [50%, 100%)
-    so that many processes do not retry in step."""
-    base = min(cap, initial * 2.0 ** min(failures - 1, 60))
-    return base * (0.5 + jitter / 2)
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\n", " ")
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class UsageWriter:

@@ -13,7 +13,8 @@ import pytest
 from aiproxy.stores.entities import UsageRecord
 from aiproxy.stores.memory import MemoryUsageStore
 from aiproxy.usage.spool import UsageSpool
-from aiproxy.usage.writer import UsageWriter, backoff_delay
+from aiproxy.backoff import backoff_delay
+from aiproxy.usage.writer import UsageWriter
 
 pytestmark = pytest.mark.anyio
 

@@ -260,7 +260,8 @@ def create_app(
             oauth=flows,
             test_account=probe,
             monitor=scheduler,
-        )
+        ),
+        db_timeout=settings.admin_db_timeout_seconds,
     )
 
     async def health(request: Request) -> JSONResponse:

@@ -13,3 +13,19 @@ def is_duplicate(exc: BaseException) -> bool:
     # asyncmy is optional, so match its IntegrityError by name, not by import.
     # 1062 is ER_DUP_ENTRY.
     return type(exc).__name__ == "IntegrityError" and bool(exc.args) and exc.args[0] == 1062
+
+
+# asyncmy's (and PyMySQL's) errors for a server that cannot be reached, went
+# away, or gave up on a lock: matched by name, as above.
+_MYSQL_UNAVAILABLE = frozenset({"OperationalError", "InterfaceError"})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database could not be reached or did not answer, as
+    opposed to refusing the statement: a network error, a timeout, SQLite's
+    "database is locked" / read-only / cannot open, MySQL's "can't connect",
+    "server has gone away" and "lost connection"."""
+    if isinstance(exc, (OSError, sqlite3.OperationalError)):
+        return True
+    module = type(exc).__module__ or ""
+    return type(exc).__name__ in _MYSQL_UNAVAILABLE and module.startswith(("asyncmy", "pymysql"))

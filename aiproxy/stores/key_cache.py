@@ -126,10 +126,11 @@ class KeyCache:
         except Exception as exc:
             self._failing(f"{type(exc).__name__}: {exc}")
             entry = self._entries.get(key_hash)
-            if entry is not None and entry[1] is not None:
+            now = self._clock()
+            if entry is not None and entry[1] is not None and entry[2] > now:
                 # Keep serving the known key, and try the store again in a
                 # while rather than on every request.
-                self._entries[key_hash] = (self._clock() + self._negative_ttl, entry[1], entry[2])
+                self._entries[key_hash] = (min(now + self._negative_ttl, entry[2]), entry[1], entry[2])
             raise KeyStoreUnavailable(f"the key store failed: {type(exc).__name__}") from exc
         if self._store_failing:
             self._store_failing = False

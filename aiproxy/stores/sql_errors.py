@@ -28,4 +28,22 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, (OSError, sqlite3.OperationalError)):
         return True
     module = type(exc).__module__ or ""
-    return type(exc).__name__ in _MYSQL_UNAVAILABLE and module.startswith(("asyncmy", "pymysql"))
+    if type(exc).__name__ in _MYSQL_UNAVAILABLE and module.startswith(("asyncmy", "pymysql")):
+        return True
+    # asyncmy also fails a connect to a server that closes at once with a bare
+    # RuntimeError ("Transport does not expose socket instance"), and a dead
+    # connection with AttributeErrors: not DB-API errors, but raised inside the
+    # driver's own code, which a refused statement never is.
+    if isinstance(exc, (RuntimeError, AttributeError)):
+        return _raised_in(exc, "asyncmy")
+    return False
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+    return f"/{package}/" in filename or filename.startswith(f"{package}/")

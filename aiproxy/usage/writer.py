@@ -13,7 +13,9 @@ beyond that they are spilled to the spool (`spool.py`, JSON-lines files in
 `spool_dir`) by a second task, which also works while a write hangs. Spilled
 records are written back, one file per transaction, once the store answers,
 and at the next start when this process died first. Stopping writes what is
-left within `shutdown_seconds`, and spills whatever the store did not take.
+left within `shutdown_seconds` (a write that hangs is given up on then; one in
+SQLite's worker thread ends within the busy timeout), and spills whatever the
+store did not take.
 
 A record is written once: a batch leaves the buffer before its write and
 comes back only when the write raised, and the writes are single
@@ -25,6 +27,7 @@ in that instant): the writer cannot tell that from a failure, and retries.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from typing import Callable, Sequence
@@ -74,6 +77,8 @@ class UsageWriter:
         self._wake = anyio.Event()  # a batch is full, or stop()
         self._full = anyio.Event()  # the buffer reached max_buffered: spill
         self._stopped = False
+        self._loop_scope = anyio.CancelScope()
+        self._shutdown_deadline = math.inf
         # The spool may hold files (ours, or a dead predecessor's) to write back.
         self._spooled = False
         # Backoff: failures in a row, and when the store may be tried again.
@@ -84,6 +89,7 @@ class UsageWriter:
         self._backlog_written = 0
         self._spilled = 0
         self._spill_logged = False
+        self._failure_logged = False
         self._dropped = 0
 
     # -- the request path ------------------------------------------------------
@@ -129,8 +135,10 @@ class UsageWriter:
         self._failures += 1
         delay = backoff_delay(self._failures, self._backoff_initial, self._backoff_max, self._jitter())
         self._retry_at = self._clock() + delay
-        if self._failures == 1 and self._degraded_since is None:
+        if self._degraded_since is None:
             self._degraded_since = self._clock()
+        if not self._failure_logged:
+            self._failure_logged = True
             log.warning(
                 "usage store unavailable: %s, buffering (retrying with backoff up to %gs)",
                 describe(exc),
@@ -157,7 +165,7 @@ class UsageWriter:
             log.error("dropped %d usage records while the store was failing", self._dropped)
         self._degraded_since = None
         self._backlog_written = self._spilled = self._dropped = 0
-        self._spill_logged = False
+        self._spill_logged = self._failure_logged = False
 
     # -- the background loop ---------------------------------------------------
 
@@ -171,13 +179,19 @@ class UsageWriter:
         async with anyio.create_task_group() as tg:
             if self._spool is not None:
                 tg.start_soon(self._spill_forever)
-            await self._write_forever()
+            with self._loop_scope:
+                await self._write_forever()
             tg.cancel_scope.cancel()
         await self._shutdown()
 
     def stop(self) -> None:
+        """End the loop. A write in flight (to a store that hangs) and the last
+        write share `shutdown_seconds` from now; what is not written by then
+        is spilled."""
         self._stopped = True
         self._wake.set()
+        self._shutdown_deadline = anyio.current_time() + self._shutdown_seconds
+        self._loop_scope.deadline = self._shutdown_deadline
 
     async def _write_forever(self) -> None:
         while not self._stopped:
@@ -303,8 +317,11 @@ class UsageWriter:
     async def _shutdown(self) -> None:
         """Write what is left (one try, bounded in time), spill what the store
         did not take."""
-        if self._buffer:
-            with anyio.move_on_after(self._shutdown_seconds):
+        budget = self._shutdown_deadline - anyio.current_time()
+        if self._buffer and not self._failures and budget > 0:
+            # One last try, unless the store is failing right now or a hung
+            # write used the time up: then the records go straight to the spool.
+            with anyio.move_on_after(budget):
                 await self._write_buffer()
         if not self._buffer:
             self._maybe_recovered()

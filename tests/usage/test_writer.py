@@ -321,3 +321,23 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "unreadable" in caplog.text
     claim.remove()
     assert not os.path.exists(path)
+
+
+async def test_a_write_hanging_at_shutdown_is_given_up_and_spilled(tmp_path: Path):
+    store = FlakyStore()
+    store.hang = anyio.Event()  # the store never answers
+    writer = quick_writer(store, tmp_path, max_buffered=1000, shutdown_seconds=0.2)
+
+    async def body() -> None:
+        for i in range(10):  # a full batch: written at once, and the write hangs
+            writer.submit(record(i))
+        await until(lambda: len(store.attempts) == 1)
+
+    with anyio.fail_after(5):  # bounded: the in-flight write and the last one share shutdown_seconds
+        await running(writer, body)
+    assert len(store.attempts) == 1  # not tried again at shutdown: the spool takes them
+    [file] = spool_files(tmp_path / "spool")
+    assert len(file.read_text().splitlines()) == 10
+    store.hang = None
+    await running(quick_writer(store, tmp_path), lambda: until(lambda: len(store.records) == 10))
+    assert tokens(store.records) == list(range(10))

@@ -77,7 +77,9 @@ class UsageWriter:
         self._wake = anyio.Event()  # a batch is full, or stop()
         self._full = anyio.Event()  # the buffer reached max_buffered: spill
         self._stopped = False
-        self._loop_scope = anyio.CancelScope()
+        # The write loop's scope (made in run(): it needs the event loop),
+        # given a deadline by stop().
+        self._loop_scope: anyio.CancelScope | None = None
         self._shutdown_deadline = math.inf
         # The spool may hold files (ours, or a dead predecessor's) to write back.
         self._spooled = False
@@ -179,6 +181,7 @@ class UsageWriter:
         async with anyio.create_task_group() as tg:
             if self._spool is not None:
                 tg.start_soon(self._spill_forever)
+            self._loop_scope = anyio.CancelScope(deadline=self._shutdown_deadline)
             with self._loop_scope:
                 await self._write_forever()
             tg.cancel_scope.cancel()
@@ -191,7 +194,8 @@ class UsageWriter:
         self._stopped = True
         self._wake.set()
         self._shutdown_deadline = anyio.current_time() + self._shutdown_seconds
-        self._loop_scope.deadline = self._shutdown_deadline
+        if self._loop_scope is not None:
+            self._loop_scope.deadline = self._shutdown_deadline
 
     async def _write_forever(self) -> None:
         while not self._stopped:

@@ -92,6 +92,7 @@ class UsageWriter:
         self._spilled = 0
         self._spill_logged = False
         self._failure_logged = False
+        self._spill_failure_logged = False
         self._dropped = 0
 
     # -- the request path ------------------------------------------------------
@@ -300,8 +301,18 @@ class UsageWriter:
             self._buffer[:0] = records
             if not isinstance(exc, Exception):
                 raise
-            log.error("spilling %d usage records to %s failed: %s", len(records), self._spool.directory, describe(exc))
+            if not self._spill_failure_logged:
+                self._spill_failure_logged = True
+                log.error(
+                    "spilling %d usage records to %s failed: %s; keeping them in memory",
+                    len(records),
+                    self._spool.directory,
+                    describe(exc),
+                )
             return False
+        if self._spill_failure_logged:
+            self._spill_failure_logged = False
+            log.warning("spilling usage records to %s works again", self._spool.directory)
         self._spooled = True
         self._spilled += len(records)
         if self._degraded_since is None:

@@ -341,3 +341,24 @@ async def test_a_write_hanging_at_shutdown_is_given_up_and_spilled(tmp_path: Pat
     store.hang = None
     await running(quick_writer(store, tmp_path), lambda: until(lambda: len(store.records) == 10))
     assert tokens(store.records) == list(range(10))
+
+
+async def test_a_spool_that_cannot_be_written_keeps_records_in_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    blocker = tmp_path / "spool"
+    blocker.write_text("a file where the spool directory should be")
+    store = FlakyStore()
+    store.down = True
+    writer = quick_writer(store, tmp_path)
+
+    async def body() -> None:
+        for i in range(18):
+            writer.submit(record(i))
+            await anyio.sleep(0.003)
+        await until(lambda: any("spilling" in r.getMessage() for r in writer_logs(caplog)))
+        store.down = False
+        await until(lambda: len(store.records) == 18)
+
+    await running(writer, body)
+    assert tokens(store.records) == list(range(18))  # within twice the buffer: nothing dropped
+    failures = [r for r in writer_logs(caplog) if "spilling" in r.getMessage() and "failed" in r.getMessage()]
+    assert len(failures) == 1

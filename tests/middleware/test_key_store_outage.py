@@ -37,3 +37,17 @@ async def test_unavailable_key_store_answers_503_in_the_callers_shape(dialect: D
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "5"
     assert shape(r.json()), r.text
+
+
+async def test_a_database_failure_past_the_cache_answers_503_not_500(caplog: pytest.LogCaptureFixture) -> None:
+    # E.g. a key's own usage (/api/usage), read from the store per request.
+    async def reads_the_store(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    app = ErrorShieldMiddleware(reads_the_store, dialect=OPENAI)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/api/usage")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.json()["error"]["type"] == "server_error"
+    assert "Connection refused" not in r.text
+    assert [rec.exc_info for rec in caplog.records] == [None]  # one line, no trace

@@ -138,9 +138,25 @@ def create_app(
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
     pool = AccountPool(stores.accounts, cipher)
-    keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
+    keys = KeyCache(
+        stores.keys,
+        stores.users,
+        ttl=settings.key_cache_ttl,
+        negative_ttl=settings.key_cache_negative_ttl,
+        stale_seconds=settings.key_cache_stale_seconds,
+        timeout=settings.key_lookup_timeout_seconds,
+    )
     first_use = KeyFirstUse(stores.keys, keys.invalidate)
-    writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
+    writer = UsageWriter(
+        stores.usage,
+        batch_size=settings.usage_batch_size,
+        flush_seconds=settings.usage_flush_seconds,
+        max_buffered=settings.usage_buffer_records,
+        spool_dir=settings.usage_spool_dir,
+        backoff_initial=settings.usage_backoff_initial_seconds,
+        backoff_max=settings.usage_backoff_max_seconds,
+        shutdown_seconds=settings.usage_shutdown_seconds,
+    )
     # List prices, read once: a malformed price file fails here (PriceFileError).
     prices = PriceTable.load(settings.prices_file)
     # Prometheus counters of this process (GET /metrics), fed by every usage record.
@@ -280,7 +296,8 @@ def create_app(
                 window=settings.login_failure_window_seconds,
             ),
             passwords=PasswordHashing(settings.password_hash_concurrency, settings.password_hash_wait_seconds),
-        )
+        ),
+        db_timeout=settings.admin_db_timeout_seconds,
     )
 
     async def health(request: Request) -> JSONResponse:

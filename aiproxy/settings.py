@@ -77,6 +77,27 @@ class Settings:
     # Usage records go to the store in batches, off the request path.
     usage_batch_size: int = 200
     usage_flush_seconds: float = 1.0
+
+    # -- Database failure handling (issue 10, part "db") -----------------------
+    # While the store fails, usage records wait in memory, up to this many...
+    usage_buffer_records: int = 10_000
+    # ...then are spilled to JSON-lines files here and written back once the
+    # store answers (at the next start too). None: no spool, the oldest records
+    # are dropped beyond the buffer. server.py sets <AIPROXY_DATA_DIR>/usage-spool.
+    usage_spool_dir: str | None = None
+    # Retries of a failing store: this delay, doubled per failure up to the cap, jittered.
+    usage_backoff_initial_seconds: float = 0.5
+    usage_backoff_max_seconds: float = 30.0
+    # At shutdown, how long the last write may take before the rest is spilled.
+    usage_shutdown_seconds: float = 10.0
+    # An admin API call whose database reads or writes take longer answers 503.
+    admin_db_timeout_seconds: float = 5.0
+    # While the key store fails, a cached key keeps working this long past its TTL;
+    # a key not in memory answers 503 when the store fails or takes longer than the timeout.
+    key_cache_stale_seconds: float = 3600.0
+    key_lookup_timeout_seconds: float = 5.0
+    # -- end of database failure handling --------------------------------------
+
     # A price file (JSON, the format of aiproxy/pricing/prices.json) whose
     # models replace or add to the packaged list prices; None: packaged only.
     prices_file: str | None = None
@@ -168,6 +189,22 @@ class Settings:
         # Hygiene (issue 10): the request body limit.
         if env.get("AIPROXY_MAX_BODY_BYTES"):
             s.max_request_bytes = _positive_int(env, "AIPROXY_MAX_BODY_BYTES")
+
+        # Database failure handling (issue 10, part "db").
+        db_floats = {
+            "AIPROXY_USAGE_BACKOFF_INITIAL_SECONDS": "usage_backoff_initial_seconds",
+            "AIPROXY_USAGE_BACKOFF_MAX_SECONDS": "usage_backoff_max_seconds",
+            "AIPROXY_USAGE_SHUTDOWN_SECONDS": "usage_shutdown_seconds",
+            "AIPROXY_ADMIN_DB_TIMEOUT_SECONDS": "admin_db_timeout_seconds",
+            "AIPROXY_KEY_CACHE_STALE_SECONDS": "key_cache_stale_seconds",
+            "AIPROXY_KEY_LOOKUP_TIMEOUT_SECONDS": "key_lookup_timeout_seconds",
+        }
+        for var, attr in db_floats.items():
+            if env.get(var):
+                setattr(s, attr, float(env[var]))
+        if env.get("AIPROXY_USAGE_BUFFER_RECORDS"):
+            s.usage_buffer_records = int(env["AIPROXY_USAGE_BUFFER_RECORDS"])
+        s.usage_spool_dir = env.get("AIPROXY_USAGE_SPOOL_DIR") or None
         s.redis_url = env.get("REDIS_URL") or None
         # --- Redis failure handling (issue 10) ---
         if env.get("AIPROXY_REDIS_TIMEOUT"):

@@ -133,7 +133,23 @@ class LimitsMixin:
     _head_due: float = 0.0  # when the head in progress must be complete
     _body_seen: float = 0.0  # when the body in progress last made progress
 
-    # --- connection ---
+    # --- connection: the protocol's own entry points, around uvicorn's ---
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._limits_connect()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._limits_lost()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def data_received(self, data: bytes) -> None:
+        self._receive(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand bytes to uvicorn's parser (its own data_received)."""
+        super().data_received(data)  # type: ignore[misc]
+
 
     def _limits_connect(self) -> bool:
         """Called after uvicorn's connection_made; False when the connection was refused."""
@@ -327,20 +343,6 @@ def _httptools_class() -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class LimitedHttpToolsProtocol(LimitsMixin, HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._limits_connect()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._limits_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._receive(data)
-
-        def _feed(self, data: bytes) -> None:
-            HttpToolsProtocol.data_received(self, data)
-
         def on_headers_complete(self) -> None:
             self._head_done()
             super().on_headers_complete()
@@ -365,20 +367,6 @@ def _h11_class() -> type:
     class LimitedH11Protocol(LimitsMixin, H11Protocol):
         # h11 has no parser callbacks: after each batch of events, where the
         # connection is is read from h11's state of the client's side.
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._limits_connect()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._limits_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._receive(data)
-
-        def _feed(self, data: bytes) -> None:
-            H11Protocol.data_received(self, data)
-
         def handle_events(self) -> None:
             super().handle_events()
             their = self.conn.their_state

@@ -182,6 +182,12 @@ class Settings:
             "AIPROXY_OVERLOAD_COOLDOWN_SECONDS": "overload_cooldown_seconds",
             "AIPROXY_TRANSPORT_COOLDOWN_SECONDS": "transport_cooldown_seconds",
             "AIPROXY_ERROR_RECHECK_SECONDS": "error_recheck_seconds",
+            "AIPROXY_USAGE_BACKOFF_INITIAL_SECONDS": "usage_backoff_initial_seconds",
+            "AIPROXY_USAGE_BACKOFF_MAX_SECONDS": "usage_backoff_max_seconds",
+            "AIPROXY_USAGE_SHUTDOWN_SECONDS": "usage_shutdown_seconds",
+            "AIPROXY_ADMIN_DB_TIMEOUT_SECONDS": "admin_db_timeout_seconds",
+            "AIPROXY_KEY_CACHE_STALE_SECONDS": "key_cache_stale_seconds",
+            "AIPROXY_KEY_LOOKUP_TIMEOUT_SECONDS": "key_lookup_timeout_seconds",
         }
         for var, attr in floats.items():
             if env.get(var):
@@ -190,18 +196,7 @@ class Settings:
         if env.get("AIPROXY_MAX_BODY_BYTES"):
             s.max_request_bytes = _positive_int(env, "AIPROXY_MAX_BODY_BYTES")
 
-        # Database failure handling (issue 10, part "db").
-        db_floats = {
-            "AIPROXY_USAGE_BACKOFF_INITIAL_SECONDS": "usage_backoff_initial_seconds",
-            "AIPROXY_USAGE_BACKOFF_MAX_SECONDS": "usage_backoff_max_seconds",
-            "AIPROXY_USAGE_SHUTDOWN_SECONDS": "usage_shutdown_seconds",
-            "AIPROXY_ADMIN_DB_TIMEOUT_SECONDS": "admin_db_timeout_seconds",
-            "AIPROXY_KEY_CACHE_STALE_SECONDS": "key_cache_stale_seconds",
-            "AIPROXY_KEY_LOOKUP_TIMEOUT_SECONDS": "key_lookup_timeout_seconds",
-        }
-        for var, attr in db_floats.items():
-            if env.get(var):
-                setattr(s, attr, float(env[var]))
+        # Database failure handling (issue 10): the floats are in `floats` above.
         if env.get("AIPROXY_USAGE_BUFFER_RECORDS"):
             s.usage_buffer_records = int(env["AIPROXY_USAGE_BUFFER_RECORDS"])
         s.usage_spool_dir = env.get("AIPROXY_USAGE_SPOOL_DIR") or None

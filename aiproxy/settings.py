@@ -78,7 +78,7 @@ class Settings:
     usage_batch_size: int = 200
     usage_flush_seconds: float = 1.0
 
-    # -- Database failure handling (issue 10, part "db") -----------------------
+    # -- Database failure handling -----------------------
     # While the store fails, usage records wait in memory, up to this many...
     usage_buffer_records: int = 10_000
     # ...then are spilled to JSON-lines files here and written back once the
@@ -105,14 +105,14 @@ class Settings:
     # Upstream HTTP.
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # long generations stream slowly
-    # Hygiene (issue 10): the largest request body a proxied route reads
+    # Hygiene: the largest request body a proxied route reads
     # (AIPROXY_MAX_BODY_BYTES); beyond it, 413 in the caller's shape. The
     # admin API has its own, smaller cap (admin/validation.MAX_BODY_BYTES).
     max_request_bytes: int = 32 * 1024 * 1024
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
-    # Request head bounds (issue 10, header floods): a proxied request with
+    # Request head bounds: a proxied request with
     # more headers, or more bytes of header names and values, is answered 431
     # in its API's shape before any per-header work. Real clients send 10-25
     # headers in 1-4 KiB (Claude Code's long anthropic-beta included); the
@@ -135,7 +135,7 @@ class Settings:
     # one that answers is put back into rotation.
     error_recheck_seconds: float = 300.0
 
-    # --- admin authentication (issue 10: login throttle, bounded hashing) ---
+    # --- admin authentication (login throttle, bounded hashing) ---
     # Failed admin logins per username and per client address, in this
     # process's memory: the first `login_free_failures` cost nothing, then each
     # failure blocks for 1 s, 2 s, 4 s, … up to `login_max_delay_seconds`; a
@@ -149,7 +149,7 @@ class Settings:
     password_hash_concurrency: int = 1
     password_hash_wait_seconds: float = 5.0
 
-    # --- Redis failure handling (issue 10) ---------------------------------
+    # --- Redis failure handling ---------------------------------
     # Each Redis connect and each answer is awaited at most this long; a
     # failure opens a circuit breaker for the cool-down, during which Redis is
     # not tried and state is kept in this process (then one probe).
@@ -192,16 +192,16 @@ class Settings:
         for var, attr in floats.items():
             if env.get(var):
                 setattr(s, attr, float(env[var]))
-        # Hygiene (issue 10): the request body limit.
+        # Hygiene: the request body limit.
         if env.get("AIPROXY_MAX_BODY_BYTES"):
             s.max_request_bytes = _positive_int(env, "AIPROXY_MAX_BODY_BYTES")
 
-        # Database failure handling (issue 10): the floats are in `floats` above.
+        # Database failure handling: the floats are in `floats` above.
         if env.get("AIPROXY_USAGE_BUFFER_RECORDS"):
             s.usage_buffer_records = int(env["AIPROXY_USAGE_BUFFER_RECORDS"])
         s.usage_spool_dir = env.get("AIPROXY_USAGE_SPOOL_DIR") or None
         s.redis_url = env.get("REDIS_URL") or None
-        # --- Redis failure handling (issue 10) ---
+        # --- Redis failure handling ---
         if env.get("AIPROXY_REDIS_TIMEOUT"):
             s.redis_timeout_seconds = float(env["AIPROXY_REDIS_TIMEOUT"])
         if env.get("AIPROXY_REDIS_COOLDOWN_SECONDS"):
@@ -217,7 +217,7 @@ class Settings:
         s.prices_file = env.get("AIPROXY_PRICES_FILE") or None
         if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
             s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])
-        # Request head bounds (issue 10, header floods).
+        # Request head bounds.
         if env.get("AIPROXY_MAX_HEADER_COUNT"):
             s.max_header_count = int(env["AIPROXY_MAX_HEADER_COUNT"])
         if env.get("AIPROXY_MAX_HEADER_BYTES"):
@@ -256,7 +256,7 @@ class Settings:
             s.oauth.refresh_skew_seconds = float(env["AIPROXY_OAUTH_REFRESH_SKEW_SECONDS"])
         if env.get("AIPROXY_OAUTH_SESSION_TTL_SECONDS"):
             s.oauth.session_ttl_seconds = float(env["AIPROXY_OAUTH_SESSION_TTL_SECONDS"])
-        # --- admin authentication (issue 10) ---
+        # --- admin authentication ---
         if env.get("AIPROXY_LOGIN_FREE_FAILURES"):
             s.login_free_failures = int(env["AIPROXY_LOGIN_FREE_FAILURES"])
         if env.get("AIPROXY_LOGIN_MAX_DELAY_SECONDS"):
@@ -270,7 +270,7 @@ class Settings:
         return s
 
 
-# --- server limits (issue 10: connection timeouts and caps; read by aiproxy/server_limits.py) ---
+# --- server limits (connection timeouts and caps; read by aiproxy/server_limits.py) ---
 @dataclass(frozen=True)
 class ServerLimits:
     """How long and how much a client connection may take before the server cuts it.
@@ -306,7 +306,7 @@ class ServerLimits:
 # --- end server limits ---
 
 def _positive_int(env: Mapping[str, str], var: str) -> int:
-    # Hygiene (issue 10): a limit of 0 or less, or "32MB", is a mistake worth stopping for.
+    # Hygiene: a limit of 0 or less, or "32MB", is a mistake worth stopping for.
     try:
         value = int(env[var])
     except ValueError:
@@ -324,7 +324,7 @@ class ServerSettings:
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///aiproxy.db"
     data_dir: str = "."
-    limits: ServerLimits = field(default_factory=ServerLimits)  # server limits (issue 10)
+    limits: ServerLimits = field(default_factory=ServerLimits)  # server limits
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -333,7 +333,7 @@ class ServerSettings:
         s.host = env.get("HOST", s.host)
         s.port = int(env.get("PORT", s.port))
         s.data_dir = env.get("AIPROXY_DATA_DIR", s.data_dir)
-        s.limits = ServerLimits.from_env(env)  # server limits (issue 10)
+        s.limits = ServerLimits.from_env(env)  # server limits
         if env.get("DATABASE_URL"):
             s.database_url = env["DATABASE_URL"]
         elif env.get("DB_HOST"):

@@ -34,7 +34,7 @@ class AdminContext:
     # Sends one minimal request through an account (aiproxy.account_test) and
     # answers {ok, status, latency_ms, message}; None: /accounts/{id}/test answers 501.
     test_account: Callable[[int], Awaitable[dict[str, Any]]] | None = None
-    # Admin authentication (issue 10): failed logins counted per username and
+    # Admin authentication: failed logins counted per username and
     # client address, and Argon2 work bounded to a few at a time.
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     passwords: PasswordHashing = field(default_factory=PasswordHashing)

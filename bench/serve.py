@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import gc
+import importlib.util
 import os
 import sys
 from pathlib import Path

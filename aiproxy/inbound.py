@@ -1,8 +1,8 @@
 """The client's request as the gateway sees it: body read once, JSON parsed once.
 
 Permission checks need the model before routing, and the relay needs the same
-body to forward; whoever asks first reads it, and the result is kept on
-`scope["state"]` for the other.
+body to forward; whoever asks first reads it, and the result is kept on the
+request's context (`context.RequestContext.inbound`) for the other.
 """
 
 from __future__ import annotations
@@ -12,12 +12,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope
 
+from .context import context
 from .jsonbody import JSONBodyError, parse_json_body
-
-STATE_KEY = "inbound"
-# Where key auth puts the caller's ApiKey on scope["state"] (read by the other
-# middleware and by the relay, for the key's account bindings).
-API_KEY_STATE = "api_key"
 
 
 class BadRequest(Exception):
@@ -36,10 +32,9 @@ class InboundRequest:
 
 
 async def read_inbound(scope: Scope, receive: Receive, max_bytes: int) -> InboundRequest:
-    state = scope.setdefault("state", {})
-    cached = state.get(STATE_KEY)
-    if cached is not None:
-        return cached
+    ctx = context(scope)
+    if ctx.inbound is not None:
+        return ctx.inbound
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -71,5 +66,5 @@ async def read_inbound(scope: Scope, receive: Receive, max_bytes: int) -> Inboun
         model=model if isinstance(model, str) else None,
         stream=bool(data.get("stream")) if data else False,
     )
-    state[STATE_KEY] = inbound
+    ctx.inbound = inbound
     return inbound

@@ -21,11 +21,12 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from .adapters.base import Adapter, UpstreamCall
+from .context import context
 from .errors import error_response
 from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import allowed_for, client_response_headers, upstream_request_headers
-from .inbound import API_KEY_STATE, BadRequest, InboundRequest, read_inbound
+from .inbound import BadRequest, InboundRequest, read_inbound
 from .scheduler.model_prefix import ModelPrefixes
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.pool import AccountPool
@@ -33,7 +34,6 @@ from .scheduler.scheduler import Scheduler
 from .scheduler import sessions
 from .scheduler.sessions import session_key
 from .stores.entities import ApiKey
-from .usage.meter import STATE_KEY as USAGE_KEY
 from .usage.meter import UsageMeter
 from .upstream_path import UnsafePathValue, fill_model
 from .upstream_proxy import account_proxy
@@ -118,8 +118,8 @@ class Relay:
         self._prefixes = model_prefixes or ModelPrefixes({})
 
     async def serve(self, spec: RouteSpec, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.setdefault("state", {})
-        meter: UsageMeter = state.get(USAGE_KEY) or UsageMeter(platform=spec.platform)
+        ctx = context(scope)
+        meter = ctx.meter or UsageMeter(platform=spec.platform)
         meter.endpoint = spec.endpoint
         if scope["method"] != spec.method:
             await error_response(spec.dialect, 405, f"method {scope['method']} not allowed; use {spec.method}")(
@@ -148,7 +148,7 @@ class Relay:
         meter.stream = inbound.stream
 
         session = session_key(spec.platform, _header_map(scope), inbound.json, scope["path"])
-        plan = await self._scheduler.plan(spec.platform, model, types, key=state.get(API_KEY_STATE), session=session)
+        plan = await self._scheduler.plan(spec.platform, model, types, key=ctx.key, session=session)
         attempts = 0
         for i, chosen in enumerate(plan.candidates):
             if attempts >= self._attempts:
@@ -416,7 +416,7 @@ class _Exchange:
                     self.meter.model = model
             if self.spec.rewrite_body is not None:
                 body = self.spec.rewrite_body(body)
-            key = self.scope.get("state", {}).get(API_KEY_STATE)
+            key = context(self.scope).key
             if self.spec.rewrite_for_key is not None and key is not None:
                 body = self.spec.rewrite_for_key(body, key)
         else:

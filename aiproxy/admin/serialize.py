@@ -14,14 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..stores.entities import Account, ApiKey, UsageRecord, User
 from ..scheduler.status import AccountStatus
 from ..stores.protocols import UsageTotal
-from .validation import to_naive_utc
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Naive-UTC (as stored) or aware datetime -> ISO 8601 with a trailing Z."""
-    if moment is None:
-        return None
-    return to_naive_utc(moment).isoformat() + "Z"
+from ..timestamps import iso
 
 
 def user_json(user: User) -> dict[str, Any]:

@@ -8,7 +8,7 @@ console can put it next to the right input. JSON types are taken strictly:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from ..jsonbody import JSONBodyError, parse_json_body
 from ..security.passwords import MIN_PASSWORD_LENGTH
+from ..timestamps import to_naive_utc
 from .errors import ApiError
 
 # The admin API takes small JSON objects; anything bigger is a mistake or abuse
@@ -215,13 +216,6 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 def as_proxy_url(value: Any, field: str) -> str | None:
     """An outbound proxy: an http, https, socks5 or socks5h URL with a host, or None."""
     return as_url(value, field, PROXY_SCHEMES, "http, https, socks5 or socks5h")
-
-
-def to_naive_utc(moment: datetime) -> datetime:
-    # The stores keep naive UTC (see entities.utcnow); a naive input is taken as UTC.
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
 
 
 # The moments the API takes: far enough either way for any real use, and far

@@ -2,8 +2,10 @@
 
 HeadLimit -> ErrorShield -> KeyAuth -> Permission -> Quota -> Usage -> routes.
 
-Each reads what the one before it put on `scope["state"]` and answers errors
-in the caller's API shape (the `Dialect` it is built with).
+Each reads what an outer one left on the request's context (`aiproxy.context`,
+one typed object under one `scope["state"]` key), never from the module of a
+middleware that wraps it, and answers errors in the caller's API shape (the
+`Dialect` it is built with).
 """
 
 from .auth import KeyAuthMiddleware

@@ -11,14 +11,12 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..context import context
 from ..errors import error_response
 from ..formats.dialect import Dialect
-from ..inbound import API_KEY_STATE
 from ..security.api_keys import hash_api_key
 from ..stores.entities import ApiKey
 from ..stores.key_cache import KeyStoreUnavailable
-
-STATE_KEY = API_KEY_STATE
 
 KeyLookup = Callable[[str], Awaitable["ApiKey | None"]]
 
@@ -64,5 +62,5 @@ class KeyAuthMiddleware:
         if api_key is None:
             await error_response(self.dialect, 401, "invalid API key")(scope, receive, send)
             return
-        scope.setdefault("state", {})[STATE_KEY] = api_key
+        context(scope).key = api_key
         await self.app(scope, receive, send)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..context import api_key
 from ..errors import error_response
 from ..formats.dialect import Dialect
 from ..inbound import BadRequest, read_inbound
+from ..key_models import model_allowed
 from ..stores.entities import ApiKey
-from .auth import STATE_KEY as KEY_STATE
 
 
 def shown(model: str, limit: int = 200) -> str:
     """A client's model name as an error message may quote it: a 1 MB name is not echoed back whole."""
     return model if len(model) <= limit else model[:limit] + "…"
-
-
-def model_allowed(key: ApiKey, model: str) -> bool:
-    # Entries may be exact names or shell-style wildcards ("claude-sonnet-*").
-    return not key.models or any(fnmatchcase(model, pattern) for pattern in key.models)
 
 
 def client_of(scope: Scope) -> str | None:
@@ -56,7 +50,7 @@ class PermissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        key: ApiKey = scope["state"][KEY_STATE]
+        key = api_key(scope)
         denial = None
         if not key.enabled:
             denial = "API key is disabled"

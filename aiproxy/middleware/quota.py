@@ -13,8 +13,8 @@ quotas, each a 429 in the caller's dialect when exceeded:
   the next is refused.
 
 After the request, its record's tokens and cost (the usage middleware, just
-inside this one, leaves the finished record on `scope["state"]`) are added to
-the counters. Counters live in the SharedState, so with Redis they hold
+inside this one, leaves the finished record on the request's context) are
+added to the counters (named in `key_quotas`, which GET /api/usage reads too). Counters live in the SharedState, so with Redis they hold
 across every worker and instance; they are counted for every key, so a limit
 set later already sees the day's (week's, …) spending.
 
@@ -37,68 +37,32 @@ import anyio
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..context import api_key, context
 from ..errors import error_response
 from ..formats.dialect import Dialect
+from ..key_quotas import (
+    DAY,
+    MINUTE,
+    cost_day_counter,
+    cost_total_counter,
+    cost_week_counter,
+    has_quota,
+    periods,
+    rpm_counter,
+    slot_key,
+    tokens_counter,
+)
 from ..state import SharedState, StateUnavailable
 from ..stores.entities import ApiKey, UsageRecord, utcnow
-from .auth import STATE_KEY as KEY_STATE
 
 log = logging.getLogger(__name__)
 
-# Where UsageMiddleware leaves the request's finished record on scope["state"].
-RECORD_STATE = "usage_record"
-
-MINUTE = 60
-DAY = 86_400
 # Float counters lapse this long after their first add: a day's and a week's
 # outlive their period (their names carry its date, so a new period starts a
 # new counter); the total's in effect never.
 _DAY_TTL = 2 * DAY
 _WEEK_TTL = 8 * DAY
 _TOTAL_TTL = 100 * 365 * DAY
-
-
-# The names of a key's counters in the SharedState (also read by GET /api/usage).
-def slot_key(key_id: int) -> str:
-    return f"key:{key_id}"
-
-
-def rpm_counter(key_id: int) -> str:
-    return f"rpm:{key_id}"
-
-
-def tokens_counter(key_id: int) -> str:
-    return f"tokens:{key_id}"
-
-
-def cost_day_counter(key_id: int, day: str) -> str:
-    return f"cost:day:{key_id}:{day}"
-
-
-def cost_week_counter(key_id: int, week: str) -> str:
-    return f"cost:week:{key_id}:{week}"
-
-
-def cost_total_counter(key_id: int) -> str:
-    return f"cost:total:{key_id}"
-
-
-def periods(now: float) -> tuple[str, str]:
-    """The UTC day and the week (its Monday) running at epoch second `now`, as dates."""
-    today = datetime.fromtimestamp(now, timezone.utc).date()
-    return today.isoformat(), (today - timedelta(days=today.weekday())).isoformat()
-
-
-def has_quota(key: ApiKey) -> bool:
-    """Does the key have any limit this middleware checks (failure mode `closed` refuses these)?"""
-    return (
-        key.max_concurrency is not None
-        or key.rpm_limit is not None
-        or key.daily_token_limit is not None
-        or key.daily_cost_limit is not None
-        or key.weekly_cost_limit is not None
-        or key.total_cost_limit is not None
-    )
 
 
 def _tokens(record: UsageRecord) -> int:
@@ -135,7 +99,7 @@ class QuotaMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        key: ApiKey = scope["state"][KEY_STATE]
+        key = api_key(scope)
         expiry = key.expiry(self.first_use(key) if self.first_use is not None else None)
         if expiry is not None and expiry <= self.now():
             message = f"API key expired at {expiry.isoformat()}Z"
@@ -178,7 +142,7 @@ class QuotaMiddleware:
                 # Counted even when the client went away (a cancelled task):
                 # what the upstream was paid for counts.
                 with anyio.CancelScope(shield=True):
-                    await self._count(key_id, scope["state"].get(RECORD_STATE))
+                    await self._count(key_id, context(scope).record)
         finally:
             if slot is not None:
                 with anyio.CancelScope(shield=True):

@@ -1,10 +1,11 @@
 """Usage: one record per request that reached the routes, handed to a sink when it ends.
 
-The meter goes on `scope["state"]` for the relay to fill in (account, model,
-tokens); this middleware adds what only the outside sees: the status sent,
-time to first byte, total duration. The record is written even when the
-client disconnected or the app raised, with what was seen until then, and left
-on `scope["state"]` for the quota middleware outside this one to count.
+The meter goes on the request's context (`context.RequestContext.meter`) for
+the relay to fill in (account, model, tokens); this middleware adds what only
+the outside sees: the status sent, time to first byte, total duration. The
+record is written even when the client disconnected or the app raised, with
+what was seen until then, and left on the context (`record`) for the quota
+middleware outside this one to count.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..context import context
 from ..stores.entities import UsageRecord
-from ..usage.meter import STATE_KEY as USAGE_STATE
 from ..usage.meter import Pricer, UsageMeter
-from .auth import STATE_KEY as KEY_STATE
-from .quota import RECORD_STATE
 
 
 class UsageMiddleware:
@@ -34,9 +33,8 @@ class UsageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        meter = UsageMeter(platform=self.platform, endpoint=scope.get("path", ""))
-        state[USAGE_STATE] = meter
+        ctx = context(scope)
+        meter = ctx.meter = UsageMeter(platform=self.platform, endpoint=scope.get("path", ""))
 
         async def metered_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -51,6 +49,5 @@ class UsageMiddleware:
             meter.error = meter.error or f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            record = meter.to_record(state.get(KEY_STATE), self.price)
-            state[RECORD_STATE] = record
+            record = ctx.record = meter.to_record(ctx.key, self.price)
             self.sink(record)

@@ -19,10 +19,10 @@ from typing import Any, Callable
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..context import context
 from ..errors import error_response
 from ..formats import gemini, gemini_chat, openai_chat
 from ..formats.dialect import GEMINI, OPENAI, Dialect
-from ..inbound import STATE_KEY as INBOUND_KEY
 from ..inbound import BadRequest, InboundRequest, read_inbound
 from ..relay import Relay, RouteSpec
 from ..upstream_path import GEMINI_MODEL, UnsafePathValue
@@ -118,7 +118,7 @@ class ModelEndpoint:
             inbound = await _inbound(scope, receive, send, self.max_request_bytes, GEMINI)
             if inbound is None:
                 return
-            scope["state"][INBOUND_KEY] = replace(inbound, stream=True)
+            context(scope).inbound = replace(inbound, stream=True)
         await self.relay.serve(spec, scope, receive, send)
 
 

@@ -1,8 +1,9 @@
 """GET /api/usage: a key's own status, asked with the key itself.
 
 The key's permissions and limits, what it has used of them now (the quota
-counters in the SharedState, the same ones QuotaMiddleware keeps), what is
-left, and its usage of the last 30 days per UTC day from the usage store.
+counters in the SharedState, the same ones QuotaMiddleware keeps: both take
+their names and periods from `key_quotas`), what is left, and its usage of
+the last 30 days per UTC day from the usage store.
 Not a proxied request, so it is the one read on the request path that goes
 to the store. Never the key's hash.
 """
@@ -16,36 +17,16 @@ from typing import Any, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..admin.serialize import iso
-from ..inbound import API_KEY_STATE
-from ..middleware.quota import (
-    DAY,
-    MINUTE,
-    cost_day_counter,
-    cost_total_counter,
-    cost_week_counter,
-    periods,
-    rpm_counter,
-    slot_key,
-    tokens_counter,
-)
-from ..state import SharedState
-from ..stores.entities import ApiKey, utcnow
+from .. import key_quotas
+from ..context import api_key
 from ..errors import error_response
 from ..formats.dialect import OPENAI
+from ..state import SharedState
+from ..stores.entities import utcnow
 from ..stores.protocols import Stores, UsageFilter
+from ..timestamps import iso
 
 HISTORY_DAYS = 30
-LIMITS = ("rpm_limit", "max_concurrency", "daily_token_limit", "daily_cost_limit", "weekly_cost_limit", "total_cost_limit")
-# Which `used` figure each limit is measured against.
-USED_BY_LIMIT = {
-    "rpm_limit": "requests_this_minute",
-    "max_concurrency": "concurrency",
-    "daily_token_limit": "tokens_today",
-    "daily_cost_limit": "cost_today",
-    "weekly_cost_limit": "cost_this_week",
-    "total_cost_limit": "cost_total",
-}
 
 
 class KeyUsageEndpoint:
@@ -63,18 +44,14 @@ class KeyUsageEndpoint:
     async def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return error_response(OPENAI, 405, f"method {request.method} not allowed: use GET")
-        key: ApiKey = request.scope["state"][API_KEY_STATE]
-        limits = {name: getattr(key, name) for name in LIMITS}
+        key = api_key(request.scope)
+        limits = key_quotas.limits(key)
         used: dict[str, Any] = {}
         usage: list[dict[str, Any]] = []
         if key.id is not None:
-            used = await self._used(key, key.id)
+            used = await key_quotas.used(self.state, key, key.id, self.clock())
             usage = await self._history(key.id)
-        remaining = {
-            name: max(0, limit - used[USED_BY_LIMIT[name]])
-            for name, limit in limits.items()
-            if limit is not None and USED_BY_LIMIT[name] in used
-        }
+        remaining = key_quotas.remaining(limits, used)
         return JSONResponse(
             {
                 "key": {
@@ -97,19 +74,6 @@ class KeyUsageEndpoint:
                 "usage": usage,
             }
         )
-
-    async def _used(self, key: ApiKey, key_id: int) -> dict[str, Any]:
-        day, week = periods(self.clock())
-        used: dict[str, Any] = {}
-        # The minute's window is counted only for keys with an rpm limit.
-        if key.rpm_limit is not None:
-            used["requests_this_minute"] = await self.state.get_window(rpm_counter(key_id), MINUTE)
-        used["tokens_today"] = await self.state.get_window(tokens_counter(key_id), DAY)
-        used["cost_today"] = await self.state.get_float(cost_day_counter(key_id, day))
-        used["cost_this_week"] = await self.state.get_float(cost_week_counter(key_id, week))
-        used["cost_total"] = await self.state.get_float(cost_total_counter(key_id))
-        used["concurrency"] = await self.state.held(slot_key(key_id))
-        return used
 
     async def _history(self, key_id: int) -> list[dict[str, Any]]:
         today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import orjson
 
-from ..middleware.permission import model_allowed
+from ..key_models import model_allowed
 from ..stores.entities import ApiKey
 
 KeyBodyRewrite = Callable[[bytes, ApiKey], bytes]

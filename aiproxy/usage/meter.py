@@ -10,8 +10,6 @@ from ..formats.usage import Usage
 from ..pricing.cost import Cost
 from ..stores.entities import ApiKey, UsageRecord
 
-STATE_KEY = "usage"
-
 # What a request's usage cost on a model: create_app hands PriceTable.cost.
 Pricer = Callable[[str, Usage], Cost]
 

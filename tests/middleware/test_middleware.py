@@ -9,6 +9,7 @@ import pytest
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
+from aiproxy.context import context
 from aiproxy.formats.dialect import ANTHROPIC
 from aiproxy.middleware import (
     ErrorShieldMiddleware,
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def echo_key(scope: Scope, receive: Receive, send: Send) -> None:
-    key = scope["state"].get("api_key")
+    key = context(scope).key
     await JSONResponse({"key": key.name if key else None})(scope, receive, send)
 
 
@@ -48,7 +49,7 @@ async def test_key_auth_puts_the_key_on_state():
 
 def with_key(app, key: ApiKey):  # type: ignore[no-untyped-def]
     async def set_key(scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("state", {})["api_key"] = key
+        context(scope).key = key
         await app(scope, receive, send)
 
     return set_key
@@ -75,7 +76,9 @@ async def test_usage_records_status_and_timing_even_when_the_app_fails():
     key = ApiKey(user_id=7, name="k", key_hash="", key_prefix="", id=3)
 
     async def ok(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"]["usage"].model = "m"
+        meter = context(scope).meter
+        assert meter is not None
+        meter.model = "m"
         await PlainTextResponse("hi", status_code=201)(scope, receive, send)
 
     async def boom(scope: Scope, receive: Receive, send: Send) -> None:

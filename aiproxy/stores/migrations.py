@@ -12,24 +12,33 @@ database by SQLAlchemy (migration_steps.py).
 
 Adding a migration
 ------------------
-1. Change the table definition in sql_tables.py: add the column (NOT NULL
-   needs a `server_default` for the rows already there), the sa.Index, or the
-   new sa.Table.
-2. Append one Migration here, naming what you added:
+1. Declare the change in sql_tables.py, at the end of the table it changes:
+   the column (a NOT NULL one needs a `server_default` for the rows already
+   there), a named sa.Index, or a new sa.Table. For example:
 
-       Migration(10, "account notes", steps=(
-           NewColumn(sql_tables.accounts.c.notes),
-           NewIndex(sql_tables.ix_accounts_notes),
+       sa.Column("rank", sa.Integer, nullable=False, server_default=sa.text("0")),
+       ...
+       ix_accounts_rank = sa.Index("ix_accounts_rank", accounts.c.rank)
+
+2. Append one Migration to MIGRATIONS below, naming what you declared; it
+   renders for SQLite, MySQL/MariaDB and PostgreSQL alike:
+
+       Migration(10, "account rank", steps=(
+           NewColumn(sql_tables.accounts.c.rank),
+           NewIndex(sql_tables.ix_accounts_rank),
        )),
 
-   (NewTable(sql_tables.things) creates a table with its indexes.)
-3. Add a field to the entity in entities.py if the column is one (the stores map
-   rows to entities by column name), and a tests/stores/test_stores.py test
-   that a database at the previous version migrates and keeps its rows.
-tests/stores/test_schema.py then checks, on SQLite and MariaDB, that the
-migrated schema equals the table definitions, and the rendered DDL for
-PostgreSQL too. There is no step for changing or dropping a column yet: the
-first migration that needs one adds the step kind (and its catalog check).
+   (`NewTable(sql_tables.things)` creates a new table with its indexes.)
+3. Give the entity in entities.py the field (every column is one: the stores
+   map rows to entities by column name), and add a test in
+   tests/stores/test_stores.py that a database at the previous version
+   migrates to the new one and keeps its rows (see `open_at_version`).
+
+tests/stores/test_sql_tables.py then checks, on SQLite and MariaDB, that the
+migrated schema is the declared one, and test_shipped_migrations.py that the
+new migration is declared once and renders for every dialect. There is no step
+for changing or dropping a column yet: the first migration that needs one adds
+that step kind (with its catalog check) to migration_steps.py.
 """
 
 from __future__ import annotations

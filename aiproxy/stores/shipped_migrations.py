@@ -1,7 +1,7 @@
 """Migrations 1-9 as they shipped: DDL text per dialect, frozen.
 
 Databases out there recorded these as applied, so their text must never change
-(tests/stores/test_schema.py pins a digest of every statement on each
+(tests/stores/test_shipped_migrations.py pins a digest of every statement on each
 dialect). They predate the declared form (migration_steps.py); the schema they
 build is what sql_tables.py declares, which the same tests check on SQLite and
 MariaDB. New migrations go in migrations.py, declared once.

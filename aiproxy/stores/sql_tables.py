@@ -3,7 +3,7 @@
 These tables are what the queries are built from and what new migrations are
 written from (`migrations.NewTable`, `NewColumn`, `NewIndex`, which SQLAlchemy
 renders for each dialect). The shipped migrations 1-9 are frozen DDL text from
-before that; tests/stores/test_schema.py checks that a database they built and
+before that; tests/stores/test_sql_tables.py checks that a database they built and
 one built from these tables have the same columns (names, order, types,
 nullability, defaults), keys and indexes, on SQLite and MariaDB, so the two
 cannot drift.

@@ -176,8 +176,8 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # usage rows must outlive the keys and accounts they name, and deleting a
 # user's keys is the caller's decision (KeyStore.delete_for_user).
 MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
-# Tables with an ID: AUTOINCREMENT on SQLite never hands out an id again, even
-# after the newest row is deleted (what MySQL and PostgreSQL do too).
+# Tables with an ID are AUTOINCREMENT on SQLite (as migration 1 made them): an
+# id is never handed out again, even after the newest row is deleted.
 WITH_ID: dict[str, Any] = {**MYSQL_TABLE, "sqlite_autoincrement": True}
 
 # Existing-row defaults of added columns (see the module docstring).

@@ -31,6 +31,8 @@ def build_app(env: dict[str, str] | None = None):  # type: ignore[no-untyped-def
         persisted = load_or_create_secrets(server.data_dir)
         settings.jwt_secret = settings.jwt_secret or persisted["jwt_secret"]
         settings.encryption_key = settings.encryption_key or persisted["encryption_key"]
+    # Usage records the database cannot take yet wait beside the data.
+    settings.usage_spool_dir = settings.usage_spool_dir or os.path.join(server.data_dir, "usage-spool")
     return create_app(SQLStores(server.database_url), settings), server
 
 

@@ -22,75 +22,45 @@ import anyio
 import httpx
 import orjson
 
+from .accounts import ACCOUNT_TYPES, AccountType, AccountTypes
 from .adapters.base import Adapter, UpstreamCall
 from .scheduler.pool import AccountPool
 from .stores.entities import Account
-from .upstream_path import UnsafePathValue, fill_model
+from .upstream_path import UnsafePathValue
 from .upstream_proxy import account_proxy
 
 # The whole test, upstream answer included, must be over within this.
 TEST_TIMEOUT_S = 60.0
 # Longest upstream error message passed on.
 MAX_MESSAGE_CHARS = 500
-PROMPT = "ping"
-
-# The model asked for when the account names none (its `models`, then its
-# `model_mapping` keys): a small, cheap one of each kind of upstream.
-DEFAULT_MODELS = {
-    "claude": "claude-haiku-4-5",
-    "openai": "gpt-4o-mini",
-    "openai-responses": "gpt-5",
-    "gemini": "gemini-2.5-flash",
-}
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def probe_model(account: Account) -> str:
-    """The model the test asks for, as clients name it (before the account's mapping)."""
+def probe_model(account: Account, account_type: AccountType) -> str:
+    """The model the test asks for, as clients name it (before the account's mapping):
+    the account's own (its `models`, then its `model_mapping` keys), else a
+    small, cheap one its type names."""
     if account.models:
         return account.models[0]
     if account.model_mapping:
         return next(iter(account.model_mapping))
-    return DEFAULT_MODELS.get(account.type) or DEFAULT_MODELS.get(account.platform, "")
+    return account_type.probe_model
 
 
-def probe_call(account: Account, credentials: Mapping[str, Any]) -> UpstreamCall:
-    """The minimal request for the account's kind of upstream, as the relay would hand it to the adapter."""
-    model = probe_model(account)
+def probe_call(account: Account, credentials: Mapping[str, Any], types: AccountTypes = ACCOUNT_TYPES) -> UpstreamCall:
+    """The minimal request of the account's type (its declared probe), as the relay would hand it to the adapter."""
+    account_type = types[account.type]
+    model = probe_model(account, account_type)
     upstream_model = account.model_mapping.get(model, model)
-    body: dict[str, Any]
-    if account.platform == "gemini":
-        path = fill_model("/v1beta/models/{model}:generateContent", upstream_model)  # checked, as the relay does
-        body = {
-            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
-            "generationConfig": {"maxOutputTokens": 1},
-        }
-    elif account.type == "openai-responses":
-        path = "/v1/responses"
-        body = {
-            "model": upstream_model,
-            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": PROMPT}]}],
-        }
-        if credentials.get("api_key"):
-            # The Responses API's smallest allowed limit. (The ChatGPT/Codex
-            # backend refuses the parameter; it gets instructions instead.)
-            body["max_output_tokens"] = 16
-        else:
-            body["instructions"] = "Answer in one word."
-    elif account.platform == "openai":
-        path = "/v1/chat/completions"
-        body = {"model": upstream_model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 1}
-    else:
-        path = "/v1/messages"
-        body = {"model": upstream_model, "max_tokens": 1, "messages": [{"role": "user", "content": PROMPT}]}
+    probe = account_type.probe(upstream_model, credentials)
     return UpstreamCall(
         method="POST",
-        path=path,
+        path=probe.path,
         query="",
         headers=list(_JSON_HEADERS),
-        body=orjson.dumps(body),
-        json=body,
+        body=orjson.dumps(probe.body),
+        json=probe.body,
         model=upstream_model,
         stream=False,
     )
@@ -148,7 +118,9 @@ def _result(ok: bool, status: int | None, started: float, message: str) -> dict[
     return {"ok": ok, "status": status, "latency_ms": latency_ms, "message": message}
 
 
-async def test_account(pool: AccountPool, adapters: Mapping[str, Adapter], account_id: int) -> dict[str, Any]:
+async def test_account(
+    pool: AccountPool, adapters: Mapping[str, Adapter], account_id: int, types: AccountTypes = ACCOUNT_TYPES
+) -> dict[str, Any]:
     """Send one minimal request through the account; `{ok, status, latency_ms, message}`.
 
     `status` is the upstream's HTTP status (None when no answer came);
@@ -161,10 +133,10 @@ async def test_account(pool: AccountPool, adapters: Mapping[str, Adapter], accou
         return _result(False, None, started, "the account is not loaded (unknown, or its credentials cannot be decrypted)")
     account, credentials = entry.account, entry.credentials
     adapter = adapters.get(account.type)
-    if adapter is None:
+    if adapter is None or account.type not in types:
         return _result(False, None, started, f"no adapter serves account type {account.type!r}")
     try:
-        call = probe_call(account, credentials)
+        call = probe_call(account, credentials, types)
         with anyio.fail_after(TEST_TIMEOUT_S), account_proxy(account.proxy):
             response = await adapter.send(account, credentials, call)
             try:

@@ -18,20 +18,12 @@ from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.types import ASGIApp
 
 from .account_test import test_account
-from .adapters.azure_openai import AzureOpenAIAdapter
+from .accounts import ACCOUNT_TYPES, AccountTypes, AdapterDeps
 from .adapters.base import Adapter
-from .adapters.bedrock import BedrockAdapter
-from .adapters.ccr import CcrAdapter
-from .adapters.claude_console import ClaudeConsoleAdapter
-from .adapters.claude_official import ClaudeOfficialAdapter
-from .adapters.gemini_api import GeminiApiAdapter
-from .adapters.gemini_oauth import GeminiOAuthAdapter
-from .adapters.openai import OpenAIAdapter
-from .adapters.openai_responses import OpenAIResponsesAdapter
 from .admin.api import create_admin_app
 from .admin.context import AdminContext
 from .console import console_app
-from .errors import error_response
+from .errors import error_body_for_path
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .middleware import (
     ErrorShieldMiddleware,
@@ -42,7 +34,6 @@ from .middleware import (
     UsageMiddleware,
 )
 from .oauth.flows import OAuthFlows
-from .oauth.providers import oauth_providers
 from .oauth.shared_lock import StoreRefreshLock
 from .oauth.tokens import TokenManager
 from .pricing import PriceTable
@@ -52,6 +43,7 @@ from .routes.gemini import gemini_chat_routes, gemini_router
 from .routes.key_usage import KeyUsageEndpoint
 from .routes.openai import openai_router, responses_routes
 from .scheduler.faults import FaultDefaults
+from .scheduler.model_prefix import ModelPrefixes
 from .scheduler.pool import AccountPool
 from .scheduler.recheck import recheck_forever
 from .scheduler.scheduler import Scheduler
@@ -109,6 +101,7 @@ def create_app(
     http_client: httpx.AsyncClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     state: SharedState | None = None,
+    account_types: AccountTypes = ACCOUNT_TYPES,
 ) -> Starlette:
     """Build the gateway as an ASGI app.
 
@@ -120,7 +113,9 @@ def create_app(
     if it is built on `upstream_proxy.ProxyRoutingTransport(...)`. Account
     health, concurrency slots and sticky bindings live in `state` if given (its
     owner closes it), else in Redis when `settings.redis_url` is set, else in
-    this process's memory.
+    this process's memory. `account_types` are the kinds of upstream account
+    served (aiproxy/accounts/registry.py; a host adds its own with
+    `ACCOUNT_TYPES.plus(...)`).
     """
     settings = settings or Settings()
     if settings.encryption_key is None:
@@ -138,9 +133,25 @@ def create_app(
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
     pool = AccountPool(stores.accounts, cipher)
-    keys = KeyCache(stores.keys, stores.users, ttl=settings.key_cache_ttl, negative_ttl=settings.key_cache_negative_ttl)
+    keys = KeyCache(
+        stores.keys,
+        stores.users,
+        ttl=settings.key_cache_ttl,
+        negative_ttl=settings.key_cache_negative_ttl,
+        stale_seconds=settings.key_cache_stale_seconds,
+        timeout=settings.key_lookup_timeout_seconds,
+    )
     first_use = KeyFirstUse(stores.keys, keys.invalidate)
-    writer = UsageWriter(stores.usage, batch_size=settings.usage_batch_size, flush_seconds=settings.usage_flush_seconds)
+    writer = UsageWriter(
+        stores.usage,
+        batch_size=settings.usage_batch_size,
+        flush_seconds=settings.usage_flush_seconds,
+        max_buffered=settings.usage_buffer_records,
+        spool_dir=settings.usage_spool_dir,
+        backoff_initial=settings.usage_backoff_initial_seconds,
+        backoff_max=settings.usage_backoff_max_seconds,
+        shutdown_seconds=settings.usage_shutdown_seconds,
+    )
     # List prices, read once: a malformed price file fails here (PriceFileError).
     prices = PriceTable.load(settings.prices_file)
     # Prometheus counters of this process (GET /metrics), fed by every usage record.
@@ -152,7 +163,7 @@ def create_app(
 
     # OAuth (subscription) accounts: pending logins for the admin API, and
     # access tokens kept fresh for the adapters.
-    providers = oauth_providers(settings.oauth)
+    providers = account_types.oauth_providers(settings.oauth)
     flows = OAuthFlows(providers, client, ttl=settings.oauth.session_ttl_seconds)
 
     async def save_credentials(account_id: int, credentials: dict[str, Any]) -> None:
@@ -179,19 +190,8 @@ def create_app(
         shared=StoreRefreshLock(stores.leases, stored_credentials),
     )
 
-    # One adapter per account type; each names the types it serves.
-    adapter_list: list[Adapter] = [
-        ClaudeConsoleAdapter(client, settings.upstream.anthropic),
-        ClaudeOfficialAdapter(client, settings.upstream.anthropic, oauth_tokens),
-        OpenAIAdapter(client, settings.upstream.openai),
-        OpenAIResponsesAdapter(client, settings.upstream.openai, settings.upstream.codex, oauth_tokens),
-        GeminiApiAdapter(client, settings.upstream.gemini),
-        GeminiOAuthAdapter(client, settings.upstream.code_assist, oauth_tokens),
-        BedrockAdapter(client, settings.upstream.bedrock),
-        AzureOpenAIAdapter(client),
-        CcrAdapter(client),
-    ]
-    adapters = {t: a for a in adapter_list for t in a.types}
+    # One adapter per account type, built as its declaration says.
+    adapters = account_types.adapters(AdapterDeps(client, settings, oauth_tokens))
     owns_state = state is None
     # Slots not renewed while held (memory) must outlast any request; Redis
     # renews the slots this process holds, so its leases are seconds long.
@@ -234,6 +234,8 @@ def create_app(
             transport_cooldown=settings.transport_cooldown_seconds,
         ),
         on_fault=lambda platform, account_id, fault: metrics.observe_fault(platform, account_id, fault.kind),
+        limited_paths=account_types.limited_paths(),
+        model_prefixes=ModelPrefixes(account_types.model_prefixes()),
     )
 
     def proxied(router: ASGIApp, platform: str, dialect: Dialect) -> ASGIApp:
@@ -262,7 +264,7 @@ def create_app(
 
     async def probe(account_id: int) -> dict[str, Any]:
         """One test request to an account (the admin's test, the periodic recheck)."""
-        return await test_account(pool, adapters, account_id)
+        return await test_account(pool, adapters, account_id, account_types)
 
     admin = create_admin_app(
         AdminContext(
@@ -280,7 +282,10 @@ def create_app(
                 window=settings.login_failure_window_seconds,
             ),
             passwords=PasswordHashing(settings.password_hash_concurrency, settings.password_hash_wait_seconds),
-        )
+            account_types=account_types,
+            upstream=settings.upstream,
+        ),
+        db_timeout=settings.admin_db_timeout_seconds,
     )
 
     async def health(request: Request) -> JSONResponse:
@@ -358,15 +363,8 @@ def create_app(
 
     # Paths no route matches (a newline in a path never matches a route's
     # pattern, for one) still get an answer in the API shape their prefix names.
-    prefix_dialects = (("/claude", ANTHROPIC), ("/gemini", GEMINI), ("/openai", OPENAI), ("/responses", OPENAI),
-                       ("/v1", OPENAI))
-
     async def not_found(request: Request, exc: Exception) -> Response:
-        path = request.url.path
-        for prefix, dialect in prefix_dialects:
-            if path == prefix or path.startswith(prefix + "/"):
-                return error_response(dialect, 404, "no such route")
-        return JSONResponse({"error": {"code": "not_found", "message": "no such route"}}, status_code=404)
+        return Response(error_body_for_path(request.url.path, 404, "no such route"), 404, media_type="application/json")
 
     app = Starlette(
         exception_handlers={404: not_found},

@@ -26,7 +26,7 @@ from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import API_KEY_STATE, BadRequest, InboundRequest, read_inbound
-from .scheduler.model_prefix import route_model
+from .scheduler.model_prefix import ModelPrefixes
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.pool import AccountPool
 from .scheduler.scheduler import Scheduler
@@ -100,6 +100,8 @@ class Relay:
         failover_attempts: int = 3,
         fault_defaults: FaultDefaults = FaultDefaults(),
         on_fault: Callable[[str, int, Fault], None] | None = None,
+        limited_paths: Mapping[str, tuple[str, ...]] | None = None,
+        model_prefixes: ModelPrefixes | None = None,
     ) -> None:
         self._scheduler = scheduler
         # Told of every classified upstream answer (platform, account id, fault): the metrics.
@@ -109,10 +111,11 @@ class Relay:
         self._max_request_bytes = max_request_bytes
         self._attempts = max(failover_attempts, 1)
         self._fault_defaults = fault_defaults
-        # Account type -> the upstream paths its adapter serves, for adapters that name them.
-        self._limited_paths: dict[str, tuple[str, ...]] = {
-            t: tuple(a.paths) for t, a in adapters.items() if getattr(a, "paths", None)
-        }
+        # Account type -> the upstream paths it serves, for the types that declare
+        # them (AccountType.paths); model-name prefixes that pick account types.
+        # Both from the account-type registry (create_app hands them in).
+        self._limited_paths: dict[str, tuple[str, ...]] = dict(limited_paths or {})
+        self._prefixes = model_prefixes or ModelPrefixes({})
 
     async def serve(self, spec: RouteSpec, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
@@ -136,9 +139,9 @@ class Relay:
         requested = spec.dialect.requested_model(scope["path"], inbound.model)
         # A routing prefix ("ccr,<model>") picks the account types and is not
         # part of the model's name: usage records and upstreams see it stripped.
-        model, types = route_model(requested, self._adapters.keys())
+        model, types = self._prefixes.route(requested, self._adapters.keys())
         if self._limited_paths:
-            # Types whose adapter serves only some upstream paths (`paths`) are
+            # Types that serve only some upstream paths (`paths`) are
             # left out of every other route.
             types = [t for t in types if spec.upstream_path in self._limited_paths.get(t, (spec.upstream_path,))]
         meter.model = model or ""

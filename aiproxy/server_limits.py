@@ -38,6 +38,7 @@ import re
 import time
 from typing import Any, ClassVar
 
+from .errors import error_body_for_path
 from .settings import ServerLimits
 
 logger = logging.getLogger("aiproxy.server_limits")
@@ -61,9 +62,28 @@ def _plain(status: bytes, body: bytes) -> bytes:
     )
 
 
-RESPONSE_408 = _plain(b"408 Request Timeout", b"Request Timeout")
-RESPONSE_431 = _plain(b"431 Request Header Fields Too Large", b"Request Header Fields Too Large")
 RESPONSE_503 = _plain(b"503 Service Unavailable", b"Too many open connections")
+
+# How much of a request head is kept to tell which API it was for: enough for
+# the request line of any route of ours.
+HEAD_START_BYTES = 512
+_STATUS_LINES = {408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
+
+
+def _path_of(head_start: bytes) -> str:
+    """The path of a request line, from however much of the head has come."""
+    parts = head_start.split(b" ", 2)
+    return parts[1].split(b"?", 1)[0].decode("latin-1") if len(parts) >= 2 else ""
+
+
+def _shaped(status: int, message: str, path: str) -> bytes:
+    """A refusal in the shape of the API `path` names (the request line is
+    usually in by the time a head is refused), like the app's own errors."""
+    body = error_body_for_path(path, status, message)
+    return (
+        b"HTTP/1.1 " + _STATUS_LINES[status] + b"\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode() + b"\r\nx-should-retry: false\r\nconnection: close\r\n\r\n" + body
+    )
 
 
 class _Warnings:
@@ -104,6 +124,7 @@ class LimitsMixin:
 
     _phase: int = CLOSED
     _head_bytes: int = 0
+    _head_start: bytes = b""  # the first HEAD_START_BYTES of the head in progress
     # One timer per connection, lazy: it is not cancelled when a head completes
     # or a body ends; when it fires it looks at where the connection is, and
     # either cuts it, re-arms for the deadline in force, or lets itself go.
@@ -112,7 +133,23 @@ class LimitsMixin:
     _head_due: float = 0.0  # when the head in progress must be complete
     _body_seen: float = 0.0  # when the body in progress last made progress
 
-    # --- connection ---
+    # --- connection: the protocol's own entry points, around uvicorn's ---
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._limits_connect()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._limits_lost()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def data_received(self, data: bytes) -> None:
+        self._receive(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Hand bytes to uvicorn's parser (its own data_received)."""
+        super().data_received(data)  # type: ignore[misc]
+
 
     def _limits_connect(self) -> bool:
         """Called after uvicorn's connection_made; False when the connection was refused."""
@@ -188,6 +225,8 @@ class LimitsMixin:
     def _feed_head(self, data: bytes) -> bool:
         """Feed bytes that start (or continue) a head, up to the cap; False once refused or closed."""
         while True:
+            if self._head_bytes < HEAD_START_BYTES:
+                self._head_start += data[: HEAD_START_BYTES - self._head_bytes]
             room = self.limits.max_head_bytes - self._head_bytes
             self._head_bytes += len(data)
             if len(data) <= room:
@@ -216,7 +255,9 @@ class LimitsMixin:
             self.warnings.note("431", "pipelined request head over the cap, closing after the current response")
             return
         self.warnings.note("431", f"request head over {self.limits.max_head_bytes} bytes, answered 431")
-        self.transport.write(RESPONSE_431)
+        self.transport.write(
+            _shaped(431, f"request head exceeds {self.limits.max_head_bytes} bytes", _path_of(self._head_start))
+        )
         self._limits_close()
 
     # --- parser events ---
@@ -224,6 +265,7 @@ class LimitsMixin:
     def _head_done(self) -> None:
         self._phase = BODY
         self._head_bytes = 0
+        self._head_start = b""
         self.evictable.pop(self, None)
 
     def _message_done(self) -> None:
@@ -274,7 +316,8 @@ class LimitsMixin:
                 "head", f"request head not complete within {self.limits.head_timeout:g} s, connection closed"
             )
             if self._head_bytes:
-                self.transport.write(RESPONSE_408)
+                message = f"request head not complete within {self.limits.head_timeout:g} s"
+                self.transport.write(_shaped(408, message, _path_of(self._head_start)))
             self._limits_close()
             return
         if self.flow.read_paused:
@@ -288,7 +331,8 @@ class LimitsMixin:
         self.warnings.note("body", f"request body stalled for {self.limits.body_timeout:g} s, connection closed")
         cycle = self.cycle
         if not cycle.response_started:
-            self.transport.write(RESPONSE_408)
+            message = f"request body stalled for {self.limits.body_timeout:g} s"
+            self.transport.write(_shaped(408, message, cycle.scope.get("path", "")))
         # The app's receive() answers http.disconnect, and its sends are dropped.
         cycle.disconnected = True
         cycle.message_event.set()
@@ -299,20 +343,6 @@ def _httptools_class() -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class LimitedHttpToolsProtocol(LimitsMixin, HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._limits_connect()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._limits_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._receive(data)
-
-        def _feed(self, data: bytes) -> None:
-            HttpToolsProtocol.data_received(self, data)
-
         def on_headers_complete(self) -> None:
             self._head_done()
             super().on_headers_complete()
@@ -337,20 +367,6 @@ def _h11_class() -> type:
     class LimitedH11Protocol(LimitsMixin, H11Protocol):
         # h11 has no parser callbacks: after each batch of events, where the
         # connection is is read from h11's state of the client's side.
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._limits_connect()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._limits_lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._receive(data)
-
-        def _feed(self, data: bytes) -> None:
-            H11Protocol.data_received(self, data)
-
         def handle_events(self) -> None:
             super().handle_events()
             their = self.conn.their_state

@@ -77,6 +77,27 @@ class Settings:
     # Usage records go to the store in batches, off the request path.
     usage_batch_size: int = 200
     usage_flush_seconds: float = 1.0
+
+    # -- Database failure handling -----------------------
+    # While the store fails, usage records wait in memory, up to this many...
+    usage_buffer_records: int = 10_000
+    # ...then are spilled to JSON-lines files here and written back once the
+    # store answers (at the next start too). None: no spool, the oldest records
+    # are dropped beyond the buffer. server.py sets <AIPROXY_DATA_DIR>/usage-spool.
+    usage_spool_dir: str | None = None
+    # Retries of a failing store: this delay, doubled per failure up to the cap, jittered.
+    usage_backoff_initial_seconds: float = 0.5
+    usage_backoff_max_seconds: float = 30.0
+    # At shutdown, how long the last write may take before the rest is spilled.
+    usage_shutdown_seconds: float = 10.0
+    # An admin API call whose database reads or writes take longer answers 503.
+    admin_db_timeout_seconds: float = 5.0
+    # While the key store fails, a cached key keeps working this long past its TTL;
+    # a key not in memory answers 503 when the store fails or takes longer than the timeout.
+    key_cache_stale_seconds: float = 3600.0
+    key_lookup_timeout_seconds: float = 5.0
+    # -- end of database failure handling --------------------------------------
+
     # A price file (JSON, the format of aiproxy/pricing/prices.json) whose
     # models replace or add to the packaged list prices; None: packaged only.
     prices_file: str | None = None
@@ -84,14 +105,14 @@ class Settings:
     # Upstream HTTP.
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # long generations stream slowly
-    # Hygiene (issue 10): the largest request body a proxied route reads
+    # Hygiene: the largest request body a proxied route reads
     # (AIPROXY_MAX_BODY_BYTES); beyond it, 413 in the caller's shape. The
     # admin API has its own, smaller cap (admin/validation.MAX_BODY_BYTES).
     max_request_bytes: int = 32 * 1024 * 1024
     upstream: UpstreamURLs = field(default_factory=UpstreamURLs)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
-    # Request head bounds (issue 10, header floods): a proxied request with
+    # Request head bounds: a proxied request with
     # more headers, or more bytes of header names and values, is answered 431
     # in its API's shape before any per-header work. Real clients send 10-25
     # headers in 1-4 KiB (Claude Code's long anthropic-beta included); the
@@ -114,7 +135,7 @@ class Settings:
     # one that answers is put back into rotation.
     error_recheck_seconds: float = 300.0
 
-    # --- admin authentication (issue 10: login throttle, bounded hashing) ---
+    # --- admin authentication (login throttle, bounded hashing) ---
     # Failed admin logins per username and per client address, in this
     # process's memory: the first `login_free_failures` cost nothing, then each
     # failure blocks for 1 s, 2 s, 4 s, … up to `login_max_delay_seconds`; a
@@ -128,7 +149,7 @@ class Settings:
     password_hash_concurrency: int = 1
     password_hash_wait_seconds: float = 5.0
 
-    # --- Redis failure handling (issue 10) ---------------------------------
+    # --- Redis failure handling ---------------------------------
     # Each Redis connect and each answer is awaited at most this long; a
     # failure opens a circuit breaker for the cool-down, during which Redis is
     # not tried and state is kept in this process (then one probe).
@@ -161,15 +182,26 @@ class Settings:
             "AIPROXY_OVERLOAD_COOLDOWN_SECONDS": "overload_cooldown_seconds",
             "AIPROXY_TRANSPORT_COOLDOWN_SECONDS": "transport_cooldown_seconds",
             "AIPROXY_ERROR_RECHECK_SECONDS": "error_recheck_seconds",
+            "AIPROXY_USAGE_BACKOFF_INITIAL_SECONDS": "usage_backoff_initial_seconds",
+            "AIPROXY_USAGE_BACKOFF_MAX_SECONDS": "usage_backoff_max_seconds",
+            "AIPROXY_USAGE_SHUTDOWN_SECONDS": "usage_shutdown_seconds",
+            "AIPROXY_ADMIN_DB_TIMEOUT_SECONDS": "admin_db_timeout_seconds",
+            "AIPROXY_KEY_CACHE_STALE_SECONDS": "key_cache_stale_seconds",
+            "AIPROXY_KEY_LOOKUP_TIMEOUT_SECONDS": "key_lookup_timeout_seconds",
         }
         for var, attr in floats.items():
             if env.get(var):
                 setattr(s, attr, float(env[var]))
-        # Hygiene (issue 10): the request body limit.
+        # Hygiene: the request body limit.
         if env.get("AIPROXY_MAX_BODY_BYTES"):
             s.max_request_bytes = _positive_int(env, "AIPROXY_MAX_BODY_BYTES")
+
+        # Database failure handling: the floats are in `floats` above.
+        if env.get("AIPROXY_USAGE_BUFFER_RECORDS"):
+            s.usage_buffer_records = int(env["AIPROXY_USAGE_BUFFER_RECORDS"])
+        s.usage_spool_dir = env.get("AIPROXY_USAGE_SPOOL_DIR") or None
         s.redis_url = env.get("REDIS_URL") or None
-        # --- Redis failure handling (issue 10) ---
+        # --- Redis failure handling ---
         if env.get("AIPROXY_REDIS_TIMEOUT"):
             s.redis_timeout_seconds = float(env["AIPROXY_REDIS_TIMEOUT"])
         if env.get("AIPROXY_REDIS_COOLDOWN_SECONDS"):
@@ -185,7 +217,7 @@ class Settings:
         s.prices_file = env.get("AIPROXY_PRICES_FILE") or None
         if env.get("AIPROXY_FAILOVER_ATTEMPTS"):
             s.failover_attempts = int(env["AIPROXY_FAILOVER_ATTEMPTS"])
-        # Request head bounds (issue 10, header floods).
+        # Request head bounds.
         if env.get("AIPROXY_MAX_HEADER_COUNT"):
             s.max_header_count = int(env["AIPROXY_MAX_HEADER_COUNT"])
         if env.get("AIPROXY_MAX_HEADER_BYTES"):
@@ -224,7 +256,7 @@ class Settings:
             s.oauth.refresh_skew_seconds = float(env["AIPROXY_OAUTH_REFRESH_SKEW_SECONDS"])
         if env.get("AIPROXY_OAUTH_SESSION_TTL_SECONDS"):
             s.oauth.session_ttl_seconds = float(env["AIPROXY_OAUTH_SESSION_TTL_SECONDS"])
-        # --- admin authentication (issue 10) ---
+        # --- admin authentication ---
         if env.get("AIPROXY_LOGIN_FREE_FAILURES"):
             s.login_free_failures = int(env["AIPROXY_LOGIN_FREE_FAILURES"])
         if env.get("AIPROXY_LOGIN_MAX_DELAY_SECONDS"):
@@ -238,7 +270,7 @@ class Settings:
         return s
 
 
-# --- server limits (issue 10: connection timeouts and caps; read by aiproxy/server_limits.py) ---
+# --- server limits (connection timeouts and caps; read by aiproxy/server_limits.py) ---
 @dataclass(frozen=True)
 class ServerLimits:
     """How long and how much a client connection may take before the server cuts it.
@@ -274,7 +306,7 @@ class ServerLimits:
 # --- end server limits ---
 
 def _positive_int(env: Mapping[str, str], var: str) -> int:
-    # Hygiene (issue 10): a limit of 0 or less, or "32MB", is a mistake worth stopping for.
+    # Hygiene: a limit of 0 or less, or "32MB", is a mistake worth stopping for.
     try:
         value = int(env[var])
     except ValueError:
@@ -292,7 +324,7 @@ class ServerSettings:
     port: int = 8080
     database_url: str = "sqlite+aiosqlite:///aiproxy.db"
     data_dir: str = "."
-    limits: ServerLimits = field(default_factory=ServerLimits)  # server limits (issue 10)
+    limits: ServerLimits = field(default_factory=ServerLimits)  # server limits
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -301,7 +333,7 @@ class ServerSettings:
         s.host = env.get("HOST", s.host)
         s.port = int(env.get("PORT", s.port))
         s.data_dir = env.get("AIPROXY_DATA_DIR", s.data_dir)
-        s.limits = ServerLimits.from_env(env)  # server limits (issue 10)
+        s.limits = ServerLimits.from_env(env)  # server limits
         if env.get("DATABASE_URL"):
             s.database_url = env["DATABASE_URL"]
         elif env.get("DB_HOST"):

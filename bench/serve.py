@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import os
 import sys
@@ -127,6 +128,7 @@ def main() -> None:
         from aiproxy.settings import ServerLimits
 
         options = uvicorn_options(fit_to_descriptors(ServerLimits.from_env(os.environ)), http)
+        gc.freeze()  # as server.py does: what start-up built stays out of full collections
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -10,6 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from aiproxy import MemoryStores, Settings, create_app
+from aiproxy.accounts import ACCOUNT_TYPES, AccountTypes
 from aiproxy.security.api_keys import generate_api_key, hash_api_key, shown_prefix
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.settings import UpstreamURLs
@@ -77,10 +78,12 @@ async def start_harness(
     *,
     state: SharedState | None = None,
     seed_account: bool = True,
+    account_types: AccountTypes = ACCOUNT_TYPES,
     **settings: Any,
 ) -> AsyncIterator[Harness]:
     stores = stores or MemoryStores()
-    app = create_app(stores, gateway_settings(**settings), transport=transport, state=state)
+    app = create_app(stores, gateway_settings(**settings), transport=transport, state=state,
+                     account_types=account_types)
     async with app.router.lifespan_context(app):
         user = await seed_user(stores)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as http:

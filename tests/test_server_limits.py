@@ -178,6 +178,27 @@ def test_an_oversized_head_is_answered_431_and_closed(srv: Server) -> None:
     assert answer.startswith(b"HTTP/1.1 431"), answer
 
 
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [
+        (b"/claude/v1/messages", b'"type":"error"'),
+        (b"/openai/v1/chat/completions?x=1", b'"type":"invalid_request_error"'),
+        (b"/gemini/v1beta/models/gemini-2.5-flash:generateContent", b'"status":"INVALID_ARGUMENT"'),
+        (b"/admin/api/users", b'"type":"request_header_fields_too_large"'),
+    ],
+)
+def test_a_refused_head_is_answered_in_the_shape_of_the_api_its_path_names(
+    srv: Server, path: bytes, shape: bytes
+) -> None:
+    with srv.connect() as s:
+        s.sendall(b"POST " + path + b" HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 9000)
+        answer = read_until_closed(s)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431"), answer
+    assert b"content-type: application/json" in head
+    assert shape in body.replace(b" ", b""), body
+
+
 def test_a_head_just_under_the_cap_with_a_body_in_the_same_read_is_served(srv: Server) -> None:
     # The cap counts the head only: a body arriving with it is not head bytes.
     body = b"b" * 20000

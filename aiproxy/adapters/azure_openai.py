@@ -34,6 +34,7 @@ import httpx
 import orjson
 
 from ..formats import openai_chat
+from ..formats.wire import CHAT_PATH, MODELS_PATH, RESPONSES_PATH
 from ..stores.entities import Account
 from ..upstream_path import AZURE_DEPLOYMENT
 from .base import UpstreamCall
@@ -41,9 +42,6 @@ from .base import UpstreamCall
 DEFAULT_API_VERSION = "2024-10-21"
 DEFAULT_RESPONSES_API_VERSION = "2025-04-01-preview"
 
-CHAT_PATH = "/v1/chat/completions"
-RESPONSES_PATH = "/v1/responses"
-MODELS_PATH = "/v1/models"
 
 # The client's OpenAI scope headers mean nothing to Azure (the key decides).
 _DROP_HEADERS = frozenset({b"openai-organization", b"openai-project"})
@@ -75,7 +73,6 @@ def _option_str(options: dict[str, Any], name: str, default: str) -> str:
 
 
 class AzureOpenAIAdapter:
-    types = ("azure-openai",)
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client

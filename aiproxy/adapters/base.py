@@ -25,12 +25,11 @@ class UpstreamCall:
 
 
 class Adapter(Protocol):
-    # The account types this adapter serves.
-    types: tuple[str, ...]
-    # Optional (not declared here, read with getattr): `paths`, a tuple of the
-    # upstream paths (RouteSpec.upstream_path) it serves; the relay picks its
-    # accounts for no other route. Adapters without it serve every route of
-    # their platform.
+    """How the gateway talks to one account type's upstream.
+
+    Which type an adapter serves, and which paths, is its account type's
+    declaration (aiproxy/accounts): the adapter only sends.
+    """
 
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         """Send `call` to the account's upstream; return the response unread.

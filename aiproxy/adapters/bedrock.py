@@ -99,7 +99,6 @@ def _kept_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
 
 
 class BedrockAdapter:
-    types = ("bedrock",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str = DEFAULT_BASE_URL) -> None:
         self._client = client

@@ -23,7 +23,6 @@ from .claude_console import ClaudeConsoleAdapter
 
 
 class CcrAdapter(ClaudeConsoleAdapter):
-    types = ("ccr",)
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         super().__init__(client, "")

@@ -13,7 +13,6 @@ DEFAULT_ANTHROPIC_VERSION = b"2023-06-01"
 
 
 class ClaudeConsoleAdapter:
-    types = ("claude-console",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
         self._client = client

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from ..formats import anthropic
+from ..formats.wire import MESSAGES_PATH
 from ..oauth.tokens import TokenError, TokenManager
 from ..stores.entities import Account
 from .base import UpstreamCall
@@ -46,7 +47,7 @@ def with_oauth_beta(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
 def with_beta_query(path: str, query: str) -> str:
     # Claude Code calls the Messages endpoints with ?beta=true; subscription
     # traffic is expected to look like it. Other paths (models) pass through.
-    if not path.startswith("/v1/messages"):
+    if not path.startswith(MESSAGES_PATH):
         return query
     params = query.split("&") if query else []
     if any(p == "beta" or p.startswith("beta=") for p in params):
@@ -62,7 +63,6 @@ def _error_response(status: int, message: str) -> httpx.Response:
 
 
 class ClaudeOfficialAdapter(ClaudeConsoleAdapter):
-    types = ("claude-official",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, tokens: TokenManager) -> None:
         super().__init__(client, base_url)

@@ -27,7 +27,6 @@ def upstream_url(base: str, path: str, query: str) -> str:
 
 
 class GeminiApiAdapter:
-    types = ("gemini-api",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
         self._client = client

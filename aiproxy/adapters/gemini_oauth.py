@@ -91,7 +91,6 @@ class _Auth:
 
 
 class GeminiOAuthAdapter:
-    types = ("gemini-oauth",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, tokens: TokenManager) -> None:
         self._client = client

@@ -28,7 +28,6 @@ def upstream_url(base: str, path: str, query: str) -> str:
 
 
 class OpenAIAdapter:
-    types = ("openai",)
 
     def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
         self._client = client

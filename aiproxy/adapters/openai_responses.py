@@ -14,8 +14,8 @@ if the backend refuses it with a 401).
 With `{"api_key"}` it is a plain Responses relay: Bearer key to
 `{base_url or the OpenAI API}/v1/responses`.
 
-Only the Responses path is served (`paths`): the relay does not pick these
-accounts for chat completions or models.
+Only the Responses path is served (the type's `paths`, accounts/openai_responses.py):
+the relay does not pick these accounts for chat completions or models.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import httpx
 import orjson
 
 from ..formats import openai_chat
+from ..formats.wire import RESPONSES_PATH
 from ..formats.openai_responses import ResponseCollector
 from ..oauth.tokens import TokenError, TokenManager
 from ..stores.entities import Account
 from .base import UpstreamCall
 from .openai import upstream_url
 
-RESPONSES_PATH = "/v1/responses"
 
 # Replaced or dropped from the client's headers: the account decides them.
 _DROPPED = frozenset({b"openai-organization", b"openai-project", b"chatgpt-account-id", b"accept"})
@@ -56,10 +56,6 @@ def codex_body(call: UpstreamCall) -> bytes:
 
 
 class OpenAIResponsesAdapter:
-    types = ("openai-responses",)
-    # The upstream paths this adapter serves; the relay leaves these accounts
-    # out of the candidates for any other route.
-    paths = (RESPONSES_PATH,)
 
     def __init__(self, client: httpx.AsyncClient, api_base_url: str, codex_base_url: str,
                  tokens: TokenManager) -> None:

@@ -9,7 +9,6 @@ so the next proxied request already sees the change.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
@@ -17,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from ..accounts import AccountType, AccountTypes
 from ..scheduler.status import AccountStatus
 from ..security.cipher import CredentialsError
-from ..stores.entities import ACCOUNT_TYPES, PLATFORMS, Account
+from ..stores.entities import PLATFORMS, Account
 from ..stores.protocols import UsageFilter, UsageTotal
+from .account_types import AccountTypeEndpoints
 from .auth import current_admin
 from .context import AdminContext
 from .errors import ApiError, not_found
-from .oauth_credentials import check_gemini_oauth, check_oauth_tokens, check_openai_responses
 from .serialize import account_json, account_status_json, masked_proxy, usage_today_json
 from .validation import (
     as_bool,
@@ -100,102 +100,28 @@ async def one_account_json(ctx: AdminContext, account: Account) -> dict[str, Any
     return shown
 
 
-def _check_api_key(credentials: dict[str, Any]) -> dict[str, Any]:
-    api_key = credentials.get("api_key")
-    if not isinstance(api_key, str) or not api_key.strip():
-        raise invalid("credentials.api_key", "must be a non-empty string")
-    # Pasted keys often carry a stray newline; it would break the header.
-    return {**credentials, "api_key": api_key.strip()}
+def check_options(options: dict[str, Any], account_type: AccountType) -> dict[str, Any]:
+    """The options as stored: checked by the type's own check (types without one take any object)."""
+    return account_type.check_options(options) if account_type.check_options else options
 
 
-def _check_openai(credentials: dict[str, Any]) -> dict[str, Any]:
-    checked = _check_api_key(credentials)
-    for name in ("organization", "project"):
-        if name in checked and checked[name] is not None:
-            checked[name] = as_str(checked[name], f"credentials.{name}")
-    return checked
+def _check_base_url(account_type: AccountType, base_url: str | None) -> None:
+    # Types with no default upstream: the account's base_url is where they go.
+    if account_type.base_url.required and not base_url:
+        raise invalid("base_url", f"is required for {account_type.name} accounts")
 
 
-_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_CROSS_REGION_PREFIX = re.compile(r"^[a-z]+(-[a-z]+)*$")
-
-
-def _check_bedrock(credentials: dict[str, Any]) -> dict[str, Any]:
-    """A Bedrock API key, or AWS access keys (with a session token for temporary ones)."""
-    if "api_key" in credentials:
-        return _check_api_key(credentials)
-    if "access_key_id" not in credentials and "secret_access_key" not in credentials:
-        raise invalid("credentials", "give api_key, or access_key_id and secret_access_key")
-    checked = dict(credentials)
-    for name in ("access_key_id", "secret_access_key"):
-        checked[name] = as_str(credentials.get(name), f"credentials.{name}", max_length=1000)
-    if checked.get("session_token") is not None:
-        checked["session_token"] = as_str(checked["session_token"], "credentials.session_token", max_length=10000)
-    return checked
-
-
-def _check_bedrock_options(options: dict[str, Any]) -> dict[str, Any]:
-    region = as_str(options.get("region"), "options.region") if "region" in options else None
-    if region is None:
-        raise invalid("options.region", "is required for bedrock accounts")
-    if not _AWS_REGION.match(region):
-        raise invalid("options.region", "must be an AWS region such as us-east-1")
-    checked = {**options, "region": region}
-    if "model_ids" in options:
-        checked["model_ids"] = as_str_map(options["model_ids"], "options.model_ids")
-    if options.get("cross_region_prefix") is not None:
-        prefix = as_str(options["cross_region_prefix"], "options.cross_region_prefix").rstrip(".")
-        if not _CROSS_REGION_PREFIX.match(prefix):
-            raise invalid("options.cross_region_prefix", "must be a prefix such as us, eu, apac or global")
-        checked["cross_region_prefix"] = prefix
-    return checked
-
-
-# What each account type needs in its options (types not named take any object).
-OPTION_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "bedrock": _check_bedrock_options,
-}
-
-
-def check_options(options: dict[str, Any], account_type: str) -> dict[str, Any]:
-    check = OPTION_CHECKS.get(account_type)
-    return check(options) if check else options
-
-
-# What each account type needs in its credentials. Every type in
-# entities.ACCOUNT_TYPES has a check here (a test holds that).
-CREDENTIAL_CHECKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "claude-console": _check_api_key,
-    "openai": _check_openai,
-    "gemini-api": _check_api_key,
-    "azure-openai": _check_api_key,
-    "ccr": _check_api_key,
-    "bedrock": _check_bedrock,
-    "claude-official": check_oauth_tokens,
-    "gemini-oauth": check_gemini_oauth,
-    "openai-responses": check_openai_responses,
-}
-
-# Types with no default upstream: the account's base_url is where they go.
-BASE_URL_REQUIRED = frozenset({"azure-openai", "ccr"})
-
-
-def _check_base_url(account_type: str, base_url: str | None) -> None:
-    if account_type in BASE_URL_REQUIRED and not base_url:
-        raise invalid("base_url", f"is required for {account_type} accounts")
-
-
-def check_credentials(value: Any, account_type: str) -> dict[str, Any]:
+def check_credentials(value: Any, account_type: AccountType) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid("credentials", "must be an object")
-    return CREDENTIAL_CHECKS[account_type](value)
+    return account_type.check_credentials(value)
 
 
-def _type(value: Any, platform: str) -> str:
-    choices = ACCOUNT_TYPES.get(platform, ())
+def _type(value: Any, platform: str, types: AccountTypes) -> AccountType:
+    choices = types.by_platform().get(platform, ())
     if not choices:
         raise invalid("type", f"platform {platform!r} has no account types yet")
-    return as_choice(value, "type", choices)
+    return types[as_choice(value, "type", choices)]
 
 
 def _priority(value: Any) -> int:
@@ -219,6 +145,8 @@ class AccountEndpoints:
             Route("/accounts/{id:int}", self.delete_account, methods=["DELETE"]),
             Route("/accounts/{id:int}/reset", self.reset_account, methods=["POST"]),
             Route("/accounts/{id:int}/test", self.test_account, methods=["POST"]),
+            # What types accounts may have, for the console's form (read-only).
+            *AccountTypeEndpoints(self.ctx).routes(),
         ]
 
     async def _target(self, request: Request) -> Account:
@@ -238,14 +166,14 @@ class AccountEndpoints:
         body = await read_object(request)
         name = as_str(require(body, "name"), "name")
         platform = as_choice(require(body, "platform"), "platform", PLATFORMS)
-        account_type = _type(require(body, "type"), platform)
+        account_type = _type(require(body, "type"), platform, self.ctx.account_types)
         credentials = check_credentials(require(body, "credentials"), account_type)
         base_url = as_http_url(body.get("base_url"), "base_url")
         _check_base_url(account_type, base_url)
         account = Account(
             name=name,
             platform=platform,
-            type=account_type,
+            type=account_type.name,
             credentials=self.ctx.cipher.encrypt(credentials),
             base_url=base_url,
             priority=_priority(body.get("priority", DEFAULT_PRIORITY)),
@@ -275,7 +203,8 @@ class AccountEndpoints:
         if "platform" in body:
             account.platform = as_choice(body["platform"], "platform", PLATFORMS)
         # Checked even when only the platform changed: the type must belong to it.
-        account.type = _type(body.get("type", account.type), account.platform)
+        account_type = _type(body.get("type", account.type), account.platform, self.ctx.account_types)
+        account.type = account_type.name
         if "base_url" in body:
             account.base_url = as_http_url(body["base_url"], "base_url")
         if "priority" in body:
@@ -298,17 +227,17 @@ class AccountEndpoints:
                 setattr(account, name, check(body[name]))
 
         if "credentials" in body:
-            account.credentials = self.ctx.cipher.encrypt(check_credentials(body["credentials"], account.type))
+            account.credentials = self.ctx.cipher.encrypt(check_credentials(body["credentials"], account_type))
         elif account.type != old_type:
             # The kept credentials must still suit the new type.
             try:
                 kept = self.ctx.cipher.decrypt(account.credentials)
             except CredentialsError:
                 raise invalid("credentials", "the stored credentials cannot be read; send new ones") from None
-            account.credentials = self.ctx.cipher.encrypt(check_credentials(kept, account.type))
+            account.credentials = self.ctx.cipher.encrypt(check_credentials(kept, account_type))
 
-        _check_base_url(account.type, account.base_url)
-        account.options = check_options(account.options, account.type)
+        _check_base_url(account_type, account.base_url)
+        account.options = check_options(account.options, account_type)
         account = await self.ctx.stores.accounts.update(account)
         await self.ctx.accounts_changed()
         return JSONResponse(await one_account_json(self.ctx, account))

@@ -1,7 +1,9 @@
 """The admin REST API as a Starlette sub-application (mounted at /admin/api).
 
 JSON in, JSON out, bearer JWT from POST /login. Each resource lives in its
-own module; this one only puts their routes and the error handlers together.
+own module; this one only puts their routes and the error handlers together,
+over stores whose calls are bounded in time (db_guard: a database that hangs
+or is down answers 503 database_unavailable, on every endpoint, login too).
 See docs/admin-api.md for the contract.
 """
 
@@ -15,6 +17,7 @@ from starlette.routing import BaseRoute
 from ..security_headers import API_HEADERS, SecurityHeaders
 from .accounts import AccountEndpoints
 from .context import AdminContext
+from .db_guard import guarded_context
 from .errors import handle_http_exception, handle_unexpected
 from .keys import KeyEndpoints
 from .oauth import OAuthEndpoints
@@ -23,7 +26,9 @@ from .usage import UsageEndpoints
 from .users import UserEndpoints
 
 
-def create_admin_app(ctx: AdminContext) -> Starlette:
+def create_admin_app(ctx: AdminContext, *, db_timeout: float = 5.0) -> Starlette:
+    # Every store call, and the pool's reload (a store read), within db_timeout.
+    ctx = guarded_context(ctx, db_timeout)
     routes: list[BaseRoute] = []
     for endpoints in (
         SessionEndpoints(ctx),

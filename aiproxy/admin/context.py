@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+from ..accounts.registry import ACCOUNT_TYPES, AccountTypes
 from ..oauth.flows import OAuthFlows
 from ..scheduler.status import AccountMonitor
 
@@ -12,6 +13,7 @@ from ..security.cipher import CredentialCipher
 from ..security.login_throttle import LoginThrottle
 from ..security.passwords import PasswordHashing
 from ..security.tokens import TokenIssuer
+from ..settings import UpstreamURLs
 from ..stores.protocols import Stores
 
 
@@ -34,7 +36,11 @@ class AdminContext:
     # Sends one minimal request through an account (aiproxy.account_test) and
     # answers {ok, status, latency_ms, message}; None: /accounts/{id}/test answers 501.
     test_account: Callable[[int], Awaitable[dict[str, Any]]] | None = None
-    # Admin authentication (issue 10): failed logins counted per username and
+    # Admin authentication: failed logins counted per username and
     # client address, and Argon2 work bounded to a few at a time.
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     passwords: PasswordHashing = field(default_factory=PasswordHashing)
+    # The account types accounts may have (their validation, and what
+    # GET /account-types shows), and the upstream URLs their default base URLs come from.
+    account_types: AccountTypes = ACCOUNT_TYPES
+    upstream: UpstreamURLs = field(default_factory=UpstreamURLs)

@@ -40,7 +40,7 @@ def request_problem(body: dict[str, Any]) -> str | None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "model is required"
     # The model becomes part of the upstream URL: a name no URL can hold is
-    # refused here rather than failing in the HTTP client (issue 10).
+    # refused here rather than failing in the HTTP client.
     if len(body["model"]) > MAX_MODEL_LENGTH or not body["model"].isprintable():
         return f"model must be at most {MAX_MODEL_LENGTH} printable characters"
     messages = body.get("messages")

@@ -16,6 +16,7 @@ from ..formats.dialect import Dialect
 from ..inbound import API_KEY_STATE
 from ..security.api_keys import hash_api_key
 from ..stores.entities import ApiKey
+from ..stores.key_cache import KeyStoreUnavailable
 
 STATE_KEY = API_KEY_STATE
 
@@ -53,7 +54,13 @@ class KeyAuthMiddleware:
             message = "missing API key: send it as x-api-key, Authorization: Bearer, x-goog-api-key or ?key="
             await error_response(self.dialect, 401, message)(scope, receive, send)
             return
-        api_key = await self.lookup(hash_api_key(key))
+        try:
+            api_key = await self.lookup(hash_api_key(key))
+        except KeyStoreUnavailable:
+            # A key not in the cache while the database is down: the caller may retry.
+            message = "the gateway cannot check API keys right now; try again shortly"
+            await error_response(self.dialect, 503, message, {"retry-after": "5"})(scope, receive, send)
+            return
         if api_key is None:
             await error_response(self.dialect, 401, "invalid API key")(scope, receive, send)
             return

@@ -1,4 +1,5 @@
-"""Turns an unexpected exception into a 500 in the caller's API shape, never a trace."""
+"""Turns an unexpected exception into a 500 in the caller's API shape, never a trace
+(a 503 when it says the database is unavailable)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..backoff import describe
 from ..errors import error_response
+from ..stores.sql_errors import is_unavailable
 from ..formats.dialect import Dialect
 
 log = logging.getLogger("aiproxy.errors")
@@ -31,7 +34,14 @@ class ErrorShieldMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
+            if not started and is_unavailable(exc):
+                # The database is down (a store read off the usual cached
+                # path): the caller may retry; one line, not a trace per request.
+                log.warning("%s %s: unavailable: %s", scope.get("method"), scope.get("path"), describe(exc))
+                message = "the gateway is temporarily unavailable; try again shortly"
+                await error_response(self.dialect, 503, message, {"retry-after": "5"})(scope, receive, send)
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise  # too late for an error answer; the server closes the connection

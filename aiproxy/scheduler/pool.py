@@ -14,6 +14,7 @@ from typing import Any, Callable, Collection
 
 import anyio
 
+from ..backoff import describe
 from ..security.cipher import CredentialCipher, CredentialsError
 from ..stores.entities import Account
 from ..stores.protocols import AccountStore
@@ -72,12 +73,23 @@ class AccountPool:
         self._accounts = loaded
 
     async def refresh_forever(self, interval: float) -> None:
+        # The store may stay down for long: one line when re-reading starts
+        # failing and one when it works again, not a traceback per interval.
+        failing = False
         while True:
             await anyio.sleep(interval)
             try:
                 await self.reload()
-            except Exception:
-                log.exception("re-reading accounts failed; keeping the ones in memory")
+            except Exception as exc:
+                if not failing:
+                    failing = True
+                    log.warning(
+                        "re-reading accounts failed: %s; keeping the %d in memory", describe(exc), len(self._accounts)
+                    )
+                continue
+            if failing:
+                failing = False
+                log.warning("re-reading accounts works again (%d accounts)", len(self._accounts))
 
     def candidates(self, platform: str, model: str | None, types: Collection[str]) -> list[PoolAccount]:
         """Accounts that can serve this request, best first.

@@ -15,12 +15,8 @@ PLATFORMS = ("claude", "openai", "gemini")
 CLIENTS = ("claude-code", "codex-cli", "gemini-cli")
 ROLES = ("admin", "user")
 
-# Account types per platform. Each type names the adapter that talks to its upstream.
-ACCOUNT_TYPES: dict[str, tuple[str, ...]] = {
-    "claude": ("claude-console", "claude-official", "ccr", "bedrock"),
-    "openai": ("openai", "azure-openai", "openai-responses"),
-    "gemini": ("gemini-api", "gemini-oauth"),
-}
+# An account's `type` is one of the account types declared in aiproxy/accounts
+# (one module per type, listed in aiproxy/accounts/registry.py).
 
 
 def utcnow() -> datetime:

@@ -55,7 +55,7 @@ from .sql_tables import (
 
 log = logging.getLogger("aiproxy.stores")
 
-# Hygiene (issue 10): statements' values (hashes, credentials) never reach the logs.
+# Hygiene: statements' values (hashes, credentials) never reach the logs.
 query_log.install()
 
 # A new SQLite file is made owner read/write only: it holds password and key

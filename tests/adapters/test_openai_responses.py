@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from aiproxy.accounts.openai_responses import OPENAI_RESPONSES
 from aiproxy.adapters.base import UpstreamCall
 from aiproxy.adapters.openai_responses import OpenAIResponsesAdapter
 from aiproxy.oauth.providers import oauth_providers
@@ -168,4 +169,5 @@ async def test_other_paths_refused_in_openai_shape(up: Upstreams):
     response, body = await up.send(call(BODY, path="/v1/chat/completions"), fresh())
     assert response.status_code == 400 and up.codex.requests == [] and up.api == []
     assert "only the Responses API" in json.loads(body)["error"]["message"]
-    assert OpenAIResponsesAdapter.paths == ("/v1/responses",)
+    # The relay keeps these accounts off other routes: the type declares the one path it serves.
+    assert OPENAI_RESPONSES.paths == ("/v1/responses",)

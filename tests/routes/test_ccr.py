@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.scheduler.model_prefix import route_model
+from aiproxy.accounts import ACCOUNT_TYPES
+from aiproxy.scheduler.model_prefix import ModelPrefixes
 from tests.fakes.anthropic_upstream import FakeAnthropic, stream_events
 from tests.harness import UPSTREAM_KEY, Harness
 
@@ -30,6 +31,8 @@ async def add_ccr(h: Harness, **fields: object) -> int:
 
 
 def test_route_model():
+    # The prefixes the registry declares (ccr's "ccr,"), applied as the relay applies them.
+    route_model = ModelPrefixes(ACCOUNT_TYPES.model_prefixes()).route
     types = ["claude-console", "ccr", "openai"]
     assert route_model("ccr,deepseek-chat", types) == ("deepseek-chat", ["ccr"])
     assert route_model("deepseek-chat", types) == ("deepseek-chat", ["claude-console", "openai"])

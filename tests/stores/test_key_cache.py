@@ -4,7 +4,7 @@ import anyio
 import pytest
 
 from aiproxy.stores.entities import ApiKey
-from aiproxy.stores.key_cache import KeyCache
+from aiproxy.stores.key_cache import KeyCache, KeyStoreUnavailable
 from aiproxy.stores.memory import MemoryKeyStore
 
 pytestmark = pytest.mark.anyio
@@ -94,3 +94,71 @@ async def test_concurrent_misses_share_one_read():
         await anyio.sleep(0.01)
         store.gate.set()
     assert store.reads == 1 and len(results) == 20 and all(r.name == "k" for r in results)
+
+
+class FailingStore(CountingStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        if self.down:
+            self.reads += 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await super().get_by_hash(key_hash)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await anyio.sleep(0)
+
+
+async def test_a_known_key_outlives_its_ttl_while_the_store_is_down(caplog: pytest.LogCaptureFixture):
+    store, clock = FailingStore(), Clock()
+    await store.create(ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p"))
+    cache = KeyCache(store, ttl=30, negative_ttl=5, stale_seconds=600, clock=clock)
+    await cache.lookup("h")
+    store.down = True
+    reads = store.reads
+    clock.now += 31
+    for _ in range(50):  # many requests, one refresh attempt
+        assert (await cache.lookup("h")).name == "k"
+        await settle()
+    assert store.reads == reads + 1 and not cache.store_available
+    clock.now += 6  # the next attempt only after negative_ttl
+    assert (await cache.lookup("h")).name == "k"
+    await settle()
+    assert store.reads == reads + 2
+    # Past the bound the key is no longer vouched for.
+    clock.now += 600
+    with pytest.raises(KeyStoreUnavailable):
+        await cache.lookup("h")
+    store.down = False
+    assert (await cache.lookup("h")).name == "k" and cache.store_available
+    lines = [r for r in caplog.records if r.name == "aiproxy.keys"]
+    assert [r.getMessage().split(":")[0] for r in lines] == ["key store unavailable", "key store back"]
+    assert all(r.exc_info is None for r in lines)
+
+
+async def test_an_uncached_key_raises_unavailable_rather_than_answering_unknown():
+    store = FailingStore()
+    store.down = True
+    cache = KeyCache(store)
+    with pytest.raises(KeyStoreUnavailable):
+        await cache.lookup("h")
+    # Nothing remembered: once the store answers, the key is read.
+    store.down = False
+    await store.create(ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p"))
+    assert (await cache.lookup("h")).name == "k"
+
+
+async def test_a_hanging_store_raises_after_the_timeout_and_fills_the_cache_later():
+    store = CountingStore()
+    await store.create(ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p"))
+    store.gate = anyio.Event()
+    cache = KeyCache(store, timeout=0.05)
+    with pytest.raises(KeyStoreUnavailable):
+        await cache.lookup("h")
+    store.gate.set()  # the read that was left running ends
+    await settle()
+    assert (await cache.lookup("h")).name == "k" and store.reads == 1

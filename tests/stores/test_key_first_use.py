@@ -67,26 +67,49 @@ async def test_the_earlier_stamp_of_another_instance_stays() -> None:
     assert (await stores.keys.get(key.id)).first_used_at == T - timedelta(hours=3)  # type: ignore[arg-type,union-attr]
 
 
-async def test_a_failed_write_is_tried_again_on_the_next_request(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_write_is_retried_with_backoff_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     stores = MemoryStores()
     key = await make(stores, expires_after_days=1)
-    calls = 0
+    calls: list[float] = []
     real = stores.keys.mark_first_use
+    loop = asyncio.get_running_loop()
 
     async def flaky(key_id: int, at: datetime) -> datetime | None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
+        calls.append(loop.time())
+        if len(calls) <= 4:
             raise ConnectionError("database away")
         return await real(key_id, at)
 
     stores.keys.mark_first_use = flaky  # type: ignore[method-assign]
-    first_use = KeyFirstUse(stores.keys, lambda h: None, now=Clock())
-    first_use.first_use(key)
+    first_use = KeyFirstUse(stores.keys, lambda h: None, now=Clock(), backoff_initial=0.02, jitter=lambda: 1.0)
+    stamp = first_use.first_use(key)
+    # Requests meanwhile keep the first stamp and start no writes of their own.
+    await asyncio.sleep(0.01)
+    assert first_use.first_use(key) == stamp
     await first_use.drain()
-    assert "could not store the first use" in caplog.text
-    assert (await stores.keys.get(key.id)).first_used_at is None  # type: ignore[arg-type,union-attr]
+    assert len(calls) == 5
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert all(gap >= 0.9 * 0.02 * 2**i for i, gap in enumerate(gaps)), gaps
+    assert (await stores.keys.get(key.id)).first_used_at == stamp  # type: ignore[arg-type,union-attr]
+    lines = [r for r in caplog.records if r.name == "aiproxy.keys"]
+    assert [r.getMessage().split(":")[0] for r in lines] == [
+        "could not store the first use of API keys",
+        "first uses of API keys are stored again",
+    ]
+    assert all(r.exc_info is None for r in lines)
+
+
+async def test_drain_gives_up_on_a_store_that_stays_down() -> None:
+    stores = MemoryStores()
+    key = await make(stores, expires_after_days=1)
+
+    async def down(key_id: int, at: datetime) -> datetime | None:
+        raise ConnectionError("database away")
+
+    stores.keys.mark_first_use = down  # type: ignore[method-assign]
+    first_use = KeyFirstUse(stores.keys, lambda h: None, now=Clock(), backoff_initial=0.01)
     first_use.first_use(key)
-    await asyncio.sleep(0)
-    await first_use.drain()
-    assert calls == 2 and (await stores.keys.get(key.id)).first_used_at is not None  # type: ignore[arg-type,union-attr]
+    await asyncio.wait_for(first_use.drain(timeout=0.1), 5)
+    # Not stored: the key's next use (after a restart) stamps it again.
+    assert first_use.first_use(key) is not None
+    await first_use.drain(timeout=0.01)

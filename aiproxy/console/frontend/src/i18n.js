@@ -56,7 +56,7 @@ const en = {
   credMode: { apikey: 'API key', aws: 'AWS access keys', oauth: 'OAuth login', json: 'Paste tokens JSON', keep: 'Keep current' },
   acct: {
     newTitle: 'New account', editTitle: 'Edit account: {name}', credentials: 'Credentials', credMode: 'Sign-in method',
-    apiKey: 'API key', organization: 'Organization', project: 'Project', leaveBlank: 'leave blank to keep the stored one',
+    leaveBlank: 'leave blank to keep the stored one',
     tokensJson: 'Tokens JSON',
     tokensJsonHint: {
       'claude-official': 'or the content of ~/.claude/.credentials.json',
@@ -72,15 +72,24 @@ const en = {
     oauthManual: 'If no tab opened, open this URL:', oauthCodeHint: 'Paste the code or the whole callback URL here',
     oauthFinish: 'Finish login and save', oauthDone: 'Login finished', oauthStartFirst: 'Open the authorize URL first',
     oauthCodeRequired: 'Paste the code or callback URL', keepCreds: 'The stored credentials are kept.',
-    connection: 'Connection', baseUrl: 'Base URL', region: 'AWS region', crossRegion: 'Cross-region prefix',
-    modelIds: 'Bedrock model ids', apiVersion: 'API version', responsesApiVersion: 'Responses API version',
-    deployments: 'Deployments', azureV1: 'Use Azure v1 API', projectId: 'Project id', proxy: 'Outbound proxy',
+    connection: 'Connection', baseUrl: 'Base URL', proxy: 'Outbound proxy',
     routing: 'Routing', modelsHint: 'empty: every model (type and Enter to add)', mapping: 'Model mapping',
     mapFrom: 'requested model', mapTo: 'upstream model', addMapping: 'Add mapping',
     priorityHint: 'lower is tried first', weight: 'Weight', maxConcurrency: 'Max concurrency',
     groupHint: 'empty: shared pool', schedulableHint: 'off: parked, never picked',
     otherOptions: 'Other options (JSON)', nameRequired: 'Name is required', baseUrlRequired: 'This type needs a base URL',
-    regionRequired: 'Bedrock needs a region', credentialsRequired: 'Enter the credentials',
+    fieldRequired: '{field} is required', credentialsRequired: 'Enter the credentials',
+    oauthHelpAny: 'Open the authorize URL, log in, then paste the code (or the callback URL) below.',
+  },
+  // Credential and option inputs, by their name in the account's credentials
+  // or options (GET /admin/api/account-types); a name not here shows the
+  // gateway's English label.
+  field: {
+    api_key: 'API key', organization: 'Organization', project: 'Project', access_key_id: 'Access key ID',
+    secret_access_key: 'Secret access key', session_token: 'Session token', region: 'AWS region',
+    cross_region_prefix: 'Cross-region prefix', model_ids: 'Bedrock model ids', api_version: 'API version',
+    responses_api_version: 'Responses API version', deployments: 'Deployments', v1: 'Use Azure v1 API',
+    project_id: 'Project id',
   },
   keys: {
     new: 'New key', none: 'No keys yet', allTitle: 'API keys', allOwners: 'All owners', owner: 'Owner', prefix: 'Prefix',
@@ -167,7 +176,7 @@ const zh = {
   credMode: { apikey: 'API 密钥', aws: 'AWS 访问密钥', oauth: 'OAuth 登录', json: '粘贴令牌 JSON', keep: '保持不变' },
   acct: {
     newTitle: '新建账号', editTitle: '编辑账号：{name}', credentials: '凭据', credMode: '登录方式',
-    apiKey: 'API 密钥', organization: '组织', project: '项目', leaveBlank: '留空则保持原值',
+    leaveBlank: '留空则保持原值',
     tokensJson: '令牌 JSON',
     tokensJsonHint: {
       'claude-official': '或 ~/.claude/.credentials.json 的内容',
@@ -183,15 +192,21 @@ const zh = {
     oauthManual: '如果没有打开新标签页，请手动打开：', oauthCodeHint: '在此粘贴授权码或完整的回调 URL',
     oauthFinish: '完成登录并保存', oauthDone: '登录完成', oauthStartFirst: '请先打开授权链接',
     oauthCodeRequired: '请粘贴授权码或回调 URL', keepCreds: '保留已保存的凭据。',
-    connection: '连接', baseUrl: 'Base URL', region: 'AWS 区域', crossRegion: '跨区域前缀',
-    modelIds: 'Bedrock 模型 ID', apiVersion: 'API 版本', responsesApiVersion: 'Responses API 版本',
-    deployments: '部署映射', azureV1: '使用 Azure v1 API', projectId: '项目 ID', proxy: '出站代理',
+    connection: '连接', baseUrl: 'Base URL', proxy: '出站代理',
     routing: '路由', modelsHint: '留空：全部模型（输入后回车添加）', mapping: '模型映射',
     mapFrom: '请求的模型', mapTo: '上游模型', addMapping: '添加映射',
     priorityHint: '数值越小越优先', weight: '权重', maxConcurrency: '最大并发',
     groupHint: '留空：共享池', schedulableHint: '关闭：暂停，不参与调度',
     otherOptions: '其他选项（JSON）', nameRequired: '名称必填', baseUrlRequired: '此类型需要 Base URL',
-    regionRequired: 'Bedrock 需要填写区域', credentialsRequired: '请填写凭据',
+    fieldRequired: '请填写{field}', credentialsRequired: '请填写凭据',
+    oauthHelpAny: '打开授权链接并登录，然后把授权码（或回调 URL）粘贴到下方。',
+  },
+  field: {
+    api_key: 'API 密钥', organization: '组织', project: '项目', access_key_id: 'Access key ID',
+    secret_access_key: 'Secret access key', session_token: 'Session token', region: 'AWS 区域',
+    cross_region_prefix: '跨区域前缀', model_ids: 'Bedrock 模型 ID', api_version: 'API 版本',
+    responses_api_version: 'Responses API 版本', deployments: '部署映射', v1: '使用 Azure v1 API',
+    project_id: '项目 ID',
   },
   keys: {
     new: '新建密钥', none: '还没有密钥', allTitle: 'API 密钥', allOwners: '全部所有者', owner: '所有者', prefix: '前缀',

@@ -3,8 +3,10 @@ or MySQL/MariaDB.
 
 One query definition serves both dialects: queries are SQLAlchemy Core
 expressions over the tables in `sql_tables.py`, compiled by `databases` for the
-driver in use. Only the schema (`migrations.py`) and the few statements that
-exist in one dialect only (locks, pragmas, row counts) are written per dialect.
+driver in use. The same tables are the schema's one declaration, which new
+migrations are rendered from (`migrations.py`); only the shipped migrations 1-9
+and the few statements that exist in one dialect only (locks, pragmas, row
+counts) are written per dialect.
 """
 
 from __future__ import annotations

@@ -1,9 +1,18 @@
-"""SQLAlchemy Core descriptions of the tables that `migrations.py` creates.
+"""The schema, declared once: SQLAlchemy Core tables for every SQL database.
 
-Used to build queries only, never to create tables: the DDL lives in the
-migrations, per dialect. The column types matter because they decide how values
-are bound (datetimes and booleans are rendered differently for SQLite and
-MySQL), so that one query definition works on both.
+These tables are what the queries are built from and what new migrations are
+written from (`migrations.NewTable`, `NewColumn`, `NewIndex`, which SQLAlchemy
+renders for each dialect). The shipped migrations 1-9 are frozen DDL text from
+before that; tests/stores/test_sql_tables.py checks that a database they built and
+one built from these tables have the same columns (names, order, types,
+nullability, defaults), keys and indexes, on SQLite and MariaDB, so the two
+cannot drift.
+
+The column types decide how values are bound (datetimes and booleans are
+rendered differently for SQLite and MySQL), so that one query definition works
+on both, and what each database stores them as (`load_dialect_impl` below).
+`server_default` is there for the rows that existed before a column was added
+(an insert always gives every column); it is part of the stored schema.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import pymysql
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine.interfaces import Dialect
@@ -28,6 +38,14 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
     impl = sa.DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        # MySQL's DATETIME drops the microseconds unless asked to keep them; a
+        # datetime must equal itself after a round trip. (PostgreSQL's
+        # TIMESTAMP keeps them by default; SQLite keeps the text.)
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return naive_utc(value) if value is not None else None
@@ -65,6 +83,14 @@ class USD(sa.TypeDecorator[float]):
 
     impl = sa.Float
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        # SQLite has no decimal type (a DECIMAL column stores reals anyway).
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.REAL())
+        # asdecimal=False: read back as the float Float gave before; from_db
+        # and usd_from_db take either.
+        return dialect.type_descriptor(sa.Numeric(18, 9, asdecimal=False))
 
     def process_bind_param(self, value: float | None, dialect: Dialect) -> Any:
         if value is None:
@@ -139,10 +165,28 @@ def int_from_db(value: Any) -> int:
 
 metadata = sa.MetaData()
 
+# An auto-increment id: BIGINT on MySQL and PostgreSQL. On SQLite only a column
+# typed exactly INTEGER becomes the rowid, and so counts up by itself.
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Every table on MySQL. utf8mb4_bin: string comparison, UNIQUE and GROUP BY are
+# exact, as they are in SQLite and the memory store; the default *_ci collations
+# would make "Alice" and "alice" the same user and merge model names that differ
+# only in case. No foreign keys on any database: the memory store has none,
+# usage rows must outlive the keys and accounts they name, and deleting a
+# user's keys is the caller's decision (KeyStore.delete_for_user).
+MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+# Tables with an ID are AUTOINCREMENT on SQLite (as migration 1 made them): an
+# id is never handed out again, even after the newest row is deleted.
+WITH_ID: dict[str, Any] = {**MYSQL_TABLE, "sqlite_autoincrement": True}
+
+# Existing-row defaults of added columns (see the module docstring).
+ZERO = sa.text("0")
+
 users = sa.Table(
     "users",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
     sa.Column("username", sa.String(255), nullable=False),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("role", sa.String(32), nullable=False),
@@ -151,13 +195,15 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # Added by migration 9: the version every session token must carry.
-    sa.Column("token_version", sa.Integer, nullable=False),
+    sa.Column("token_version", sa.Integer, nullable=False, server_default=ZERO),
+    sa.Index("uq_users_username", "username", unique=True),
+    **WITH_ID,
 )
 
 api_keys = sa.Table(
     "api_keys",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
     sa.Column("user_id", sa.BigInteger, nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("key_hash", sa.String(255), nullable=False),
@@ -171,25 +217,28 @@ api_keys = sa.Table(
     # Added by migration 4. `group` is a reserved word: SQLAlchemy quotes it.
     sa.Column("account_id", sa.BigInteger, nullable=True),
     sa.Column("group", sa.String(64), nullable=True),
-    sa.Column("shared_fallback", sa.Boolean, nullable=False),
+    sa.Column("shared_fallback", sa.Boolean, nullable=False, server_default=sa.false()),
     # Added by migration 6: quotas, each NULL for no limit.
     sa.Column("rpm_limit", sa.Integer, nullable=True),
     sa.Column("max_concurrency", sa.Integer, nullable=True),
     sa.Column("daily_token_limit", sa.BigInteger, nullable=True),
-    sa.Column("daily_cost_limit", sa.Float, nullable=True),
-    sa.Column("weekly_cost_limit", sa.Float, nullable=True),
-    sa.Column("total_cost_limit", sa.Float, nullable=True),
+    sa.Column("daily_cost_limit", sa.Double, nullable=True),
+    sa.Column("weekly_cost_limit", sa.Double, nullable=True),
+    sa.Column("total_cost_limit", sa.Double, nullable=True),
     # Added by migration 7: the client programs the key may be used from.
-    sa.Column("allowed_clients", JSONList, nullable=False),
+    sa.Column("allowed_clients", JSONList, nullable=False, server_default="[]"),
     # Added by migration 8: expiry N days after the first use, and that use.
     sa.Column("expires_after_days", sa.Integer, nullable=True),
     sa.Column("first_used_at", UTCDateTime, nullable=True),
+    sa.Index("uq_api_keys_key_hash", "key_hash", unique=True),
+    sa.Index("ix_api_keys_user_id", "user_id"),
+    **WITH_ID,
 )
 
 accounts = sa.Table(
     "accounts",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("platform", sa.String(32), nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
@@ -201,14 +250,15 @@ accounts = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # Added by migration 2, hence after the timestamps.
-    sa.Column("model_mapping", JSONObject, nullable=False),
-    sa.Column("options", JSONObject, nullable=False),
+    sa.Column("model_mapping", JSONObject, nullable=False, server_default="{}"),
+    sa.Column("options", JSONObject, nullable=False, server_default="{}"),
     sa.Column("proxy", sa.Text, nullable=True),
     # Added by migration 4.
-    sa.Column("weight", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Integer, nullable=False, server_default=sa.text("1")),
     sa.Column("max_concurrency", sa.Integer, nullable=True),
-    sa.Column("schedulable", sa.Boolean, nullable=False),
+    sa.Column("schedulable", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("group", sa.String(64), nullable=True),
+    **WITH_ID,
 )
 
 leases = sa.Table(
@@ -217,12 +267,13 @@ leases = sa.Table(
     sa.Column("name", sa.String(191), primary_key=True),
     sa.Column("owner", sa.String(191), nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
+    **MYSQL_TABLE,
 )
 
 usage_records = sa.Table(
     "usage_records",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
     sa.Column("platform", sa.String(32), nullable=False),
     sa.Column("endpoint", sa.String(255), nullable=False),
     sa.Column("model", sa.String(255), nullable=False),
@@ -240,19 +291,30 @@ usage_records = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # Added by migration 5.
-    sa.Column("cache_creation_1h_tokens", sa.BigInteger, nullable=False),
-    sa.Column("cost_usd", USD, nullable=False),
-    sa.Column("priced", sa.Boolean, nullable=False),
+    sa.Column("cache_creation_1h_tokens", sa.BigInteger, nullable=False, server_default=ZERO),
+    sa.Column("cost_usd", USD, nullable=False, server_default=ZERO),
+    sa.Column("priced", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_usage_created_at", "created_at"),
+    sa.Index("ix_usage_key_created", "key_id", "created_at"),
+    sa.Index("ix_usage_account_created", "account_id", "created_at"),
+    sa.Index("ix_usage_user_created", "user_id", "created_at"),
+    **WITH_ID,
 )
 
 # Longest value each usage string column takes on MySQL (characters); the
 # usage store truncates to these rather than lose a batch to one long value.
-# error is TEXT (65,535 bytes): 16,000 characters fit even at 4 bytes each.
-USAGE_STRING_LIMITS = {"platform": 32, "endpoint": 255, "model": 255, "error": 16_000}
+# The VARCHARs' from their declaration; error is TEXT (65,535 bytes): 16,000
+# characters fit even at 4 bytes each.
+USAGE_STRING_LIMITS = {
+    **{c.name: c.type.length for c in usage_records.columns if isinstance(c.type, sa.String) and c.type.length},
+    "error": 16_000,
+}
 
 schema_version = sa.Table(
     "schema_version",
     metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
+    # Written by the runner, never counted up by the database.
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
+    **MYSQL_TABLE,
 )

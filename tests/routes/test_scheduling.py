@@ -253,7 +253,10 @@ async def test_weights_shape_the_spread(gw: Harness, upstreams: Upstreams):
     for i in range(400):
         await ask(gw, {**BODY, "messages": [{"role": "user", "content": f"chat {i}"}]})
     share = Counter(upstreams.hits)["acct-2.test"] / 400
-    assert 0.68 < share < 0.82  # 3/4 expected; binomial sd ~0.022
+    # 3/4 expected (binomial sd ~0.022); the bound is wide because the draws are not
+    # independent of the least-recently-used tie-breaks, and ±3 sd failed now and then;
+    # equal weights (1/2) or weights ignored stay far outside it.
+    assert 0.62 < share < 0.88
 
 
 async def test_max_concurrency_is_never_exceeded(gw: Harness, upstreams: Upstreams):

@@ -104,12 +104,12 @@ def error_message(body: bytes) -> str:
         data = data[0]
     if isinstance(data, dict):
         error = data.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+        if isinstance(error, dict) and isinstance(message := error.get("message"), str):
+            return message
         if isinstance(error, str):
             return error
-        if isinstance(data.get("message"), str):
-            return data["message"]
+        if isinstance(message := data.get("message"), str):
+            return message
     return body.decode("utf-8", "replace").strip()
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, AsyncIterator, Mapping
 
 import anyio

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Mapping
 
 import orjson
-
 from starlette.responses import Response
 
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
-
 
 # Answers that the same request will get again, however often it is retried.
 # The official SDKs (and Claude Code) honour `x-should-retry: false`; without

@@ -27,16 +27,16 @@ from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import BadRequest, InboundRequest, read_inbound
-from .scheduler.model_prefix import ModelPrefixes
+from .scheduler import sessions
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
+from .scheduler.model_prefix import ModelPrefixes
 from .scheduler.pool import AccountPool
 from .scheduler.scheduler import Scheduler
-from .scheduler import sessions
 from .scheduler.sessions import session_key
 from .stores.entities import ApiKey
-from .usage.meter import UsageMeter
 from .upstream_path import UnsafePathValue, fill_model
 from .upstream_proxy import account_proxy
+from .usage.meter import UsageMeter
 
 log = logging.getLogger("aiproxy.relay")
 

@@ -119,7 +119,7 @@ class LimitsMixin:
     connections: set[Any]
     cycle: Any
     flow: Any
-    timeout_keep_alive: float
+    timeout_keep_alive: int  # uvicorn declares it an int
     timeout_keep_alive_task: asyncio.TimerHandle | None
 
     _phase: int = CLOSED
@@ -135,7 +135,7 @@ class LimitsMixin:
 
     # --- connection: the protocol's own entry points, around uvicorn's ---
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._limits_connect()
 

@@ -153,9 +153,8 @@ def patch(variant: str) -> Callable[[Any], Any]:
 
 
 def serve(variant: str, port: int, upstream: str, transport: str, db: str) -> None:
-    import uvicorn
-
     import serve as bench_serve
+    import uvicorn
 
     wrap = patch(variant)
     app = wrap(bench_serve.build_gateway(db, upstream, transport))

@@ -14,8 +14,8 @@ from aiproxy.accounts import ACCOUNT_TYPES, AccountTypes
 from aiproxy.security.api_keys import generate_api_key, hash_api_key, shown_prefix
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.settings import UpstreamURLs
-from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User
 from aiproxy.state import SharedState
+from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User
 from aiproxy.stores.protocols import Stores, UsageFilter
 
 ENCRYPTION_KEY = CredentialCipher.generate_key()

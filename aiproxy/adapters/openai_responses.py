@@ -26,13 +26,12 @@ import httpx
 import orjson
 
 from ..formats import openai_chat
-from ..formats.wire import RESPONSES_PATH
 from ..formats.openai_responses import ResponseCollector
+from ..formats.wire import RESPONSES_PATH
 from ..oauth.tokens import TokenError, TokenManager
 from ..stores.entities import Account
 from .base import UpstreamCall
 from .openai import upstream_url
-
 
 # Replaced or dropped from the client's headers: the account decides them.
 _DROPPED = frozenset({b"openai-organization", b"openai-project", b"chatgpt-account-id", b"accept"})

@@ -8,7 +8,6 @@ from typing import Any, Awaitable, Callable
 from ..accounts.registry import ACCOUNT_TYPES, AccountTypes
 from ..oauth.flows import OAuthFlows
 from ..scheduler.status import AccountMonitor
-
 from ..security.cipher import CredentialCipher
 from ..security.login_throttle import LoginThrottle
 from ..security.passwords import PasswordHashing

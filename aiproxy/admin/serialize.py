@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..stores.entities import Account, ApiKey, UsageRecord, User
 from ..scheduler.status import AccountStatus
+from ..stores.entities import Account, ApiKey, UsageRecord, User
 from ..stores.protocols import UsageTotal
 from ..timestamps import iso
 

@@ -14,10 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from ..stores.entities import PLATFORMS, User
 from ..stores.protocols import USAGE_GROUPS, USAGE_INTERVALS, UsageFilter, usage_bucket
+from ..timestamps import iso
 from .auth import current_user, is_admin
 from .context import AdminContext
 from .errors import ApiError
-from .serialize import iso, usage_record_json, usage_total_json
+from .serialize import usage_record_json, usage_total_json
 from .validation import as_choice, invalid, query_int, query_moment
 
 DEFAULT_GROUP = "model"
@@ -42,7 +43,7 @@ def bucket_start(moment: datetime, interval: str) -> datetime:
 def window_buckets(start: datetime, end: datetime, interval: str) -> list[str]:
     """Every bucket that overlaps [start, end), oldest first."""
     step = SERIES_STEP[interval]
-    buckets = []
+    buckets: list[str] = []
     moment = bucket_start(start, interval)
     while moment < end:
         if len(buckets) >= MAX_BUCKETS:

@@ -277,7 +277,9 @@ class EventStreamTranslator:
                 "type": "message_delta",
                 "delta": self._last_delta or {"stop_reason": None, "stop_sequence": None},
             }
-            usage = delta.get("usage") if isinstance(delta.get("usage"), dict) else {}
+            usage = delta.get("usage")
+            if not isinstance(usage, dict):
+                usage = {}
             delta = {**delta, "usage": {**usage, **missing}}
             self._held = delta
             self._seen.update(missing)

@@ -22,14 +22,15 @@ KeyLookup = Callable[[str], Awaitable["ApiKey | None"]]
 
 
 def presented_key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"x-api-key" or name == b"x-goog-api-key":
             return value.decode("latin-1").strip() or None
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
-    query = scope.get("query_string", b"")
+    query: bytes = scope.get("query_string", b"")
     if b"key=" in query:
         for k, v in parse_qsl(query.decode("latin-1")):
             if k == "key" and v:

@@ -9,8 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..backoff import describe
 from ..errors import error_response
-from ..stores.sql_errors import is_unavailable
 from ..formats.dialect import Dialect
+from ..stores.sql_errors import is_unavailable
 
 log = logging.getLogger("aiproxy.errors")
 

@@ -27,6 +27,7 @@ class CredentialCipher:
         if not token:
             return {}
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
+            credentials: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
+            return credentials
         except (InvalidToken, ValueError) as exc:
             raise CredentialsError("credentials cannot be decrypted with this encryption key") from exc

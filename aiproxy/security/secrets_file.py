@@ -40,7 +40,8 @@ def load_or_create_secrets(directory: str | os.PathLike[str]) -> dict[str, str]:
             return fresh
         # Another process won the race; read what it wrote.
     _narrow_mode(path)
-    return json.loads(path.read_text())
+    written: dict[str, str] = json.loads(path.read_text())
+    return written
 
 
 def _publish(path: Path, content: bytes) -> bool:

@@ -121,7 +121,7 @@ class ResilientState:
         await self._call(self.primary.clear_account, self.fallback.clear_account, account_id)
 
     async def account_health(self) -> dict[int, AccountHealth]:
-        marks = await self._call(self.primary.account_health, self.fallback.account_health)
+        marks: dict[int, AccountHealth] = await self._call(self.primary.account_health, self.fallback.account_health)
         if not self.breaker.is_open:
             self._memo.health = marks  # a reference, no copy: read only at an outage's start
         return marks

@@ -173,7 +173,8 @@ def usage_matches(r: UsageRecord, w: UsageFilter) -> bool:
 def usage_group_value(r: UsageRecord, group_by: str) -> str | int | None:
     if group_by == "day":
         return r.created_at.date().isoformat()
-    return getattr(r, {"key": "key_id", "user": "user_id", "account": "account_id"}.get(group_by, group_by))
+    value: str | int | None = getattr(r, {"key": "key_id", "user": "user_id", "account": "account_id"}.get(group_by, group_by))
+    return value
 
 
 class MemoryUsageStore:

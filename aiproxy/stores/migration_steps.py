@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.dialects.mysql.base import MySQLDDLCompiler
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable, ExecutableDDLElement
+from sqlalchemy.schema import BaseDDLElement, CreateColumn, CreateIndex, CreateTable
 
 # The dialects the shipped migrations have text for, and so the ones a store runs on.
 DIALECTS = ("sqlite", "mysql")
@@ -112,11 +112,12 @@ def render_dialect(name: str) -> Dialect:
         dialect.ddl_compiler = _MySQLDDLCompiler
         return dialect
     if name == "postgresql":
-        return postgresql.dialect()
+        # The psycopg dialect's __init__ is unannotated in SQLAlchemy itself.
+        return postgresql.dialect()  # type: ignore[no-untyped-call]
     raise ValueError(f"unknown SQL dialect {name!r}; expected one of {RENDER_DIALECTS}")
 
 
-def _compile(element: ExecutableDDLElement, dialect: str) -> str:
+def _compile(element: BaseDDLElement, dialect: str) -> str:
     sql = str(element.compile(dialect=render_dialect(dialect))).strip()
     # The runner sends DDL through sa.DDL, which reads "%" as a format character.
     if "%" in sql:

@@ -25,9 +25,6 @@ from databases.core import Connection
 from databases.interfaces import Record
 
 from . import migrations, query_log
-from .sql_errors import is_duplicate
-from .sql_leases import SQLLeaseStore
-from .sqlite_batch import SQLiteBatchWriter
 from .entities import Account, ApiKey, UsageRecord, User, utcnow
 from .protocols import (
     AccountStore,
@@ -40,6 +37,8 @@ from .protocols import (
     check_grouping,
     sort_totals,
 )
+from .sql_errors import is_duplicate
+from .sql_leases import SQLLeaseStore
 from .sql_tables import (
     USAGE_STRING_LIMITS,
     accounts,
@@ -52,6 +51,7 @@ from .sql_tables import (
     usd_from_db,
     users,
 )
+from .sqlite_batch import SQLiteBatchWriter
 
 log = logging.getLogger("aiproxy.stores")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from ..stores.entities import UsageRecord
 
@@ -84,7 +84,7 @@ class _Metric:
         # The label to fold into "other" when the cap is reached.
         self._fold = labels.index("model") if "model" in labels else labels.index("account") if "account" in labels else None
 
-    def _key(self, values: tuple[str, ...], series: dict) -> tuple[str, ...]:
+    def _key(self, values: tuple[str, ...], series: Mapping[tuple[str, ...], object]) -> tuple[str, ...]:
         if values in series or len(series) < self.max_series or self._fold is None:
             return values
         folded = list(values)

@@ -11,7 +11,6 @@ from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 import aiproxy.security.passwords as passwords
-
 from aiproxy.admin.api import create_admin_app
 from aiproxy.admin.context import AdminContext
 from aiproxy.security.cipher import CredentialCipher

@@ -18,8 +18,6 @@ from aiproxy.security.passwords import MIN_PASSWORD_LENGTH, verify_password
 from aiproxy.security.tokens import TokenIssuer
 from aiproxy.stores.memory import MemoryStores
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-
 from .conftest import (
     ADMIN_INITIAL_PASSWORD,
     ADMIN_PASSWORD,
@@ -32,6 +30,8 @@ from .conftest import (
     make_user,
     run,
 )
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
 
 def assert_error(r, status: int, error_type: str | None = None, mentions: str | None = None) -> dict:

@@ -191,7 +191,9 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.rich:
-        from tests.cli.rich_fakes import RichAnthropic as Anthropic, RichGemini as Gemini, RichOpenAI as OpenAI
+        from tests.cli.rich_fakes import RichAnthropic as Anthropic
+        from tests.cli.rich_fakes import RichGemini as Gemini
+        from tests.cli.rich_fakes import RichOpenAI as OpenAI
     else:
         from tests.fakes.anthropic_upstream import FakeAnthropic as Anthropic
         from tests.fakes.gemini_upstream import FakeGemini as Gemini

@@ -24,7 +24,7 @@ from aiproxy.stores.entities import Account, ApiKey, UsageRecord
 from server import build_app
 from tests.dbs import database_params, fresh_database_url
 from tests.fakes.anthropic_upstream import FakeAnthropic, stream_events
-from tests.harness import ENCRYPTION_KEY, seed_user, gateway_settings
+from tests.harness import ENCRYPTION_KEY, gateway_settings, seed_user
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio

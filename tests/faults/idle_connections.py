@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from serve import seed_gateway  # noqa: E402  (bench/serve.py: a user, a key, a claude-console account)
+
 from aiproxy.security.cipher import CredentialCipher  # noqa: E402
 from aiproxy.settings import ServerLimits  # noqa: E402
-from serve import seed_gateway  # noqa: E402  (bench/serve.py: a user, a key, a claude-console account)
 
 PYTHON = sys.executable
 IDLE = 1100

@@ -7,7 +7,7 @@ import pytest
 from aiproxy.formats import gemini_chat
 from aiproxy.formats.gemini_chat import ChatStream
 from aiproxy.formats.usage import Usage
-from tests.fakes.gemini_upstream import RECORDED, THOUGHT, TEXT_PIECES, response, sse_pieces
+from tests.fakes.gemini_upstream import RECORDED, TEXT_PIECES, THOUGHT, response, sse_pieces
 from tests.formats.test_gemini import RECORDED_SSE, RECORDED_USAGE
 
 CHAT = {

@@ -11,7 +11,14 @@ from aiproxy.oauth.exchange import InvalidGrant, OAuthError
 from aiproxy.oauth.flows import FlowError, OAuthFlows, parse_code
 from aiproxy.oauth.pkce import challenge_for
 from aiproxy.oauth.providers import CLAUDE_CLIENT_ID, oauth_providers
-from tests.fakes.oauth_provider import AUTHORIZE_URL, GOOD_CODE, LIFETIME, REDIRECT_URI, FakeTokenEndpoint, oauth_settings
+from tests.fakes.oauth_provider import (
+    AUTHORIZE_URL,
+    GOOD_CODE,
+    LIFETIME,
+    REDIRECT_URI,
+    FakeTokenEndpoint,
+    oauth_settings,
+)
 
 pytestmark = pytest.mark.anyio
 

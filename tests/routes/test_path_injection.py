@@ -390,7 +390,7 @@ async def test_key_models_are_checked_against_the_path_model(anyio_backend: str)
 
 
 @pytest.mark.parametrize("case, route, body", [
-    ("gemini-api", f"/gemini/v1beta/models/flash:generateContent", GEMINI_BODY),
+    ("gemini-api", "/gemini/v1beta/models/flash:generateContent", GEMINI_BODY),
     ("gemini-api", "/gemini/v1/chat", {**CHAT, "model": "flash"}),
     ("azure-openai", "/openai/v1/chat/completions", {**CHAT, "model": "flash"}),
     ("bedrock", "/claude/v1/messages", {**MESSAGES, "model": "flash"}),

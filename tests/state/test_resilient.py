@@ -286,8 +286,8 @@ async def test_without_the_retry_those_connections_would_fail(server: PrivateRed
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    from aiproxy.state.redis import FAILURES, RedisState
     from aiproxy.state.breaker import CircuitBreaker
+    from aiproxy.state.redis import FAILURES, RedisState
 
     client = aioredis.Redis.from_url(server.url, socket_timeout=TIMEOUT, retry=Retry(NoBackoff(), 0))
     s = ResilientState(RedisState(client), MemoryState(), CircuitBreaker(COOLDOWN), failures=FAILURES)

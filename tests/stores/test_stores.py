@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from aiproxy.stores import migrations
 from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User, utcnow
-from aiproxy.stores.memory import MemoryStores
 from aiproxy.stores.migrations import SCHEMA_VERSION, Migration
 from aiproxy.stores.protocols import USAGE_GROUPS, Stores, UsageFilter, UsageTotal
 from aiproxy.stores.sql import SQLStores, normalize_url

@@ -10,10 +10,10 @@ from typing import Any, Awaitable, Callable, Sequence
 import anyio
 import pytest
 
+from aiproxy.backoff import backoff_delay
 from aiproxy.stores.entities import UsageRecord
 from aiproxy.stores.memory import MemoryUsageStore
 from aiproxy.usage.spool import UsageSpool
-from aiproxy.backoff import backoff_delay
 from aiproxy.usage.writer import UsageWriter
 
 pytestmark = pytest.mark.anyio

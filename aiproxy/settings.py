@@ -286,7 +286,7 @@ class Settings:
     # -- Database failure handling -----------------------
     # While the store fails, usage records wait in memory, up to this many...
     usage_buffer_records: int = field(
-        default=10_000,
+        default=100_000,
         metadata=env_var("AIPROXY_USAGE_BUFFER_RECORDS", "usage records kept in memory while the database fails"),
     )
     # ...then are spilled to JSON-lines files here and written back once the

@@ -112,9 +112,8 @@ class QuotaMiddleware:
             return
         key_id = key.id
 
-        state = self.state
-        if self.quota_state is not state and has_quota(key):
-            state = self.quota_state
+        limited = has_quota(key)
+        state = self.quota_state if limited else self.state
         slot: str | None = None
         try:
             if key.max_concurrency is not None:
@@ -128,7 +127,8 @@ class QuotaMiddleware:
                     await error_response(self.dialect, 429, message)(scope, receive, send)
                     return
             try:
-                refusal = await self._refusal(state, key, key_id)
+                # A key without limits has nothing to be refused for: no counter reads.
+                refusal = await self._refusal(state, key, key_id) if limited else None
             except StateUnavailable as exc:
                 await self._unavailable(exc)(scope, receive, send)
                 return

@@ -42,8 +42,8 @@ from .spool import UsageSpool
 
 log = logging.getLogger("aiproxy.usage")
 
-# Without a spool directory, or while spilling fails, this many times
-# max_buffered may wait in memory before the oldest records are dropped.
+# While spilling fails, this many times max_buffered may wait in memory before
+# the oldest records are dropped; without a spool directory, max_buffered itself.
 _HARD_LIMIT_FACTOR = 2
 
 
@@ -54,7 +54,7 @@ class UsageWriter:
         *,
         batch_size: int = 200,
         flush_seconds: float = 1.0,
-        max_buffered: int = 10_000,
+        max_buffered: int = 100_000,
         spool_dir: str | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,

@@ -1,0 +1,76 @@
+"""What every translator pair is: a request rewrite, an answer rewrite, a stream translator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..usage import Usage
+from ..wire import WireFormat
+
+
+class Untranslatable(ValueError):
+    """The client asked for something the upstream format cannot carry.
+
+    Answered 400 in the client's own error shape before any upstream call;
+    `field` names the offending part of the client's body (`tools[2].input_schema`).
+    Never raised for a field that changes nothing essential: those are dropped
+    by the pair's written list.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = f"{field}: {message}"
+
+
+@dataclass(frozen=True)
+class TranslatedRequest:
+    """The client's request as the upstream format asks for it."""
+
+    body: dict[str, Any]
+    # The upstream path in the target format's own API (formats.wire), with
+    # `{model}` left for upstream_path.fill_model where the target puts the
+    # model in the path (Gemini).
+    path: str
+    stream: bool
+    # Query parameters the target needs (Gemini's `alt=sse`), as `k=v` pairs.
+    query: tuple[tuple[str, str], ...] = ()
+
+
+class StreamTranslator(Protocol):
+    """Fed the upstream's stream as it arrives; hands back the client's events."""
+
+    # Usage as the client format counts it, filled as the stream passes (and
+    # exact at its end): the route's usage tap reads the translated events.
+    usage: Usage
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def end(self) -> bytes:
+        """What is still owed when the upstream ends (closing events; an error
+        event when the upstream stopped mid-answer)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What a pair needs to know about the upstream beyond the body."""
+
+    model: str  # the upstream's model name (after the account's mapping)
+    # Fields the target rejects although the client may send them (the ChatGPT
+    # Codex backend and `max_output_tokens`): dropped, per the account type.
+    drop: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    client: WireFormat
+    upstream: WireFormat
+    request: Callable[[dict[str, Any], RequestOptions], TranslatedRequest]
+    # (upstream JSON body of a 2xx answer, the client's model name) -> client JSON body
+    answer: Callable[[bytes, str], bytes]
+    # (upstream status, upstream error body) -> client error body, same status
+    error: Callable[[int, bytes], bytes]
+    # (the client's model name) -> a fresh translator for one stream
+    stream: Callable[[str], StreamTranslator]

@@ -33,11 +33,13 @@ from .anthropic_gemini_answer import SIGNATURE_PREFIX, answer, error, stream
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 
 # Top-level Messages fields that change nothing essential on Gemini, dropped:
-# Gemini has no end-user id, no service tiers or speed/region choices, and
-# caches by itself (cache_control has no counterpart). Every field not read
-# below is dropped too; this list is what is dropped knowingly.
-DROPPED = ("metadata", "service_tier", "speed", "inference_geo", "cache_control", "diagnostics",
-           "stream", "model")
+# Gemini has no end-user id (metadata.user_id), no service tiers or speed/region
+# choices, and caches by itself (cache_control has no counterpart). Also
+# dropped: tool_choice.disable_parallel_tool_use (no switch on Gemini; a client
+# takes several tool_use blocks anyway) and output_config.effort on models that
+# take only a budget. `model` and `stream` travel in the path. Every field not
+# read below is dropped too; this list is what is dropped knowingly.
+DROPPED = ("metadata", "service_tier", "speed", "inference_geo", "cache_control", "diagnostics")
 # Fields whose meaning Gemini cannot carry: a 400 naming them.
 _REFUSED = ("mcp_servers", "container", "context_management")
 _ROLES = {"user": "user", "assistant": "model"}
@@ -47,6 +49,8 @@ _TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")
 _TOOL_CHOICE = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 # output_config.effort -> thinkingConfig.thinkingLevel (google-genai ThinkingLevel).
 _EFFORT = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH", "max": "XHIGH"}
+# Models before Gemini 3 take a thinkingBudget only (thinkingLevel came with 3).
+_BUDGET_ONLY_MODELS = ("gemini-1.", "gemini-2.")
 _SCHEMA_KEYS_OF_SCHEMAS = ("items", "additionalProperties", "not")
 _SCHEMA_LISTS_OF_SCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems")
 
@@ -70,7 +74,8 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
             out["toolConfig"] = config
     elif isinstance(body.get("tool_choice"), dict) and body["tool_choice"].get("type") in ("any", "tool"):
         raise Untranslatable("tool_choice", "asks for a tool call but no tools are given")
-    generation = _generation_config(body)
+    generation = _generation_config(body, options.model)
+    # An account's own drop list names Gemini fields, top-level or generationConfig ones.
     generation = {k: v for k, v in generation.items() if k not in options.drop}
     if generation:
         out["generationConfig"] = generation
@@ -101,7 +106,7 @@ def _contents(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise Untranslatable("messages", "must be a non-empty list")
     names: dict[str, str] = {}  # tool_use id -> tool name, for the functionResponse
-    contents = []
+    contents: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict) or not isinstance(message.get("role"), str) or message["role"] not in _ROLES:
@@ -113,8 +118,13 @@ def _contents(messages: Any) -> list[dict[str, Any]]:
             parts = _parts(content, where, message["role"] == "assistant", names)
         else:
             raise Untranslatable(f"{where}.content", "must be a string or a list of blocks")
-        if parts:  # Gemini refuses a turn without parts
-            contents.append({"role": _ROLES[message["role"]], "parts": parts})
+        role = _ROLES[message["role"]]
+        if not parts:  # Gemini refuses a turn without parts
+            continue
+        if contents and contents[-1]["role"] == role:  # a turn left empty between two: one turn
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
     if not contents:
         raise Untranslatable("messages", "has no content to send")
     return contents
@@ -295,8 +305,7 @@ def _check_schema(schema: Any, field: str, depth: int = 0) -> None:
 
 
 def _tool_config(choice: Any, names: set[str]) -> dict[str, Any] | None:
-    """tool_choice as functionCallingConfig. `disable_parallel_tool_use` is dropped:
-    Gemini has no switch for it, and a client takes several tool_use blocks anyway."""
+    """tool_choice as functionCallingConfig (`disable_parallel_tool_use` dropped, see DROPPED)."""
     if choice is None:
         return None
     if not isinstance(choice, dict) or not isinstance(choice.get("type"), str) or choice["type"] not in _TOOL_CHOICE:
@@ -309,7 +318,7 @@ def _tool_config(choice: Any, names: set[str]) -> dict[str, Any] | None:
     return {"functionCallingConfig": config}
 
 
-def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
+def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for source, target, kinds in (("max_tokens", "maxOutputTokens", (int,)),
                                   ("temperature", "temperature", (int, float)),
@@ -329,7 +338,10 @@ def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
     if output is not None and not isinstance(output, dict):
         raise Untranslatable("output_config", "must be an object")
     output = output or {}
-    thinking = _thinking_config(body.get("thinking"), output.get("effort"))
+    effort = output.get("effort")
+    if model.startswith(_BUDGET_ONLY_MODELS) and isinstance(effort, str) and effort in _EFFORT:
+        effort = None
+    thinking = _thinking_config(body.get("thinking"), effort)
     if thinking:
         config["thinkingConfig"] = thinking
     fmt = output.get("format")

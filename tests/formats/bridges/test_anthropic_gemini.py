@@ -18,7 +18,7 @@ from aiproxy.formats.bridges.anthropic_gemini_answer import SIGNATURE_PREFIX
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
 from aiproxy.formats.sse import SSEParser
 
-OPTS = RequestOptions(model="gemini-2.5-pro")
+OPTS = RequestOptions(model="gemini-3-pro-preview")
 # thoughtSignature is base64 bytes on the wire (google-genai Part.thought_signature).
 SIG_THOUGHT, SIG_CALL, SIG_TEXT = "c2lnLXRob3VnaHQ=", "c2lnLWNhbGw=", "c2lnLXRleHQ="
 TOOL = {"name": "get_weather", "description": "Weather of a city",
@@ -74,6 +74,14 @@ def test_text_system_and_turns() -> None:
     }
     valid_gemini(out.body)
     assert "metadata" in DROPPED and "cache_control" in DROPPED
+
+
+def test_a_turn_left_empty_joins_its_neighbours() -> None:
+    # An assistant turn of another vendor's thinking only has nothing for Gemini.
+    out = request(body(messages=[{"role": "user", "content": "a"},
+                                 {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "x"}]},
+                                 {"role": "user", "content": "b"}]), OPTS)
+    assert out.body["contents"] == [{"role": "user", "parts": [{"text": "a"}, {"text": "b"}]}]
 
 
 def test_stream_path_and_generation_fields() -> None:
@@ -184,6 +192,12 @@ def test_thinking_budget_adaptive_effort_and_disabled() -> None:
     assert config(thinking={"type": "enabled", "budget_tokens": 2048}, output_config={"effort": "high"}) == {
         "includeThoughts": True, "thinkingLevel": "HIGH"}
     assert config(output_config={"effort": "max"}) == {"thinkingLevel": "XHIGH"}
+    # Gemini 2.x takes only budgets: the effort is dropped there, the budget kept.
+    older = request(body(thinking={"type": "enabled", "budget_tokens": 2048}, output_config={"effort": "high"}),
+                    RequestOptions(model="gemini-2.5-flash")).body["generationConfig"]
+    assert older["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 2048}
+    assert "thinkingConfig" not in request(body(output_config={"effort": "low"}),
+                                           RequestOptions(model="gemini-2.5-pro")).body["generationConfig"]
     valid_gemini(request(body(thinking={"type": "enabled", "budget_tokens": 1024},
                               output_config={"effort": "low"}), OPTS).body)
     assert refused(body(thinking={"type": "enabled"})).field == "thinking.budget_tokens"

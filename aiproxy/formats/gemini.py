@@ -34,6 +34,30 @@ _STATUS_NAMES = {
 }
 
 
+# finishReason by what it means to a client of another format, in OpenAI chat's
+# words (stop, length, content_filter: the vocabulary every other format maps
+# onto). A reason not listed (OTHER, MALFORMED_FUNCTION_CALL, ...) ended the
+# answer without a filter or a limit: a plain stop.
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+
+
+def finish_reason(reason: Any) -> str | None:
+    """A candidate's finishReason as `stop`, `length` or `content_filter`; None
+    while the candidate has not finished."""
+    if not reason or reason == "FINISH_REASON_UNSPECIFIED":
+        return None
+    return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+
+
 def status_name(status: int) -> str:
     return _STATUS_NAMES.get(status, "INVALID_ARGUMENT" if status < 500 else "INTERNAL")
 

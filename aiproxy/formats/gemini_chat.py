@@ -22,18 +22,6 @@ _SYSTEM_ROLES = ("system", "developer")
 # The longest model name taken: it goes into the upstream URL's path.
 MAX_MODEL_LENGTH = 256
 
-# Gemini finishReason -> Chat Completions finish_reason.
-_FINISH = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-}
-
 
 def request_problem(body: dict[str, Any]) -> str | None:
     """Why this chat body cannot be translated (a 400 for the client), or None."""
@@ -112,9 +100,8 @@ def _candidate_text(candidate: dict[str, Any]) -> str:
 
 
 def _finish(reason: Any) -> str | None:
-    if not reason or reason == "FINISH_REASON_UNSPECIFIED":
-        return None
-    return _FINISH.get(reason, "stop")
+    # Gemini's table is written in Chat Completions' own words.
+    return gemini.finish_reason(reason)
 
 
 def chat_usage(meta: dict[str, Any]) -> dict[str, Any]:

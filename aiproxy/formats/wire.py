@@ -31,3 +31,5 @@ RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
 # Gemini's native API; `{model}` is filled by upstream_path.fill_model.
 GEMINI_GENERATE_PATH = "/v1beta/models/{model}:generateContent"
+# Streamed, with the query `alt=sse` (else Gemini streams one JSON array).
+GEMINI_STREAM_PATH = "/v1beta/models/{model}:streamGenerateContent"

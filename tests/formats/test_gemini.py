@@ -165,3 +165,11 @@ def test_leading_whitespace_waits_for_the_shape():
     assert tap.feed(b"\r\n ") == b"\r\n "
     tap.feed(RECORDED_ARRAY)
     assert tap.usage == RECORDED_USAGE
+
+
+@pytest.mark.parametrize(("reason", "kind"), [
+    ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
+    ("SPII", "content_filter"), ("OTHER", "stop"), (None, None), ("FINISH_REASON_UNSPECIFIED", None), (7, "stop"),
+])
+def test_finish_reason_in_the_words_other_formats_map_onto(reason: object, kind: str | None) -> None:
+    assert gemini.finish_reason(reason) == kind

@@ -116,8 +116,17 @@ class AnthropicEvents:
         if not text:
             return b""
         out = b"" if self._open == "thinking" else self._open_block(
-            "thinking", {"type": "thinking", "thinking": ""})
+            "thinking", {"type": "thinking", "thinking": "", "signature": ""})
         return out + self._delta({"type": "thinking_delta", "thinking": text})
+
+    def signature(self, signature: str, *, new_block: bool = False) -> bytes:
+        """The signature of the open thinking block (a `signature_delta`), which the
+        client sends back unchanged; with `new_block`, or no thinking block open, it
+        goes on a new thinking block of its own (one with no text)."""
+        out = b""
+        if new_block or self._open != "thinking":
+            out = self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+        return out + self._delta({"type": "signature_delta", "signature": signature})
 
     def tool_use(self, id: str, name: str) -> bytes:
         """A tool call begins; its arguments follow as `tool_input` fragments."""

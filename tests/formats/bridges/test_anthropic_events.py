@@ -62,3 +62,17 @@ def test_whole_message() -> None:
     assert body["type"] == "message" and body["role"] == "assistant"
     assert body["usage"] == {"input_tokens": 1, "cache_creation_input_tokens": 0,
                              "cache_read_input_tokens": 0, "output_tokens": 2}
+
+
+def test_a_signature_ends_a_thinking_block_or_opens_its_own() -> None:
+    w = AnthropicEvents("m")
+    raw = w.thinking("hm") + w.signature("sig-1") + w.text("x") + w.signature("sig-2") + w.finish("end_turn")
+    seen = events(raw)
+    assert seen[1][1]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+    assert seen[3][1]["delta"] == {"type": "signature_delta", "signature": "sig-1"}
+    # Not on the text block: a thinking block of its own, with no text.
+    assert seen[8][1]["content_block"]["type"] == "thinking" and seen[8][1]["index"] == 2
+    assert seen[9][1]["delta"] == {"type": "signature_delta", "signature": "sig-2"}
+    fresh = AnthropicEvents("m")
+    raw = fresh.thinking("a") + fresh.signature("s", new_block=True)
+    assert [e["index"] for name, e in events(raw) if name == "content_block_start"] == [0, 1]

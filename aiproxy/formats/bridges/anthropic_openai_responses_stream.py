@@ -126,13 +126,16 @@ class ResponsesToAnthropicStream:
 
     def _whole_item(self, index: int, item: dict[str, Any]) -> bytes:
         """An item as it ended: whatever of it was not relayed yet, then its block closed."""
+        kind = item.get("type")
+        if kind not in ("function_call", "message"):
+            return b""  # reasoning, and anything else the client has no block for
         out = b""
-        if item.get("type") == "function_call":
+        if kind == "function_call":
             if index not in self._calls:
                 out += self._open_call(index, item)
             if index not in self._relayed and index == self._current:
                 out += self._events.tool_input(_text(item.get("arguments")))
-        elif item.get("type") == "message" and index not in self._relayed:
+        elif index not in self._relayed:
             content = item.get("content")
             for part in content if isinstance(content, list) else ():
                 if isinstance(part, dict) and part.get("type") == "refusal":
@@ -140,8 +143,6 @@ class ResponsesToAnthropicStream:
                     out += self._events.text(_text(part.get("refusal")))
                 elif isinstance(part, dict):
                     out += self._events.text(_text(part.get("text")))
-        else:
-            return b""  # reasoning and anything else the client has no block for
         self._relayed.add(index)
         self._current = None
         return out + self._events.close_block()

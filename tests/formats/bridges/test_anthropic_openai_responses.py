@@ -291,6 +291,34 @@ def test_what_responses_cannot_carry_is_refused_naming_the_field(body: dict[str,
     assert caught.value.field == field and caught.value.message.startswith(field + ": ")
 
 
+def test_a_claude_code_shaped_request_translates_whole() -> None:
+    """The shape Claude Code sends (2023-06-01): system blocks with cache_control, many tools whose
+    schemas carry $schema, a long user_id, thinking, temperature 1, context_management."""
+    tools = [{"name": f"mcp__srv__tool_{i}", "description": "d" * 400, "input_schema": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": False,
+        "properties": {"path": {"type": "string"}, "limit": {"type": "number"}}, "required": ["path"]}}
+        for i in range(60)]
+    body = {
+        "model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": True, "temperature": 1,
+        "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=cli"},
+                   {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+                   {"type": "text", "text": "p" * 20000, "cache_control": {"type": "ephemeral"}}],
+        "tools": tools,
+        "messages": [*AGENT_LOOP[:2], {"role": "user", "content": [
+            *AGENT_LOOP[2]["content"][:2],
+            {"type": "text", "text": "<system-reminder>r</system-reminder>", "cache_control": {"type": "ephemeral"}}]}],
+        "thinking": {"type": "enabled", "budget_tokens": 31999},
+        "metadata": {"user_id": "user_" + "a" * 64 + "_account_" + "b" * 36 + "_session_" + "c" * 36},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+    }
+    assert len(orjson.dumps(body)) > 45_000
+    out = BRIDGE.request(body, API)
+    assert out.stream is True and len(out.body["tools"]) == 60 and out.body["reasoning"] == {"effort": "high"}
+    assert out.body["instructions"].startswith("x-anthropic-billing-header") and "temperature" not in out.body
+    assert "cache_control" not in orjson.dumps(out.body).decode()
+    sdk_checked(out.body)
+
+
 def _random_value(rng: random.Random, depth: int = 0) -> Any:
     choices: list[Any] = [None, True, 0, -1, 3.5, "", "text", "tool_use", "image", "base64", "url"]
     if depth < 2:

@@ -100,10 +100,18 @@ _LIMIT_CODES = frozenset({"rate_limit_exceeded", "usage_limit_reached", "insuffi
 _COLLECTED_EVENTS = _READ_EVENTS | {"response.output_item.done"}
 
 
+def failure_status(error: Any) -> int:
+    """The HTTP status a failed response or an `error` event stands for: 429 for limits, else 502."""
+    if not isinstance(error, dict):
+        return 502
+    limited = any(isinstance(error.get(key), str) and error[key] in _LIMIT_CODES for key in ("code", "type"))
+    return 429 if limited else 502
+
+
 def _error_answer(error: Any, fallback: str) -> tuple[int, bytes]:
     error = error if isinstance(error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), str) else None
-    status = 429 if code in _LIMIT_CODES or error.get("type") in _LIMIT_CODES else 502
+    status = failure_status(error)
     message = str(error.get("message") or fallback)
     kind = error.get("type") if isinstance(error.get("type"), str) and error.get("type") != "error" else None
     body = {"error": {"message": message, "type": kind or ("rate_limit_error" if status == 429 else "server_error"),

@@ -103,3 +103,12 @@ def test_events_without_event_lines_still_read():
     tap = openai_responses.StreamTap()
     tap.feed(OPENAI.stream_error(502, "upstream stream broke"))
     assert tap.error == "bad_gateway: upstream stream broke"
+
+
+def test_failure_status_is_429_for_limits_and_502_otherwise() -> None:
+    assert openai_responses.failure_status({"code": "rate_limit_exceeded", "message": "x"}) == 429
+    assert openai_responses.failure_status({"type": "usage_limit_reached"}) == 429
+    assert openai_responses.failure_status({"code": "server_error"}) == 502
+    # Odd shapes (an upstream's, or a fuzzer's) are a 502, never an exception.
+    assert openai_responses.failure_status({"code": ["rate_limit_exceeded"], "type": {}}) == 502
+    assert openai_responses.failure_status(None) == 502

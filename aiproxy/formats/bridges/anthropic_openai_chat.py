@@ -13,7 +13,7 @@ forwarded):
   valid only there;
 - `top_k`: Chat has no such sampler;
 - `service_tier`, `speed`, `inference_geo`, `diagnostics`, `context_management`:
-  Anthropic's own serving options;
+  Anthropic's own serving options, and a system message's per-turn `output_config`;
 - on reasoning models (`_REASONING`): `temperature` and `top_p` other than 1 and
   `stop`, which they reject; on the others, `thinking` and `output_config.effort`,
   which they cannot use (their `reasoning_effort` is refused).
@@ -210,6 +210,29 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any] | None:
     return message
 
 
+def _system_message(message: dict[str, Any], later_user: bool, where: str) -> dict[str, Any] | None:
+    """A `role: system` message mid-conversation: Chat takes those where they stand.
+    One the client marked `clear_at: next_user_message` is no longer shown once a
+    user turn follows it, so it is left out then."""
+    if later_user and message.get("clear_at") == "next_user_message":
+        return None
+    text = _text_of(message.get("content"), where)
+    return {"role": "system", "content": text} if text else None
+
+
+def _add_user(out: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    """Append a user turn. Chat wants the `tool` results right after the calls,
+    so system messages that came between the two move after the results."""
+    tools = [m for m in messages if m["role"] == "tool"]
+    at = len(out)
+    while at > 0 and out[at - 1]["role"] == "system":
+        at -= 1
+    if tools and at < len(out) and at > 0 and out[at - 1].get("tool_calls"):
+        out[at:at] = tools
+        messages = messages[len(tools):]
+    out.extend(messages)
+
+
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if "system" in body and body["system"] is not None:
@@ -219,17 +242,23 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise Untranslatable("messages", "must be a non-empty list")
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+                    default=-1)
     for i, message in enumerate(messages):
         message = _obj(message, f"messages[{i}]")
         role, where = message.get("role"), f"messages[{i}].content"
+        translated: dict[str, Any] | None
         if role == "user":
-            out.extend(_user_messages(message.get("content"), where))
-        elif role == "assistant":
+            _add_user(out, _user_messages(message.get("content"), where))
+            continue
+        if role == "assistant":
             translated = _assistant_message(message.get("content"), where)
-            if translated is not None:
-                out.append(translated)
+        elif role == "system":
+            translated = _system_message(message, i < last_user, where)
         else:
-            raise Untranslatable(f"messages[{i}].role", f"{role!r} is not user or assistant")
+            raise Untranslatable(f"messages[{i}].role", f"{role!r} is not user, assistant or system")
+        if translated is not None:
+            out.append(translated)
     return out
 
 

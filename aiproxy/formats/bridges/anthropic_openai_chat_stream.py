@@ -34,9 +34,10 @@ class _Call:
 
     def complete(self) -> bool:
         """Its arguments are a whole JSON object: no later fragment can belong to it."""
-        text = "".join(self.arguments).strip()
-        if not text.endswith("}"):
+        # Only a fragment ending in `}` can close the object: the others skip the parse.
+        if not self.arguments or not self.arguments[-1].rstrip().endswith("}"):
             return False
+        text = "".join(self.arguments)
         try:
             return isinstance(orjson.loads(text), dict)
         except orjson.JSONDecodeError:
@@ -64,6 +65,7 @@ class ChatToAnthropicStream:
         self._finished = False  # finish_reason seen: all blocks closed
         self._usage_seen = False
         self._refused = False
+        self._last_key = 0  # the call a fragment without an `index` continues
 
     def feed(self, chunk: bytes) -> bytes:
         if self._out.stopped:
@@ -143,17 +145,22 @@ class ChatToAnthropicStream:
         return self._out.text(text)
 
     def _tool_fragment(self, fragment: dict[str, Any]) -> bytes:
-        index = fragment.get("index", 0)
-        if not isinstance(index, int):
-            return b""
+        index = fragment.get("index")
+        key = index if isinstance(index, int) else self._last_key
+        call_id = fragment.get("id")
+        call_id = call_id if isinstance(call_id, str) and call_id else None
+        call = self._calls.get(key)
+        if call is not None and call_id is not None and call_id != call.id:
+            # A new call under a used index: servers that send each call whole
+            # without an `index` (some OpenAI-compatible ones) look like this.
+            key, call = -1 - len(self._calls), None
+        self._last_key = key
+        if call is None:
+            call = _Call(id=call_id or tool_use_id())
+            self._calls[key] = call
+            self._waiting.append(call)
         function = fragment.get("function")
         function = function if isinstance(function, dict) else {}
-        call = self._calls.get(index)
-        if call is None:
-            call_id = fragment.get("id")
-            call = _Call(id=call_id if isinstance(call_id, str) and call_id else tool_use_id())
-            self._calls[index] = call
-            self._waiting.append(call)
         name, arguments = function.get("name"), function.get("arguments")
         if isinstance(name, str) and any(call is w for w in self._waiting):
             call.name += name  # a name split over fragments, before its block began

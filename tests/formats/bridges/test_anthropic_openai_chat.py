@@ -126,6 +126,25 @@ def test_text_system_and_unknown_fields() -> None:
     }
 
 
+def test_system_messages_mid_conversation() -> None:
+    body = translate({"messages": [
+        user("a"), {"role": "system", "content": "just for this turn", "clear_at": "next_user_message"},
+        {"role": "assistant", "content": "b"}, {"role": "system", "content": [{"type": "text", "text": "always"}]},
+        user("c"), {"role": "system", "content": "now", "clear_at": "next_user_message", "output_config": {}},
+    ]})
+    # The first is cleared: a user turn came after it; the last is not (yet).
+    assert body["messages"] == [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                                {"role": "system", "content": "always"}, {"role": "user", "content": "c"},
+                                {"role": "system", "content": "now"}]
+    # Between a call and its result a system message would break Chat's pairing: it moves after the result.
+    body = translate({"messages": [
+        user("a"), {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {"role": "system", "content": "note"},
+        user([{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}, {"type": "text", "text": "go"}]),
+    ]})
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "system", "user"]
+
+
 def test_images_and_documents() -> None:
     body = translate({"messages": [user([
         {"type": "text", "text": "Compare"},
@@ -281,7 +300,9 @@ def test_account_drop_list_and_options_with_no_mapping() -> None:
                          ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
                          ({"max_tokens": 0}, "max_tokens"),
                          ({"messages": []}, "messages"),
-                         ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+                         ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+                         ({"messages": [{"role": "system", "content": [{"type": "tool_addition"}]}]},
+                          "messages[0].content[0]"),
                          ({"output_config": {"format": {"type": "regex"}}}, "output_config.format")]:
         with pytest.raises(Untranslatable) as raised:
             translate({"messages": [user("x")], **extra})
@@ -498,6 +519,15 @@ def test_calls_whose_arguments_never_look_whole_are_flushed_at_the_finish() -> N
         {"type": "text", "text": "after"}]
 
 
+def test_whole_calls_without_an_index_are_separate_blocks() -> None:
+    # As some OpenAI-compatible servers send them: each call whole, no `index`.
+    whole = [{"id": f"call_{i}", "type": "function", "function": {"name": "f", "arguments": f'{{"n": {i}}}'}}
+             for i in range(2)]
+    raw = sse(chunk({"tool_calls": whole[:1]}), chunk({"tool_calls": whole[1:]}), chunk({}, "tool_calls"), "[DONE]")
+    assert [(b.id, b.input) for b in accumulate(run(raw)[0]).content] == [
+        ("call_0", {"n": 0}), ("call_1", {"n": 1})]
+
+
 @pytest.mark.parametrize(("finish", "reason"), [("stop", "end_turn"), ("length", "max_tokens"),
                                                 ("content_filter", "refusal"), ("tool_calls", "tool_use")])
 def test_stream_stop_reasons(finish: str, reason: str) -> None:
@@ -555,3 +585,25 @@ def test_fuzzed_streams_never_raise() -> None:
         out, _ = run(raw, pieces=(raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)))
         names = [n for n, _ in events(out)]
         assert names[-1] in ("message_stop", "error")
+
+
+def test_an_agent_loop_round_trips_through_the_client() -> None:
+    """Call, result, final answer: the client sends back what the bridge answered."""
+    tools = [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    turns: list[dict[str, Any]] = [user("Weather in Paris?")]
+    first = translate({"messages": turns, "tools": tools, "stream": True})
+    assert first["messages"] == [{"role": "user", "content": "Weather in Paris?"}]
+    raw = sse(chunk({"role": "assistant", "content": None}),
+              chunk(call(0, '{"city": "Paris"}', id="call_Xy12", name="get_weather")),
+              chunk({}, "tool_calls"), {**chunk(), "choices": [], "usage": USAGE}, "[DONE]")
+    asked = accumulate(run(raw)[0])
+    assert asked.stop_reason == "tool_use"
+    turns += [{"role": "assistant", "content": [b.to_dict() for b in asked.content]},
+              user([{"type": "tool_result", "tool_use_id": asked.content[0].id, "content": "18C, sunny"}])]
+    second = translate({"messages": turns, "tools": tools})
+    assert second["messages"][1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_Xy12", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_Xy12", "content": "18C, sunny"}]
+    final = answer({"content": "It is 18C and sunny in Paris."}, "stop")
+    assert final.stop_reason == "end_turn" and final.content[0].to_dict()["text"].startswith("It is 18C")

@@ -78,6 +78,8 @@ def _content(message: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """The content blocks of a Chat message, and whether it was a refusal."""
     blocks: list[dict[str, Any]] = []
     text, refusal = message.get("content"), message.get("refusal")
+    if isinstance(text, list):  # some OpenAI-compatible servers answer in parts
+        text = "".join(p["text"] for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
     if isinstance(text, str) and text:
         blocks.append({"type": "text", "text": text})
     if isinstance(refusal, str) and refusal:

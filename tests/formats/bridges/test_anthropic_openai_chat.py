@@ -416,6 +416,8 @@ def test_every_stop_reason(message: dict[str, Any], finish: str | None, reason: 
 
 
 def test_an_odd_answer_still_makes_a_valid_message() -> None:
+    parts = answer({"content": [{"type": "text", "text": "in "}, {"type": "text", "text": "parts"}, 3]}, "stop")
+    assert [b.to_dict() for b in parts.content] == [{"type": "text", "text": "in parts"}]
     for body in (b"", b"[]", b'{"choices": []}', b'{"choices": [{"message": null}], "usage": "x"}'):
         got = anthropic.types.Message.model_validate(orjson.loads(BRIDGE.answer(body, "m")))
         assert got.content == [] and got.usage.input_tokens == 0

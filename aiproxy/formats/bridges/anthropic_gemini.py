@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import wire
 from .anthropic_gemini_answer import SIGNATURE_PREFIX, answer, error, stream
+from .anthropic_system import last_user_index, system_message_text
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 
 # Top-level Messages fields that change nothing essential on Gemini, dropped:
@@ -39,9 +40,14 @@ from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 # takes several tool_use blocks anyway) and output_config.effort on models that
 # take only a budget. `model` and `stream` travel in the path. Every field not
 # read below is dropped too; this list is what is dropped knowingly.
-DROPPED = ("metadata", "service_tier", "speed", "inference_geo", "cache_control", "diagnostics")
+# context_management (server-side clearing of old thinking and tool results,
+# which Claude Code always sends) is dropped as the other pairs drop it:
+# thinking never crosses vendors, and not clearing old tool results shows the
+# model more of the conversation, never less.
+DROPPED = ("metadata", "service_tier", "speed", "inference_geo", "cache_control", "diagnostics",
+           "context_management")
 # Fields whose meaning Gemini cannot carry: a 400 naming them.
-_REFUSED = ("mcp_servers", "container", "context_management")
+_REFUSED = ("mcp_servers", "container")
 _ROLES = {"user": "user", "assistant": "model"}
 # FunctionDeclaration.name (google-genai types): a letter or underscore, then
 # letters, digits, `_ . : -`, at most 128.
@@ -63,7 +69,7 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         if body.get(name):
             raise Untranslatable(name, "has no counterpart on Gemini accounts")
     out: dict[str, Any] = {"contents": _contents(body.get("messages"))}
-    system = _system(body.get("system"))
+    system = _system(body.get("system")) + _system_messages(body["messages"])
     if system:
         out["systemInstruction"] = {"parts": system}
     tools = _tools(body.get("tools"))
@@ -102,6 +108,15 @@ def _system(system: Any) -> list[dict[str, Any]]:
     return parts
 
 
+def _system_messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """`role: system` messages of the conversation: Gemini has system text only
+    in the system instruction, so the shown ones join it there, in order."""
+    last_user = last_user_index(messages)
+    texts = (system_message_text(m, i, last_user) for i, m in enumerate(messages)
+             if isinstance(m, dict) and m.get("role") == "system")
+    return [{"text": text} for text in texts if text]
+
+
 def _contents(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise Untranslatable("messages", "must be a non-empty list")
@@ -109,8 +124,10 @@ def _contents(messages: Any) -> list[dict[str, Any]]:
     contents: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
+        if isinstance(message, dict) and message.get("role") == "system":
+            continue  # in the system instruction (_system_messages)
         if not isinstance(message, dict) or not isinstance(message.get("role"), str) or message["role"] not in _ROLES:
-            raise Untranslatable(where, "must be an object with role user or assistant")
+            raise Untranslatable(where, "must be an object with role user, assistant or system")
         content = message.get("content")
         if isinstance(content, str):
             parts = [{"text": content}] if content else []

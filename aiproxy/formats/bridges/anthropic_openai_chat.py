@@ -32,6 +32,7 @@ import orjson
 from .. import wire
 from .anthropic_openai_chat_answer import answer, error
 from .anthropic_openai_chat_stream import ChatToAnthropicStream
+from .anthropic_system import last_user_index, system_message_text
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 
 # o-series and gpt-5 reasoning models (optionally behind a `vendor/` prefix, as
@@ -210,16 +211,6 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any] | None:
     return message
 
 
-def _system_message(message: dict[str, Any], later_user: bool, where: str) -> dict[str, Any] | None:
-    """A `role: system` message mid-conversation: Chat takes those where they stand.
-    One the client marked `clear_at: next_user_message` is no longer shown once a
-    user turn follows it, so it is left out then."""
-    if later_user and message.get("clear_at") == "next_user_message":
-        return None
-    text = _text_of(message.get("content"), where)
-    return {"role": "system", "content": text} if text else None
-
-
 def _add_user(out: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
     """Append a user turn. Chat wants the `tool` results right after the calls,
     so system messages that came between the two move after the results."""
@@ -242,8 +233,7 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise Untranslatable("messages", "must be a non-empty list")
-    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
-                    default=-1)
+    last_user = last_user_index(messages)
     for i, message in enumerate(messages):
         message = _obj(message, f"messages[{i}]")
         role, where = message.get("role"), f"messages[{i}].content"
@@ -254,7 +244,9 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         if role == "assistant":
             translated = _assistant_message(message.get("content"), where)
         elif role == "system":
-            translated = _system_message(message, i < last_user, where)
+            # Chat takes system messages where they stand.
+            text = system_message_text(message, i, last_user)
+            translated = {"role": "system", "content": text} if text else None
         else:
             raise Untranslatable(f"messages[{i}].role", f"{role!r} is not user, assistant or system")
         if translated is not None:

@@ -25,6 +25,7 @@ import orjson
 from .. import wire
 from .anthropic_openai_responses_answer import answer, error
 from .anthropic_openai_responses_stream import ResponsesToAnthropicStream
+from .anthropic_system import last_user_index, system_message_text
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 
 # Anthropic fields read nowhere below, on purpose: each changes nothing the
@@ -130,10 +131,18 @@ def _input(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise Untranslatable("messages", "must be a non-empty list")
     items: list[dict[str, Any]] = []
+    last_user = last_user_index(messages)
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise Untranslatable(where, "must be an object")
+        if message.get("role") == "system":
+            # A developer item where it stands: Responses' system text mid-conversation.
+            text = system_message_text(message, i, last_user)
+            if text:
+                items.append({"type": "message", "role": "developer",
+                              "content": [{"type": "input_text", "text": text}]})
+            continue
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if not isinstance(blocks, list):
@@ -144,7 +153,7 @@ def _input(messages: Any) -> list[dict[str, Any]]:
         elif role == "assistant":
             items += _assistant_items(blocks, where)
         else:
-            raise Untranslatable(f"{where}.role", "must be 'user' or 'assistant'")
+            raise Untranslatable(f"{where}.role", "must be 'user', 'assistant' or 'system'")
     if messages[-1].get("role") == "assistant":
         # A prefill asks the model to continue that very text; Responses would
         # answer after it instead, which is a different answer.

@@ -207,7 +207,9 @@ def test_thinking_budget_adaptive_effort_and_disabled() -> None:
 
 def test_options_with_no_mapping_are_refused() -> None:
     assert refused(body(mcp_servers=[{"type": "url", "url": "https://x", "name": "x"}])).field == "mcp_servers"
-    assert refused(body(messages=[{"role": "system", "content": "x"}])).field == "messages[0]"
+    # A system message alone leaves no turn to send (its text joins the system instruction).
+    assert refused(body(messages=[{"role": "system", "content": "x"}])).field == "messages"
+    assert refused(body(messages=[{"role": "tool", "content": "x"}])).field == "messages[0]"
     assert refused(body(messages=[])).field == "messages"
     assert refused(body(messages=[{"role": "user", "content": [{"type": "server_tool_use", "id": "s",
                                                                 "name": "web_search", "input": {}}]}])).field \

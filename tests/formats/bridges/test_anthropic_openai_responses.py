@@ -271,7 +271,7 @@ def test_sampling_defaults_and_dropped_fields_are_not_sent() -> None:
     ({"stop_sequences": ["\n\nHuman:"]}, "stop_sequences"),
     ({"mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}, "mcp_servers"),
     ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "{"}]}, "messages[1]"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
     ({"messages": []}, "messages"),
     ({"system": [{"type": "image", "source": {}}]}, "system[0]"),
     ({"max_tokens": "lots"}, "max_tokens"),

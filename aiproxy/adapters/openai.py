@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ..stores.entities import Account
+from . import upstream
 from .base import UpstreamCall
 
 # The client's OpenAI-Organization / OpenAI-Project name the client's own
@@ -24,7 +25,7 @@ def upstream_url(base: str, path: str, query: str) -> str:
     base = base.rstrip("/")
     if base.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
         path = path[3:]
-    return base + path + ("?" + query if query else "")
+    return upstream.url(base, path, query)
 
 
 class OpenAIAdapter:
@@ -41,7 +42,4 @@ class OpenAIAdapter:
             headers.append((b"openai-organization", str(credentials["organization"]).encode()))
         if credentials.get("project"):
             headers.append((b"openai-project", str(credentials["project"]).encode()))
-        # Identity, so the bytes the stream tap parses are the bytes relayed.
-        headers.append((b"accept-encoding", b"identity"))
-        request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
-        return await self._client.send(request, stream=True)
+        return await upstream.send(self._client, call.method, url, headers, call.body)

@@ -122,10 +122,7 @@ class BedrockAdapter:
         )
 
         if response.status_code >= 400:
-            try:
-                raw = await response.aread()
-            finally:
-                await response.aclose()
+            raw = await upstream.read(response)
             error_type = response.headers.get("x-amzn-errortype")
             return _answer(response.status_code, bedrock.error_body(response.status_code, raw, error_type),
                            _kept_headers(response))

@@ -36,8 +36,8 @@ from .bearer import OAuthBearer
 from .streams import transformed
 from .upstream import error_answer
 
-# Headers of Code Assist's answer that no longer describe the body handed on.
-_BODY_HEADERS = {"content-length", "content-encoding", "content-type", "transfer-encoding"}
+# Google's own JSON content type, as the native API answers.
+_JSON = b"application/json; charset=UTF-8"
 
 
 def _models_response(account: Account, path: str) -> httpx.Response:
@@ -51,12 +51,7 @@ def _models_response(account: Account, path: str) -> httpx.Response:
         body = orjson.dumps(code_assist.model_info(model))
     else:
         return error_answer(GEMINI, 404, f"model {model!r} is not served by this account")
-    return httpx.Response(200, content=body, headers={"content-type": "application/json; charset=UTF-8"})
-
-
-def _headers(upstream: httpx.Response, content_type: str) -> list[tuple[str, str]]:
-    kept = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-    return [*kept, ("content-type", content_type)]
+    return httpx.Response(200, content=body, headers=[(b"content-type", _JSON)])
 
 
 class GeminiOAuthAdapter:
@@ -104,13 +99,11 @@ class GeminiOAuthAdapter:
             return response  # Google-shaped errors, passed on as they are
         if stream:
             sse = code_assist.wants_sse(fixed_query, call.query)
-            content_type = "text/event-stream" if sse else "application/json; charset=UTF-8"
-            return transformed(response, code_assist.StreamUnwrapper(sse=sse), _headers(response, content_type))
-        try:
-            raw = await response.aread()
-        finally:
-            await response.aclose()
-        return httpx.Response(response.status_code, headers=_headers(response, "application/json; charset=UTF-8"),
+            content_type = b"text/event-stream" if sse else _JSON
+            unwrapper = code_assist.StreamUnwrapper(sse=sse)
+            return transformed(response, unwrapper, upstream.headers_for(response, content_type))
+        raw = await upstream.read(response)
+        return httpx.Response(response.status_code, headers=upstream.headers_for(response, _JSON),
                               content=code_assist.unwrap_body(raw), request=response.request)
 
     async def _project(self, auth: OAuthBearer, base: str,
@@ -131,11 +124,7 @@ class GeminiOAuthAdapter:
                                            [*headers], orjson.dumps(code_assist.LOAD_CODE_ASSIST_BODY), auth)
             if response.status_code >= 400:
                 return response
-            try:
-                raw = await response.aread()
-            finally:
-                await response.aclose()
-            project = code_assist.project_from_load(raw)
+            project = code_assist.project_from_load(await upstream.read(response))
             if project is None:
                 return error_answer(
                     GEMINI, 403,

@@ -38,8 +38,6 @@ from .upstream import error_answer
 
 # Replaced or dropped from the client's headers: the account decides them.
 _DROPPED = frozenset({b"openai-organization", b"openai-project", b"chatgpt-account-id", b"accept"})
-# Not carried over from the stream to a collected JSON answer.
-_BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"transfer-encoding"})
 
 
 def codex_body(call: UpstreamCall) -> bytes:
@@ -109,6 +107,4 @@ class OpenAIResponsesAdapter:
         finally:
             await response.aclose()
         status, body = collector.result()
-        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _BODY_HEADERS]
-        headers.append((b"content-type", b"application/json"))
-        return httpx.Response(status, content=body, headers=headers)
+        return httpx.Response(status, content=body, headers=upstream.headers_for(response, b"application/json"))

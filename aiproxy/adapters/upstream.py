@@ -13,6 +13,9 @@ _IDENTITY = (b"accept-encoding", b"identity")
 
 _JSON = {"content-type": "application/json"}
 
+# Headers of an upstream answer that no longer describe a body the adapter made anew.
+_BODY_HEADERS = frozenset({b"content-type", b"content-length", b"content-encoding", b"transfer-encoding"})
+
 
 def url(base: str, path: str, *queries: str) -> str:
     """`base` (a trailing slash forgiven) + `path`, with the non-empty `queries` joined by `&`."""
@@ -40,6 +43,21 @@ async def send(
     if auth is None:
         return await client.send(request, stream=True)
     return await client.send(request, stream=True, auth=auth)
+
+
+async def read(response: httpx.Response) -> bytes:
+    """`response`'s whole body; the response is closed however the read ends."""
+    try:
+        return await response.aread()
+    finally:
+        await response.aclose()
+
+
+def headers_for(response: httpx.Response, content_type: bytes) -> list[tuple[bytes, bytes]]:
+    """`response`'s headers for a body made from its own (unwrapped, collected), of `content_type`."""
+    kept = [(k, v) for k, v in response.headers.raw if k.lower() not in _BODY_HEADERS]
+    kept.append((b"content-type", content_type))
+    return kept
 
 
 def error_answer(dialect: Dialect, status: int, message: str) -> httpx.Response:

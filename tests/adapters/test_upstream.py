@@ -70,3 +70,14 @@ def test_error_answer_in_the_dialects_shape(dialect, read):  # type: ignore[no-u
     assert response.content == dialect.error_body(401, "upstream account 'a' (id 1) needs re-authorization")
     kind, error_type, message = read(json.loads(response.content))
     assert kind == "error" and error_type and message.endswith("needs re-authorization")
+
+
+async def test_read_closes_the_response_and_headers_for_describe_the_new_body(anyio_backend: str):
+    headers = [("content-type", "text/event-stream"), ("content-length", "11"), ("x-request-id", "r-1"),
+               ("transfer-encoding", "chunked"), ("content-encoding", "identity"), ("set-cookie", "a=1")]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, headers=headers, stream=Events()))) as client:
+        response = await client.send(client.build_request("GET", "https://h.test/"), stream=True)
+        assert await upstream.read(response) == b"data: {}\n\n" and response.is_closed
+    assert upstream.headers_for(response, b"application/json") == [
+        (b"x-request-id", b"r-1"), (b"set-cookie", b"a=1"), (b"content-type", b"application/json")]

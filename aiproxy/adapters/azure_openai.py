@@ -39,14 +39,11 @@ from ..stores.entities import Account
 from ..upstream_path import AZURE_DEPLOYMENT
 from . import upstream
 from .base import UpstreamCall
+from .openai import SCOPE_HEADERS
 from .upstream import error_answer
 
 DEFAULT_API_VERSION = "2024-10-21"
 DEFAULT_RESPONSES_API_VERSION = "2025-04-01-preview"
-
-
-# The client's OpenAI scope headers mean nothing to Azure (the key decides).
-_DROP_HEADERS = frozenset({b"openai-organization", b"openai-project"})
 
 
 def resource_base(base_url: str) -> str:
@@ -81,7 +78,8 @@ class AzureOpenAIAdapter:
         if isinstance(target, httpx.Response):
             return target
         url, body = target
-        headers = [(k, v) for k, v in call.headers if k.lower() not in _DROP_HEADERS]
+        # The client's OpenAI scope headers mean nothing to Azure (the key decides).
+        headers = [(k, v) for k, v in call.headers if k.lower() not in SCOPE_HEADERS]
         headers.append((b"api-key", str(credentials.get("api_key", "")).encode()))
         return await upstream.send(self._client, call.method, url, headers, body)
 

@@ -17,8 +17,9 @@ from .base import UpstreamCall
 
 # The client's OpenAI-Organization / OpenAI-Project name the client's own
 # billing scope; upstream, the account's key decides it (and OpenAI rejects a
-# key sent with an organization it does not belong to), so they are replaced.
-_SCOPE_HEADERS = frozenset({b"openai-organization", b"openai-project"})
+# key sent with an organization it does not belong to), so they are replaced
+# (or, for upstreams that have no such scope, dropped).
+SCOPE_HEADERS = frozenset({b"openai-organization", b"openai-project"})
 
 
 def upstream_url(base: str, path: str, query: str) -> str:
@@ -36,7 +37,7 @@ class OpenAIAdapter:
 
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         url = upstream_url(account.base_url or self._base_url, call.path, call.query)
-        headers = [(k, v) for k, v in call.headers if k.lower() not in _SCOPE_HEADERS]
+        headers = [(k, v) for k, v in call.headers if k.lower() not in SCOPE_HEADERS]
         headers.append((b"authorization", b"Bearer " + str(credentials.get("api_key", "")).encode()))
         if credentials.get("organization"):
             headers.append((b"openai-organization", str(credentials["organization"]).encode()))

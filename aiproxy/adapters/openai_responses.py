@@ -33,11 +33,11 @@ from ..stores.entities import Account
 from . import upstream
 from .base import UpstreamCall
 from .bearer import OAuthBearer
-from .openai import upstream_url
+from .openai import SCOPE_HEADERS, upstream_url
 from .upstream import error_answer
 
 # Replaced or dropped from the client's headers: the account decides them.
-_DROPPED = frozenset({b"openai-organization", b"openai-project", b"chatgpt-account-id", b"accept"})
+_DROPPED = SCOPE_HEADERS | {b"chatgpt-account-id", b"accept"}
 
 
 def codex_body(call: UpstreamCall) -> bytes:
@@ -79,7 +79,7 @@ class OpenAIResponsesAdapter:
     async def _send_api_key(self, account: Account, credentials: dict[str, Any],
                             call: UpstreamCall) -> httpx.Response:
         url = upstream_url(account.base_url or self._api_base_url, call.path, call.query)
-        headers = [(k, v) for k, v in call.headers if k.lower() not in (b"openai-organization", b"openai-project")]
+        headers = [(k, v) for k, v in call.headers if k.lower() not in SCOPE_HEADERS]
         headers.append((b"authorization", b"Bearer " + str(credentials["api_key"]).encode()))
         return await upstream.send(self._client, call.method, url, headers, call.body)
 

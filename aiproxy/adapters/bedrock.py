@@ -118,7 +118,7 @@ class BedrockAdapter:
                                 f"Bedrock account {account.name!r} has neither an api_key nor AWS access keys")
         # The identity accept-encoding goes on unsigned (SigV4 signs only the headers it was given).
         response = await upstream.send(
-            self._client, "POST", url, [(k.encode(), v.encode()) for k, v in headers.items()], body
+            self._client, "POST", url, [(k.encode("ascii"), v.encode("ascii")) for k, v in headers.items()], body
         )
 
         if response.status_code >= 400:

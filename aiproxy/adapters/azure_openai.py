@@ -33,18 +33,17 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import orjson
 
-from ..formats import openai_chat
+from ..formats.dialect import OPENAI
 from ..formats.wire import CHAT_PATH, MODELS_PATH, RESPONSES_PATH
 from ..stores.entities import Account
 from ..upstream_path import AZURE_DEPLOYMENT
+from . import upstream
 from .base import UpstreamCall
+from .openai import SCOPE_HEADERS
+from .upstream import error_answer
 
 DEFAULT_API_VERSION = "2024-10-21"
 DEFAULT_RESPONSES_API_VERSION = "2025-04-01-preview"
-
-
-# The client's OpenAI scope headers mean nothing to Azure (the key decides).
-_DROP_HEADERS = frozenset({b"openai-organization", b"openai-project"})
 
 
 def resource_base(base_url: str) -> str:
@@ -54,12 +53,6 @@ def resource_base(base_url: str) -> str:
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base
-
-
-def _error(status: int, message: str) -> httpx.Response:
-    return httpx.Response(
-        status, content=openai_chat.error_body(status, message), headers={"content-type": "application/json"}
-    )
 
 
 def _with_api_version(query: str, version: str) -> str:
@@ -80,35 +73,33 @@ class AzureOpenAIAdapter:
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         if not account.base_url:
             # The admin API refuses such an account; one written to the store directly ends here.
-            return _error(502, f"azure-openai account {account.id} has no base_url")
+            return error_answer(OPENAI, 502, f"azure-openai account {account.id} has no base_url")
         target = self._target(account, call)
         if isinstance(target, httpx.Response):
             return target
         url, body = target
-        headers = [(k, v) for k, v in call.headers if k.lower() not in _DROP_HEADERS]
+        # The client's OpenAI scope headers mean nothing to Azure (the key decides).
+        headers = [(k, v) for k, v in call.headers if k.lower() not in SCOPE_HEADERS]
         headers.append((b"api-key", str(credentials.get("api_key", "")).encode()))
-        # Identity, so the bytes the stream tap parses are the bytes relayed.
-        headers.append((b"accept-encoding", b"identity"))
-        request = self._client.build_request(call.method, url, headers=headers, content=body or None)
-        return await self._client.send(request, stream=True)
+        return await upstream.send(self._client, call.method, url, headers, body)
 
     def _target(self, account: Account, call: UpstreamCall) -> tuple[str, bytes] | httpx.Response:
         """The upstream URL and body for `call`, or an error answer."""
         options = account.options or {}
         base = resource_base(account.base_url or "")
         if call.path not in (CHAT_PATH, RESPONSES_PATH, MODELS_PATH):
-            return _error(404, f"azure-openai accounts do not serve {call.path}")
+            return error_answer(OPENAI, 404, f"azure-openai accounts do not serve {call.path}")
 
         if options.get("v1") is True:
-            url = base + "/openai" + call.path  # /openai/v1/chat/completions, …/responses, …/models
-            return url + ("?" + call.query if call.query else ""), call.body
+            # /openai/v1/chat/completions, …/responses, …/models
+            return upstream.url(base, "/openai" + call.path, call.query), call.body
 
         if call.path == MODELS_PATH:
             query = _with_api_version(call.query, _option_str(options, "api_version", DEFAULT_API_VERSION))
-            return f"{base}/openai/models?{query}", call.body
+            return upstream.url(base, "/openai/models", query), call.body
 
         if not call.model:
-            return _error(400, "model is required: it names the Azure deployment")
+            return error_answer(OPENAI, 400, "model is required: it names the Azure deployment")
         deployments = options.get("deployments")
         deployment = deployments.get(call.model) if isinstance(deployments, dict) else None
         if not isinstance(deployment, str) or not deployment:
@@ -117,7 +108,8 @@ class AzureOpenAIAdapter:
         if call.path == CHAT_PATH:
             query = _with_api_version(call.query, _option_str(options, "api_version", DEFAULT_API_VERSION))
             # The deployment may be the client's model: checked (UnsafePathValue, a 400) and escaped.
-            return f"{base}/openai/deployments/{AZURE_DEPLOYMENT.segment(deployment)}/chat/completions?{query}", call.body
+            path = f"/openai/deployments/{AZURE_DEPLOYMENT.segment(deployment)}/chat/completions"
+            return upstream.url(base, path, query), call.body
 
         # Responses: the deployment goes in the body.
         query = _with_api_version(
@@ -126,4 +118,4 @@ class AzureOpenAIAdapter:
         body = call.body
         if call.json is not None and call.json.get("model") != deployment:
             body = orjson.dumps({**call.json, "model": deployment})
-        return f"{base}/openai/responses?{query}", body
+        return upstream.url(base, "/openai/responses", query), body

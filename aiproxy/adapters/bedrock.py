@@ -18,14 +18,18 @@ every request to a Bedrock account is answered 503.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 
-from ..formats import anthropic, bedrock
+from ..formats import bedrock
+from ..formats.dialect import ANTHROPIC
 from ..stores.entities import Account
 from ..upstream_path import BEDROCK_MODEL_ID
+from . import upstream
 from .base import UpstreamCall
+from .streams import transformed
+from .upstream import error_answer
 
 DEFAULT_BASE_URL = "https://bedrock-runtime.{region}.amazonaws.com"
 SERVICE = "bedrock"
@@ -34,10 +38,6 @@ _JSON = [(b"content-type", b"application/json")]
 
 def _answer(status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> httpx.Response:
     return httpx.Response(status, headers=(headers or []) + _JSON, content=body)
-
-
-def _error(status: int, message: str) -> httpx.Response:
-    return _answer(status, anthropic.error_body(status, message))
 
 
 def _botocore_missing() -> bool:
@@ -52,9 +52,8 @@ def _botocore_missing() -> bool:
 def endpoint(template: str, region: str, model_id: str, stream: bool) -> str:
     """The invoke URL; raises UnsafePathValue for a model id that is none
     (it may be the client's own model name, see bedrock.model_id)."""
-    base = template.replace("{region}", region).rstrip("/")
     action = "invoke-with-response-stream" if stream else "invoke"
-    return f"{base}/model/{BEDROCK_MODEL_ID.segment(model_id)}/{action}"
+    return upstream.url(template.replace("{region}", region), f"/model/{BEDROCK_MODEL_ID.segment(model_id)}/{action}")
 
 
 def sigv4_headers(
@@ -73,26 +72,6 @@ def sigv4_headers(
     return dict(request.headers.items())
 
 
-class _Translated(httpx.AsyncByteStream):
-    """The upstream event stream, read as it arrives and handed on as Anthropic SSE."""
-
-    def __init__(self, upstream: httpx.Response) -> None:
-        self._upstream = upstream
-        self._translator = bedrock.EventStreamTranslator()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._upstream.aiter_bytes():
-            out = self._translator.feed(chunk)
-            if out:
-                yield out
-        tail = self._translator.end()
-        if tail:
-            yield tail
-
-    async def aclose(self) -> None:
-        await self._upstream.aclose()
-
-
 def _kept_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
     # Bedrock's request id and the like; not its content headers.
     return [(k, v) for k, v in response.headers.raw if k.lower().startswith(b"x-amzn-") or k.lower() == b"retry-after"]
@@ -106,21 +85,23 @@ class BedrockAdapter:
 
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         if _botocore_missing():
-            return _error(503, "Bedrock accounts need botocore: install aiproxy[bedrock]")
+            return error_answer(ANTHROPIC, 503, "Bedrock accounts need botocore: install aiproxy[bedrock]")
         options = account.options or {}
         if call.path == "/v1/models":
             return _answer(200, bedrock.models_list(options.get("model_ids") or {}))
         if call.path != "/v1/messages":
-            return _error(400, f"{call.path} is not supported by Bedrock accounts; only /v1/messages is")
+            return error_answer(ANTHROPIC, 400,
+                                f"{call.path} is not supported by Bedrock accounts; only /v1/messages is")
         region = options.get("region")
         if not isinstance(region, str) or not region:
-            return _error(500, f"Bedrock account {account.name!r} has no region option")
+            return error_answer(ANTHROPIC, 500, f"Bedrock account {account.name!r} has no region option")
         if call.json is None:
-            return _error(400, "request body must be a JSON object")
+            return error_answer(ANTHROPIC, 400, "request body must be a JSON object")
         model = call.model or ""
         model_id = bedrock.model_id(model, options.get("model_ids") or {}, options.get("cross_region_prefix"))
         if model_id is None:
-            return _error(400, f"model {model!r} has no Bedrock model id (set it in the account's model_ids option)")
+            return error_answer(ANTHROPIC, 400,
+                                f"model {model!r} has no Bedrock model id (set it in the account's model_ids option)")
 
         url = endpoint(account.base_url or self._base_url, region, model_id, call.stream)
         body = bedrock.request_body(call.json, bedrock.betas(call.headers))
@@ -133,27 +114,23 @@ class BedrockAdapter:
         elif credentials.get("access_key_id") and credentials.get("secret_access_key"):
             headers = sigv4_headers(credentials, region, url, body, headers)
         else:
-            return _error(500, f"Bedrock account {account.name!r} has neither an api_key nor AWS access keys")
-        # Identity (unsigned: SigV4 signs only the headers it was given), so the
-        # event-stream bytes are the ones Bedrock framed.
-        request = self._client.build_request(
-            "POST", url, headers=[*headers.items(), ("accept-encoding", "identity")], content=body
+            return error_answer(ANTHROPIC, 500,
+                                f"Bedrock account {account.name!r} has neither an api_key nor AWS access keys")
+        # The identity accept-encoding goes on unsigned (SigV4 signs only the headers it was given).
+        response = await upstream.send(
+            self._client, "POST", url, [(k.encode("ascii"), v.encode("ascii")) for k, v in headers.items()], body
         )
-        response = await self._client.send(request, stream=True)
 
         if response.status_code >= 400:
-            try:
-                raw = await response.aread()
-            finally:
-                await response.aclose()
+            raw = await upstream.read(response)
             error_type = response.headers.get("x-amzn-errortype")
             return _answer(response.status_code, bedrock.error_body(response.status_code, raw, error_type),
                            _kept_headers(response))
         if not call.stream:
             return response
-        return httpx.Response(
-            response.status_code,
-            headers=[*_kept_headers(response), (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
-            stream=_Translated(response),
-            request=response.request,
+        # The event stream, translated into Anthropic SSE as it arrives.
+        return transformed(
+            response,
+            bedrock.EventStreamTranslator(),
+            [*_kept_headers(response), (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
         )

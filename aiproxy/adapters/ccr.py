@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from ..formats import anthropic
+from ..formats.dialect import ANTHROPIC
 from ..stores.entities import Account
 from .base import UpstreamCall
 from .claude_console import ClaudeConsoleAdapter
+from .upstream import error_answer
 
 
 class CcrAdapter(ClaudeConsoleAdapter):
@@ -34,7 +35,5 @@ class CcrAdapter(ClaudeConsoleAdapter):
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         if not account.base_url:
             # The admin API refuses such an account; one written to the store directly ends here.
-            message = f"ccr account {account.id} has no base_url"
-            return httpx.Response(502, content=anthropic.error_body(502, message),
-                                  headers={"content-type": "application/json"})
+            return error_answer(ANTHROPIC, 502, f"ccr account {account.id} has no base_url")
         return await super().send(account, credentials, call)

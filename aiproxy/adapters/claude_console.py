@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from ..stores.entities import Account
+from . import upstream
 from .base import UpstreamCall
 
 DEFAULT_ANTHROPIC_VERSION = b"2023-06-01"
@@ -23,12 +24,14 @@ class ClaudeConsoleAdapter:
         return [(b"x-api-key", str(credentials.get("api_key", "")).encode())]
 
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
-        base = (account.base_url or self._base_url).rstrip("/")
-        url = base + call.path + ("?" + call.query if call.query else "")
+        return await self.forward(account, call, self.auth_headers(credentials))
+
+    async def forward(self, account: Account, call: UpstreamCall, auth_headers: list[tuple[bytes, bytes]],
+                      auth: httpx.Auth | None = None) -> httpx.Response:
+        """`call` sent to the Messages API at the account's base URL, with `auth_headers` (or an `auth` flow)."""
         headers = list(call.headers)
         if not any(k.lower() == b"anthropic-version" for k, _ in headers):
             headers.append((b"anthropic-version", DEFAULT_ANTHROPIC_VERSION))
-        headers.extend(self.auth_headers(credentials))
-        headers.append((b"accept-encoding", b"identity"))
-        request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
-        return await self._client.send(request, stream=True)
+        headers.extend(auth_headers)
+        target = upstream.url(account.base_url or self._base_url, call.path, call.query)
+        return await upstream.send(self._client, call.method, target, headers, call.body, auth)

@@ -3,7 +3,7 @@
 The Messages API of Claude Console, with the subscription's OAuth access
 token as `Authorization: Bearer` (never x-api-key), the `oauth-2025-04-20`
 beta that such tokens require, and `?beta=true` on messages calls as Claude
-Code sends them. The token comes from the TokenManager, which refreshes it
+Code sends them. The token is put on by bearer.OAuthBearer: refreshed
 shortly before it expires, and once more if the upstream refuses it (401).
 """
 
@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 
-from ..formats import anthropic
+from ..formats.dialect import ANTHROPIC
 from ..formats.wire import MESSAGES_PATH
 from ..oauth.tokens import TokenError, TokenManager
 from ..stores.entities import Account
 from .base import UpstreamCall
+from .bearer import OAuthBearer
 from .claude_console import ClaudeConsoleAdapter
+from .upstream import error_answer
 
 OAUTH_BETA = "oauth-2025-04-20"
 
@@ -55,38 +57,16 @@ def with_beta_query(path: str, query: str) -> str:
     return "&".join([*params, "beta=true"])
 
 
-def _error_response(status: int, message: str) -> httpx.Response:
-    # Answered as if from the upstream, in Anthropic's shape, so the relay
-    # passes it on (and records it) like any upstream error.
-    return httpx.Response(status, content=anthropic.error_body(status, message),
-                          headers={"content-type": "application/json"})
-
-
 class ClaudeOfficialAdapter(ClaudeConsoleAdapter):
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, tokens: TokenManager) -> None:
         super().__init__(client, base_url)
         self._tokens = tokens
 
-    def auth_headers(self, credentials: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        return [(b"authorization", b"Bearer " + str(credentials.get("access_token", "")).encode())]
-
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
-        try:
-            token = await self._tokens.access_token(account, credentials)
-        except TokenError as exc:
-            return _error_response(exc.status, exc.message)
         call = replace(call, headers=with_oauth_beta(call.headers), query=with_beta_query(call.path, call.query))
-        # Only the access token reaches the base class: the refresh token never
-        # goes near a request.
-        response = await super().send(account, {"access_token": token}, call)
-        if response.status_code != 401:
-            return response
-        # Refused although it looked fresh (revoked, or pasted without an
-        # expiry): refresh once and try again; the body is bytes, so it can be resent.
-        await response.aclose()
+        # Only the access token goes near a request (the flow puts it on), never the refresh token.
         try:
-            token = await self._tokens.access_token(account, credentials, rejected=token)
+            return await self.forward(account, call, [], OAuthBearer(self._tokens, account, credentials))
         except TokenError as exc:
-            return _error_response(exc.status, exc.message)
-        return await super().send(account, {"access_token": token}, call)
+            return error_answer(ANTHROPIC, exc.status, exc.message)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ..stores.entities import Account
+from . import upstream
 from .base import UpstreamCall
 
 
@@ -22,8 +23,7 @@ def upstream_url(base: str, path: str, query: str) -> str:
         path = path[len(version):]
     # A route may fix query parameters of its own (alt=sse for translated streams).
     path, _, fixed = path.partition("?")
-    query = "&".join(q for q in (fixed, query) if q)
-    return base + path + ("?" + query if query else "")
+    return upstream.url(base, path, fixed, query)
 
 
 class GeminiApiAdapter:
@@ -37,7 +37,4 @@ class GeminiApiAdapter:
         url = upstream_url(account.base_url or self._base_url, call.path, call.query)
         headers = list(call.headers)
         headers.append((b"x-goog-api-key", str(credentials.get("api_key", "")).encode()))
-        # Identity, so the bytes the stream tap parses are the bytes relayed.
-        headers.append((b"accept-encoding", b"identity"))
-        request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
-        return await self._client.send(request, stream=True)
+        return await upstream.send(self._client, call.method, url, headers, call.body)

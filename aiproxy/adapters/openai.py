@@ -12,19 +12,21 @@ from typing import Any
 import httpx
 
 from ..stores.entities import Account
+from . import upstream
 from .base import UpstreamCall
 
 # The client's OpenAI-Organization / OpenAI-Project name the client's own
 # billing scope; upstream, the account's key decides it (and OpenAI rejects a
-# key sent with an organization it does not belong to), so they are replaced.
-_SCOPE_HEADERS = frozenset({b"openai-organization", b"openai-project"})
+# key sent with an organization it does not belong to), so they are replaced
+# (or, for upstreams that have no such scope, dropped).
+SCOPE_HEADERS = frozenset({b"openai-organization", b"openai-project"})
 
 
 def upstream_url(base: str, path: str, query: str) -> str:
     base = base.rstrip("/")
     if base.endswith("/v1") and (path == "/v1" or path.startswith("/v1/")):
         path = path[3:]
-    return base + path + ("?" + query if query else "")
+    return upstream.url(base, path, query)
 
 
 class OpenAIAdapter:
@@ -35,13 +37,10 @@ class OpenAIAdapter:
 
     async def send(self, account: Account, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
         url = upstream_url(account.base_url or self._base_url, call.path, call.query)
-        headers = [(k, v) for k, v in call.headers if k.lower() not in _SCOPE_HEADERS]
+        headers = [(k, v) for k, v in call.headers if k.lower() not in SCOPE_HEADERS]
         headers.append((b"authorization", b"Bearer " + str(credentials.get("api_key", "")).encode()))
         if credentials.get("organization"):
             headers.append((b"openai-organization", str(credentials["organization"]).encode()))
         if credentials.get("project"):
             headers.append((b"openai-project", str(credentials["project"]).encode()))
-        # Identity, so the bytes the stream tap parses are the bytes relayed.
-        headers.append((b"accept-encoding", b"identity"))
-        request = self._client.build_request(call.method, url, headers=headers, content=call.body or None)
-        return await self._client.send(request, stream=True)
+        return await upstream.send(self._client, call.method, url, headers, call.body)

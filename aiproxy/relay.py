@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Literal, Mapping, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
@@ -30,7 +30,7 @@ from .inbound import BadRequest, InboundRequest, read_inbound
 from .scheduler import sessions
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.model_prefix import ModelPrefixes
-from .scheduler.pool import AccountPool
+from .scheduler.pool import AccountPool, PoolAccount
 from .scheduler.scheduler import Scheduler
 from .scheduler.sessions import session_key
 from .stores.entities import ApiKey
@@ -89,6 +89,32 @@ class RouteSpec:
     rewrite_for_key: Callable[[bytes, ApiKey], bytes] | None = None
 
 
+Ending = Literal["delivered", "withheld", "client-gone", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one account's attempt came to; the attempt loop acts on this alone.
+
+    - "delivered": the client has its answer (a success, or a failure passed on
+      as it came, when no other account may try);
+    - "withheld": a failing answer kept back unsent, so the next account may serve;
+    - "client-gone": the client hung up before its answer was complete;
+    - "refused": the request cannot go to this upstream at all (`error` says
+      why, for the client's 400); no account is to blame.
+    """
+
+    ending: Ending
+    # What the upstream's answer means for the account, for the scheduler; None
+    # when no answer was judged (the client left first, or the request was refused).
+    fault: Fault | None = None
+    error: str = ""
+
+
+# The common case, made once: a success allocates no outcome of its own.
+_DELIVERED_OK = Outcome("delivered", OK)
+
+
 class Relay:
     def __init__(
         self,
@@ -121,20 +147,8 @@ class Relay:
         ctx = context(scope)
         meter = ctx.meter or UsageMeter(platform=spec.platform)
         meter.endpoint = spec.endpoint
-        if scope["method"] != spec.method:
-            await error_response(spec.dialect, 405, f"method {scope['method']} not allowed; use {spec.method}")(
-                scope, receive, send
-            )
-            return
-        try:
-            inbound = await read_inbound(scope, receive, self._max_request_bytes)
-        except BadRequest as exc:
-            meter.error = exc.message
-            if exc.status != 499:  # a vanished client gets no answer
-                await error_response(spec.dialect, exc.status, exc.message)(scope, receive, send)
-            return
-        if spec.needs_json_body and inbound.json is None:
-            await error_response(spec.dialect, 400, "request body must be a JSON object")(scope, receive, send)
+        inbound = await self._read(spec, meter, scope, receive, send)
+        if inbound is None:
             return
         requested = spec.dialect.requested_model(scope["path"], inbound.model)
         # A routing prefix ("ccr,<model>") picks the account types and is not
@@ -164,36 +178,64 @@ class Relay:
             last = attempts >= self._attempts or i == len(plan.candidates) - 1
             meter.account_id = chosen.id
             exchange = _Exchange(spec, inbound, meter, scope, receive, send, self._fault_defaults, may_retry=not last)
-            refused: UnsafePathValue | None = None
             try:
-                call = _upstream_call(spec, scope, inbound, requested, model, chosen.account.model_mapping)
-                await self._scheduler.started(chosen)
-                # Every upstream request made for this account (its API call, a
-                # token refresh on the way) goes through the account's proxy.
-                with account_proxy(chosen.account.proxy):
-                    await exchange.run(self._adapters[chosen.account.type], chosen.account, chosen.credentials, call)
-            except UnsafePathValue as exc:
-                # A model (or deployment, id) that cannot be a segment of this
-                # upstream's URL path, found by the relay or the adapter before
-                # anything was sent: the request's fault, not the account's.
-                refused = exc
+                outcome = await self._attempt(exchange, chosen, requested, model)
             finally:
                 await self._scheduler.release(chosen, slot)
-            if refused is not None:
-                meter.error = refused.message
-                await error_response(spec.dialect, 400, refused.message)(scope, receive, send)
+            if outcome.ending == "refused":
+                meter.error = outcome.error
+                await error_response(spec.dialect, 400, outcome.error)(scope, receive, send)
                 return
-            if exchange.fault is not None:
+            if outcome.fault is not None:
                 if self._on_fault is not None:
-                    self._on_fault(spec.platform, chosen.id, exchange.fault)
-                await self._scheduler.report(plan, chosen, exchange.fault)
-            if not exchange.withheld or exchange.disconnected:
-                return
-            plan.skipped.append(f"{chosen.account.name}: {exchange.fault.reason if exchange.fault else 'failed'}")
+                    self._on_fault(spec.platform, chosen.id, outcome.fault)
+                await self._scheduler.report(plan, chosen, outcome.fault)
+            if outcome.ending != "withheld":
+                return  # delivered, or the client gone: either way the request is over
+            plan.skipped.append(f"{chosen.account.name}: {outcome.fault.reason if outcome.fault else 'failed'}")
         why = plan.why_none(spec.platform, requested)
         meter.account_id = None if attempts == 0 else meter.account_id
         meter.error = why
         await error_response(spec.dialect, 503, why)(scope, receive, send)
+
+    async def _read(
+        self, spec: RouteSpec, meter: UsageMeter, scope: Scope, receive: Receive, send: Send
+    ) -> InboundRequest | None:
+        """The client's request, or None once it has been answered with why it cannot be served."""
+        if scope["method"] != spec.method:
+            await error_response(spec.dialect, 405, f"method {scope['method']} not allowed; use {spec.method}")(
+                scope, receive, send
+            )
+            return None
+        try:
+            inbound = await read_inbound(scope, receive, self._max_request_bytes)
+        except BadRequest as exc:
+            meter.error = exc.message
+            if exc.status != 499:  # a vanished client gets no answer
+                await error_response(spec.dialect, exc.status, exc.message)(scope, receive, send)
+            return None
+        if spec.needs_json_body and inbound.json is None:
+            await error_response(spec.dialect, 400, "request body must be a JSON object")(scope, receive, send)
+            return None
+        return inbound
+
+    async def _attempt(
+        self, exchange: _Exchange, chosen: PoolAccount, requested: str | None, model: str | None
+    ) -> Outcome:
+        """One account's try at the request (the caller holds its concurrency slot)."""
+        mapping = chosen.account.model_mapping
+        try:
+            call = _upstream_call(exchange.spec, exchange.scope, exchange.inbound, requested, model, mapping)
+            await self._scheduler.started(chosen)
+            # Every upstream request made for this account (its API call, a
+            # token refresh on the way) goes through the account's proxy.
+            with account_proxy(chosen.account.proxy):
+                return await exchange.run(self._adapters[chosen.account.type], chosen.account, chosen.credentials, call)
+        except UnsafePathValue as exc:
+            # A model (or deployment, id) that cannot be a segment of this
+            # upstream's URL path, found by the relay or the adapter before
+            # anything was sent: the request's fault, not the account's.
+            return Outcome("refused", error=exc.message)
 
 
 # The header names session_key reads (lower-case, as servers put them in the scope).
@@ -257,7 +299,12 @@ def _without_key_param(query_string: bytes) -> str:
 
 
 class _Exchange:
-    """The upstream half of one request, watched for a client disconnect."""
+    """The upstream half of one attempt, watched for a client disconnect.
+
+    `run` returns what the attempt came to. The flags below are the exchange's
+    own, kept while it runs (the disconnect watcher and the sends read them);
+    nothing outside reads them.
+    """
 
     def __init__(
         self,
@@ -275,31 +322,34 @@ class _Exchange:
         self.fault_defaults = fault_defaults
         # May a failing answer be withheld (nothing sent) so another account serves?
         self.may_retry = may_retry
-        self.withheld = False
-        self.fault: Fault | None = None  # what the upstream's answer means for the account
+        # What the upstream's answer means for the account, kept as soon as it is
+        # judged: a disconnect may cut the exchange after that, and the
+        # scheduler is still told of it.
+        self._fault: Fault | None = None
         self.inbound = inbound
         self.meter = meter
         self.scope = scope
         self.receive = receive
         self.send = send
-        self.started = False  # has the response start been sent to the client?
-        self.disconnected = False
+        self._started = False  # has the response start been sent to the client?
+        self._disconnected = False
         # Has everything the upstream sent been passed on? A client may hang up
         # right after the last event it needs (Codex does, on response.completed),
         # before the closing empty message: that is not a disconnect.
-        self.finished = False
+        self._finished = False
         self._tap: StreamTap | None = None
         self._cancel_scope = anyio.CancelScope()
 
-    async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> None:
+    async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> Outcome:
         # The watcher is a bare asyncio task, not an anyio task group: the
         # benchmark measured a task group at ~0.06 ms a request against ~0.01
         # ms for this, on every request. The cancel scope keeps the
         # cancellation contained to the upstream exchange.
         watcher = asyncio.ensure_future(self._watch_disconnect())
+        outcome: Outcome | None = None
         try:
             with self._cancel_scope:
-                await self._forward(adapter, account, credentials, call)
+                outcome = await self._forward(adapter, account, credentials, call)
         finally:
             watcher.cancel()
         tap = self._tap
@@ -308,23 +358,29 @@ class _Exchange:
                 self.meter.model = tap.model
             if tap.error:
                 self.meter.error = tap.error
-        if self.disconnected:
+        if self._disconnected:
             self.meter.error = self.meter.error or "client disconnected"
-            if not self.started:
+            if not self._started:
                 self.meter.status = 499  # nginx's "client closed request"
+            return Outcome("client-gone", self._fault)
+        if outcome is None:
+            # Cut short after the client had everything (it hung up on a
+            # complete stream): delivered.
+            return Outcome("delivered", self._fault)
+        return outcome
 
     async def _watch_disconnect(self) -> None:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                if self.finished:
+                if self._finished:
                     return  # servers report the end of a completed exchange as a disconnect too
                 if getattr(self._tap, "complete", False):
                     # The client had everything and hung up (Codex does, on
                     # response.completed): stop reading upstream, but it is no error.
                     self._cancel_scope.cancel()
                     return
-                self.disconnected = True
+                self._disconnected = True
                 self._cancel_scope.cancel()
                 return
 
@@ -332,13 +388,13 @@ class _Exchange:
         try:
             await self.send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self.finished = True
+                self._finished = True
         except OSError:
-            if self.finished or getattr(self._tap, "complete", False):
-                self.finished = True
+            if self._finished or getattr(self._tap, "complete", False):
+                self._finished = True
                 return
             # ASGI 2.4 servers raise on send to a closed connection.
-            self.disconnected = True
+            self._disconnected = True
             self._cancel_scope.cancel()
             await anyio.lowlevel.checkpoint()  # raises the cancellation just requested
             raise
@@ -347,26 +403,26 @@ class _Exchange:
         self.meter.error = message
         await error_response(self.spec.dialect, status, message)(self.scope, self.receive, self._client_send)
 
-    async def _forward(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> None:
+    async def _forward(
+        self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall
+    ) -> Outcome:
         try:
             response = await adapter.send(account, credentials, call)
         except httpx.HTTPError as exc:
-            self.fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
-            if self.may_retry and self.fault.failover:
-                self.withheld = True
-                return
+            fault = self._fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
+            if self.may_retry and fault.failover:
+                return Outcome("withheld", fault)
             if isinstance(exc, httpx.TimeoutException):
                 await self._fail(504, f"upstream timed out: {type(exc).__name__}")
             else:
                 await self._fail(502, f"upstream connection failed: {type(exc).__name__}: {exc}")
-            return
+            return Outcome("delivered", fault)
         try:
             content_type = response.headers.get("content-type", "")
             headers = client_response_headers(response.headers.raw)
             if response.status_code >= 400:
-                await self._relay_failure(response, headers)
-                return
-            self.fault = OK
+                return await self._relay_failure(response, headers)
+            self._fault = OK
             # A stream is relayed chunk by chunk when it is SSE, or when the client
             # asked for one and the route can read it (Gemini's JSON-array stream
             # comes as application/json).
@@ -377,26 +433,27 @@ class _Exchange:
                 await self._relay_stream(response, headers)
             else:
                 await self._relay_body(response, headers)
+            return _DELIVERED_OK
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
 
-    async def _relay_failure(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
+    async def _relay_failure(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> Outcome:
         """An error answer: read it (error bodies are small), judge it, and either
         hand it back unsent for the next account or pass it on as it came."""
         try:
             body = await response.aread()
         except httpx.HTTPError as exc:
-            self.fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
+            fault = self._fault = classify(None, {}, None, now=time.time(), error=exc, defaults=self.fault_defaults)
             await self._fail(502, f"upstream response broke: {type(exc).__name__}")
-            return
-        self.fault = classify(
+            return Outcome("delivered", fault)
+        fault = self._fault = classify(
             response.status_code, response.headers, body, now=time.time(), defaults=self.fault_defaults
         )
-        if self.may_retry and self.fault.failover:
-            self.withheld = True
-            return
+        if self.may_retry and fault.failover:
+            return Outcome("withheld", fault)
         await self._send_body(response.status_code, headers, body)
+        return Outcome("delivered", fault)
 
     async def _relay_body(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
         try:
@@ -423,7 +480,7 @@ class _Exchange:
             self.meter.error = body[:500].decode("utf-8", "replace")
         headers.append((b"content-length", str(len(body)).encode()))
         await self._client_send({"type": "http.response.start", "status": status, "headers": headers})
-        self.started = True
+        self._started = True
         await self._client_send({"type": "http.response.body", "body": body})
 
     async def _relay_stream(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
@@ -432,7 +489,7 @@ class _Exchange:
         if tap is not None:
             self.meter.usage = tap.usage  # shared, so a cut stream still records what was seen
         await self._client_send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        self.started = True
+        self._started = True
         try:
             async for chunk in response.aiter_bytes():
                 if tap is not None:
@@ -443,7 +500,7 @@ class _Exchange:
             tail = tap.end() if tap is not None else b""
             if tail:
                 await self._client_send({"type": "http.response.body", "body": tail, "more_body": True})
-            self.finished = True
+            self._finished = True
         except httpx.HTTPError as exc:
             message = f"upstream stream broke: {type(exc).__name__}"
             self.meter.error = message

@@ -119,8 +119,8 @@ def patch(variant: str) -> Callable[[Any], Any]:
         UsageWriter.submit = lambda self, record: None  # type: ignore[method-assign]
     elif variant == "no-watcher":
 
-        async def run(self: Any, adapter: Any, account: Any, credentials: Any, call: Any) -> None:
-            await self._forward(adapter, account, credentials, call)
+        async def run(self: Any, adapter: Any, account: Any, credentials: Any, call: Any) -> Any:
+            return await self._forward(adapter, account, credentials, call)  # the attempt's Outcome
 
         aiproxy.relay._Exchange.run = run  # type: ignore[method-assign]
     elif variant == "no-middleware":

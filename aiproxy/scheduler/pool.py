@@ -3,14 +3,16 @@
 Requests never read accounts from the store. The pool re-reads them when this
 process changes one (the admin API calls `reload`) and every few seconds for
 changes made by other instances.
+
+The pool only says which accounts could serve a request; in which order they
+are tried is the scheduler's alone (scheduler.py), from the shared state.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Collection
+from typing import Any, Collection
 
 import anyio
 
@@ -42,18 +44,10 @@ class PoolAccount:
 
 
 class AccountPool:
-    def __init__(
-        self,
-        store: AccountStore,
-        cipher: CredentialCipher,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, store: AccountStore, cipher: CredentialCipher) -> None:
         self._store = store
         self._cipher = cipher
-        self._clock = clock
         self._accounts: list[PoolAccount] = []
-        self._last_used: dict[int, float] = {}
 
     @property
     def accounts(self) -> list[PoolAccount]:
@@ -92,18 +86,10 @@ class AccountPool:
                 log.warning("re-reading accounts works again (%d accounts)", len(self._accounts))
 
     def candidates(self, platform: str, model: str | None, types: Collection[str]) -> list[PoolAccount]:
-        """Accounts that can serve this request, best first.
-
-        Lowest priority number first; within a priority, the least recently
-        used first, so load spreads over the tier.
-        """
-        found = [
+        """The enabled accounts of `platform` and `types` that serve `model`, in
+        no particular order (the scheduler orders them)."""
+        return [
             a
             for a in self._accounts
             if a.account.enabled and a.account.platform == platform and a.account.type in types and a.serves(model)
         ]
-        found.sort(key=lambda a: (a.account.priority, self._last_used.get(a.id, 0.0), a.id))
-        return found
-
-    def mark_used(self, account_id: int) -> None:
-        self._last_used[account_id] = self._clock()

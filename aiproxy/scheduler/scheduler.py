@@ -2,7 +2,9 @@
 each outcome does to an account's standing.
 
 For one request the scheduler reads the shared state once (health marks, last
-use, the session's binding) and orders the accounts that may serve it:
+use, the session's binding) and orders the accounts that may serve it. This is
+the one place accounts are ordered: the pool only says which may serve, and the
+one record of last use is the shared state's.
 
 1. The key's own accounts first: its dedicated account or its group (and the
    shared pool after them only if the key allows falling back). A key bound to
@@ -168,7 +170,8 @@ class Scheduler:
             await self._state.release(_slot_key(account.id), token)
 
     async def started(self, account: PoolAccount) -> None:
-        self._pool.mark_used(account.id)
+        # The only record of last use (the LRU order reads it): shared, so
+        # instances spread load over the same accounts together.
         await self._state.touch(account.id, self._clock())
 
     async def report(self, plan: Plan, account: PoolAccount, fault: Fault) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from starlette.applications import Starlette
 
 
 class FakeUpstream:
     """A fake upstream API: `app()` its routes, `transport()` for `create_app(..., transport=...)`."""
+
+    requests: list[Any]  # what it was sent, oldest first (each fake's own record type)
 
     def app(self) -> Starlette:
         raise NotImplementedError

@@ -136,32 +136,16 @@ class Gateway:
         self.tokens = TokenIssuer(settings.jwt_secret or secrets.token_urlsafe(48), settings.jwt_ttl_seconds)
         self.client = http_client or self._build_client(transport)
         self.pool = AccountPool(stores.accounts, self.cipher)
-        self.keys = KeyCache(
-            stores.keys,
-            stores.users,
-            ttl=settings.key_cache_ttl,
-            negative_ttl=settings.key_cache_negative_ttl,
-            stale_seconds=settings.key_cache_stale_seconds,
-            timeout=settings.key_lookup_timeout_seconds,
-        )
+        self.keys = self._build_key_cache()
         self.first_use = KeyFirstUse(stores.keys, self.keys.invalidate)
-        self.usage_writer = UsageWriter(
-            stores.usage,
-            batch_size=settings.usage_batch_size,
-            flush_seconds=settings.usage_flush_seconds,
-            max_buffered=settings.usage_buffer_records,
-            spool_dir=settings.usage_spool_dir,
-            backoff_initial=settings.usage_backoff_initial_seconds,
-            backoff_max=settings.usage_backoff_max_seconds,
-            shutdown_seconds=settings.usage_shutdown_seconds,
-        )
+        self.usage_writer = self._build_usage_writer()
         # List prices, read once: a malformed price file fails here (PriceFileError).
         self.prices = PriceTable.load(settings.prices_file)
         # Prometheus counters of this process (GET /metrics), fed by every usage record.
         self.metrics = Metrics()
         self.record_usage = _usage_sink(self.usage_writer, self.metrics)
         self._build_oauth()
-        self.adapters = (adapters or account_types.adapters)(AdapterDeps(self.client, settings, self.oauth_tokens))
+        self.adapters = self._build_adapters(adapters)
         self._build_state(state)
         self.scheduler = Scheduler(
             self.pool,
@@ -182,6 +166,30 @@ class Gateway:
             # One client serves every account and user: a cookie one upstream
             # answer sets must never ride along on another's request.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        )
+
+    def _build_key_cache(self) -> KeyCache:
+        settings = self.settings
+        return KeyCache(
+            self.stores.keys,
+            self.stores.users,
+            ttl=settings.key_cache_ttl,
+            negative_ttl=settings.key_cache_negative_ttl,
+            stale_seconds=settings.key_cache_stale_seconds,
+            timeout=settings.key_lookup_timeout_seconds,
+        )
+
+    def _build_usage_writer(self) -> UsageWriter:
+        settings = self.settings
+        return UsageWriter(
+            self.stores.usage,
+            batch_size=settings.usage_batch_size,
+            flush_seconds=settings.usage_flush_seconds,
+            max_buffered=settings.usage_buffer_records,
+            spool_dir=settings.usage_spool_dir,
+            backoff_initial=settings.usage_backoff_initial_seconds,
+            backoff_max=settings.usage_backoff_max_seconds,
+            shutdown_seconds=settings.usage_shutdown_seconds,
         )
 
     def _build_oauth(self) -> None:
@@ -214,6 +222,12 @@ class Gateway:
             # One refresh per account across every worker and instance on this store.
             shared=StoreRefreshLock(stores.leases, stored_credentials),
         )
+
+    def _build_adapters(self, factory: AdapterFactory | None) -> Mapping[str, Adapter]:
+        # The one place adapters are built: one per account type, as its
+        # declaration says, unless the host handed its own factory.
+        deps = AdapterDeps(self.client, self.settings, self.oauth_tokens)
+        return (factory or self.account_types.adapters)(deps)
 
     def _build_state(self, state: SharedState | None) -> None:
         settings = self.settings

@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Place:
-    """Where a stack stands: the platform whose routes it guards, and the API shape of its own answers."""
+    """Where a stack stands: the platform whose routes it guards, and the API shape of its own answers.
+
+    `platform` is empty for `GET /api/usage`, which serves no platform.
+    """
 
     platform: str
     dialect: Dialect

@@ -111,8 +111,8 @@ def _patch_add_many(variant: str) -> None:
 
 def patch(variant: str) -> Callable[[Any], Any]:
     """Apply `variant`'s patch; return a wrapper for the built app (identity unless no-mount)."""
-    import aiproxy.app
     import aiproxy.relay
+    import aiproxy.stack
     from aiproxy.usage.writer import UsageWriter
 
     if variant == "no-usage-write":
@@ -126,7 +126,7 @@ def patch(variant: str) -> Callable[[Any], Any]:
     elif variant == "no-middleware":
         for name in ("ErrorShieldMiddleware", "KeyAuthMiddleware", "PermissionMiddleware",
                      "QuotaMiddleware", "UsageMiddleware"):
-            setattr(aiproxy.app, name, _passthrough)
+            setattr(aiproxy.stack, name, _passthrough)  # the layers look them up there
     elif variant.startswith("usage-"):
         _patch_add_many(variant)
     elif variant == "no-mount":

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: fin
 from forwarder import create_aiohttp_forwarder, create_forwarder  # noqa: E402
 
 TRANSPORTS = ("httpx", "aiohttp")
-# The same pool as aiproxy.app.default_transport, so targets differ only in code.
+# The same pool as aiproxy.gateway.default_transport, so targets differ only in code.
 LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
 # Gateway defaults (Settings.read_timeout / connect_timeout).
 TIMEOUT = httpx.Timeout(600.0, connect=10.0)

@@ -17,34 +17,23 @@ import os
 
 import uvicorn
 
-from aiproxy import Account, ApiKey, MemoryStores, Settings, User, create_app
-from aiproxy.security.api_keys import generate_api_key, hash_api_key, shown_prefix
-from aiproxy.security.cipher import CredentialCipher
-from aiproxy.security.passwords import hash_password
+from aiproxy import create_app
+from aiproxy.testing import Seed
 
 
-async def seed(stores: MemoryStores, cipher: CredentialCipher) -> str:
-    user = await stores.users.create(User(username="admin", password_hash=hash_password("change-me-now"), role="admin"))
-    await stores.accounts.create(
-        Account(
-            name="my console key",
-            platform="claude",
-            type="claude-console",
-            credentials=cipher.encrypt({"api_key": os.environ.get("ANTHROPIC_API_KEY", "sk-ant-missing")}),
-        )
-    )
-    key = generate_api_key()
-    assert user.id is not None
-    await stores.keys.create(ApiKey(user_id=user.id, name="demo", key_hash=hash_api_key(key), key_prefix=shown_prefix(key)))
+async def seed(values: Seed) -> str:
+    """An admin, one Anthropic console account, and a key of the admin's; returns the key's plaintext."""
+    admin = await values.user("admin", role="admin", password="change-me-now")
+    await values.account({"api_key": os.environ.get("ANTHROPIC_API_KEY", "sk-ant-missing")}, name="my console key")
+    key, _ = await values.key(admin, name="demo")
     return key
 
 
 def main() -> None:
-    encryption_key = CredentialCipher.generate_key()
-    stores = MemoryStores()
-    key = asyncio.run(seed(stores, CredentialCipher(encryption_key)))
+    values = Seed()  # memory stores, and the encryption key the gateway is given below
+    key = asyncio.run(seed(values))
     print(f"gateway key: {key}")
-    app = create_app(stores, Settings(encryption_key=encryption_key))
+    app = create_app(values.stores, values.settings())
     uvicorn.run(app, host="127.0.0.1", port=8080)
 
 

@@ -4,11 +4,10 @@ import os
 import secrets
 from typing import AsyncIterator
 
-import httpx
 import pytest
 
 from aiproxy.state import MemoryState, SharedState
-from tests.fakes.anthropic_upstream import FakeAnthropic
+from aiproxy.testing import FakeAnthropic
 from tests.harness import Harness, start_harness
 
 
@@ -25,7 +24,7 @@ def fake_anthropic() -> FakeAnthropic:
 @pytest.fixture
 async def harness(fake_anthropic: FakeAnthropic, anyio_backend: str) -> AsyncIterator[Harness]:
     """The gateway on in-memory stores, its upstream the fake Anthropic API (in process)."""
-    async with start_harness(httpx.ASGITransport(app=fake_anthropic.app())) as h:
+    async with start_harness(fake_anthropic.transport()) as h:
         yield h
 
 

@@ -9,14 +9,12 @@ from typing import Any, AsyncIterator
 import httpx
 from starlette.applications import Starlette
 
-from aiproxy import MemoryStores, Settings, create_app
-from aiproxy.accounts import ACCOUNT_TYPES, AccountTypes
-from aiproxy.security.api_keys import generate_api_key, hash_api_key, shown_prefix
+from aiproxy import ACCOUNT_TYPES, AccountTypes, Gateway, MemoryStores, Settings, SharedState, create_app
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.settings import UpstreamURLs
-from aiproxy.state import SharedState
 from aiproxy.stores.entities import Account, ApiKey, UsageRecord, User
 from aiproxy.stores.protocols import Stores, UsageFilter
+from aiproxy.testing import Seed, running
 
 ENCRYPTION_KEY = CredentialCipher.generate_key()
 UPSTREAM = "http://upstream.test"
@@ -43,32 +41,34 @@ class Harness:
     key: str  # a valid gateway key for user `alice`
     user: User
 
+    @property
+    def gateway(self) -> Gateway:
+        return Gateway.of(self.app)
+
+    @property
+    def seed(self) -> Seed:
+        return Seed(self.stores, encryption_key=ENCRYPTION_KEY)
+
     async def add_account(self, credentials: dict[str, Any] | None = None, **fields: Any) -> Account:
-        cipher = CredentialCipher(ENCRYPTION_KEY)
         fields.setdefault("name", "console-1")
         fields.setdefault("platform", "claude")
         fields.setdefault("type", "claude-console")
-        account = await self.stores.accounts.create(
-            Account(credentials=cipher.encrypt(credentials or {"api_key": UPSTREAM_KEY}), **fields)
-        )
-        await self.app.state.gateway.pool.reload()
+        account = await self.seed.account(credentials or {"api_key": UPSTREAM_KEY}, **fields)
+        await self.gateway.pool.reload()
         return account
 
     async def add_key(self, **fields: Any) -> tuple[str, ApiKey]:
-        plain = generate_api_key()
-        fields.setdefault("name", "test key")
-        fields.setdefault("user_id", self.user.id)
-        key = await self.stores.keys.create(ApiKey(key_hash=hash_api_key(plain), key_prefix=shown_prefix(plain), **fields))
-        return plain, key
+        user = fields.pop("user_id", self.user.id)
+        return await self.seed.key(user, **fields)  # an IssuedKey: (plaintext, stored row)
 
     async def records(self) -> list[UsageRecord]:
-        await self.app.state.gateway.usage_writer.flush()
+        await self.gateway.usage_writer.flush()
         found, _ = await self.stores.usage.query(UsageFilter(), limit=1000)
         return list(reversed(found))  # oldest first
 
 
 async def seed_user(stores: Stores) -> User:
-    return await stores.users.create(User(username="alice", password_hash="x", role="user"))
+    return await Seed(stores, encryption_key=ENCRYPTION_KEY).user("alice")
 
 
 @contextlib.asynccontextmanager
@@ -84,11 +84,10 @@ async def start_harness(
     stores = stores or MemoryStores()
     app = create_app(stores, gateway_settings(**settings), transport=transport, state=state,
                      account_types=account_types)
-    async with app.router.lifespan_context(app):
+    async with running(app, base_url="http://gateway.test") as http:
         user = await seed_user(stores)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as http:
-            h = Harness(app=app, stores=stores, http=http, key="", user=user)
-            h.key, _ = await h.add_key()
-            if seed_account:
-                await h.add_account()
-            yield h
+        h = Harness(app=app, stores=stores, http=http, key="", user=user)
+        h.key, _ = await h.add_key()
+        if seed_account:
+            await h.add_account()
+        yield h

@@ -35,14 +35,14 @@ def test_gateway_mounted_in_a_host_app(tmp_path: Path, monkeypatch: pytest.Monke
 def test_in_memory_example_seeds_a_working_key(monkeypatch: pytest.MonkeyPatch):
     import anyio
 
-    from aiproxy import MemoryStores
     from aiproxy.security.api_keys import hash_api_key
-    from aiproxy.security.cipher import CredentialCipher
+    from aiproxy.testing import Seed
 
     example = load("in_memory")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
-    stores, cipher = MemoryStores(), CredentialCipher(CredentialCipher.generate_key())
-    key = anyio.run(example.seed, stores, cipher)
+    values = Seed()
+    stores, cipher = values.stores, values.cipher
+    key = anyio.run(example.seed, values)
     found = anyio.run(stores.keys.get_by_hash, hash_api_key(key))
     assert found is not None and found.name == "demo"
     [account] = anyio.run(stores.accounts.list)

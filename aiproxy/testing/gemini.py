@@ -1,0 +1,136 @@
+"""A fake Gemini API that records what it was sent and answers like the real one.
+
+The model in the URL steers it: "fail-<status>" answers that status with a
+Google error body; anything else answers normally. Streams come as SSE with
+`?alt=sse` and as one JSON array without, each element sent on its own, with
+cumulative usageMetadata as Google sends it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from aiproxy.formats.gemini import status_name
+
+from .anthropic import Seen
+from .upstream import FakeUpstream
+
+TEXT_PIECES = ["Hello", ", ", "world", "!"]
+THOUGHT = "Let me think {about \"it\"}."
+# The final usage: 100 of the 120 prompt tokens were cached; 7 answer and 5 thought tokens.
+USAGE = {
+    "promptTokenCount": 120,
+    "cachedContentTokenCount": 100,
+    "candidatesTokenCount": 7,
+    "thoughtsTokenCount": 5,
+    "totalTokenCount": 132,
+}
+# What the gateway records for USAGE: input excludes the cached tokens, output includes thoughts.
+RECORDED = {"input_tokens": 20, "output_tokens": 12, "cache_creation_tokens": 0, "cache_read_tokens": 100}
+COUNT = {"totalTokens": 42}
+MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
+
+
+def model_info(name: str) -> dict[str, Any]:
+    return {"name": f"models/{name}", "displayName": name, "inputTokenLimit": 1048576,
+            "supportedGenerationMethods": ["generateContent", "countTokens"]}
+
+
+def response(model: str) -> dict[str, Any]:
+    return {
+        "candidates": [{
+            "content": {"role": "model", "parts": [{"text": THOUGHT, "thought": True},
+                                                   {"text": "".join(TEXT_PIECES)}]},
+            "finishReason": "STOP", "index": 0,
+        }],
+        "usageMetadata": USAGE,
+        "modelVersion": model,
+        "responseId": "resp_fake",
+    }
+
+
+def stream_chunks(model: str) -> list[dict[str, Any]]:
+    """Google's stream elements: a thought first, then text; usage grows as it goes."""
+    chunks = [{
+        "candidates": [{"content": {"role": "model", "parts": [{"text": THOUGHT, "thought": True}]}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 120, "cachedContentTokenCount": 100, "thoughtsTokenCount": 5,
+                          "totalTokenCount": 125},
+        "modelVersion": model, "responseId": "resp_fake",
+    }]
+    for i, piece in enumerate(TEXT_PIECES, start=1):
+        last = i == len(TEXT_PIECES)
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}, "index": 0}
+        if last:
+            candidate["finishReason"] = "STOP"
+        usage = USAGE if last else {**USAGE, "candidatesTokenCount": i, "totalTokenCount": 125 + i}
+        chunks.append({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
+                       "responseId": "resp_fake"})
+    return chunks
+
+
+def sse_pieces(model: str) -> list[bytes]:
+    return [b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in stream_chunks(model)]
+
+
+def array_pieces(model: str) -> list[bytes]:
+    """The JSON array as Google sends it: `[{...}\\n,\\r\\n{...}\\n]`, one element per write."""
+    elements = [json.dumps(c, indent=2).encode() for c in stream_chunks(model)]
+    pieces = [b"[" + elements[0]]
+    pieces += [b"\n,\r\n" + e for e in elements[1:]]
+    pieces.append(b"\n]")
+    return pieces
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message, "status": status_name(status)}},
+                        status_code=status)
+
+
+@dataclass
+class FakeGemini(FakeUpstream):
+    requests: list[Seen] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/{version}/models", self.models, methods=["GET"]),
+            Route("/{version}/models/{rest:path}", self.model_call, methods=["GET", "POST"]),
+        ])
+
+    async def _record(self, request: Request) -> Seen:
+        seen = Seen(request.method, request.url.path, request.url.query, dict(request.headers), await request.body())
+        self.requests.append(seen)
+        return seen
+
+    async def models(self, request: Request) -> Response:
+        await self._record(request)
+        return JSONResponse({"models": [model_info(m) for m in MODELS]})
+
+    async def model_call(self, request: Request) -> Response:
+        await self._record(request)
+        model, _, method = request.path_params["rest"].partition(":")
+        if model.startswith("fail-"):
+            status = int(model.split("-")[1])
+            return error(status, f"fake {status}")
+        if request.method == "GET" and not method:
+            return JSONResponse(model_info(model))
+        if method == "generateContent":
+            return JSONResponse(response(model))
+        if method == "countTokens":
+            return JSONResponse(COUNT)
+        if method == "streamGenerateContent":
+            if request.query_params.get("alt") == "sse":
+                return StreamingResponse(_each(sse_pieces(model)), media_type="text/event-stream")
+            return StreamingResponse(_each(array_pieces(model)), media_type="application/json; charset=UTF-8")
+        return error(404, f"method {method} not found")
+
+
+async def _each(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece

@@ -1,0 +1,200 @@
+"""A fake OpenAI API that records what it was sent and answers like the real one.
+
+The model name steers it: "fail-<status>" answers that status with an OpenAI
+error body; "azure-..." streams chat with Azure's usage-less first chunk
+(`prompt_filter_results`); "stream-failed" ends a Responses stream with
+`response.failed`; anything else answers normally with fixed usage.
+Chat streams carry usage only when `stream_options.include_usage` is true,
+as OpenAI's do: then every chunk has `"usage":null` and one last chunk with
+`choices: []` has the usage.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .anthropic import Seen as _Seen
+from .upstream import FakeUpstream
+
+TEXT_PIECES = ["Hello", ", ", "world", "!"]
+TEXT = "".join(TEXT_PIECES)
+# prompt_tokens includes the cached ones: the gateway records input 20, cache read 10.
+CHAT_USAGE = {
+    "prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37,
+    "prompt_tokens_details": {"cached_tokens": 10, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0,
+                                  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+}
+RESPONSES_USAGE = {
+    "input_tokens": 40, "input_tokens_details": {"cached_tokens": 16},
+    "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 3}, "total_tokens": 49,
+}
+HEADERS = {"x-request-id": "req_fake", "x-ratelimit-remaining-requests": "99"}
+CREATED = 1741569952
+
+
+def compact(data: Any) -> str:
+    # OpenAI sends compact JSON.
+    return json.dumps(data, separators=(",", ":"))
+
+
+def data_line(data: Any) -> bytes:
+    return f"data: {compact(data)}\n\n".encode()
+
+
+def chat_chunk(model: str, delta: dict[str, Any], finish: str | None, with_usage_field: bool) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED, "model": model,
+        "service_tier": "default", "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if with_usage_field:
+        chunk["usage"] = None
+    return chunk
+
+
+def chat_stream(model: str, include_usage: bool, azure: bool = False) -> list[bytes]:
+    """The events of a chat stream, as OpenAI (or Azure) sends them."""
+    events = []
+    if azure:
+        events.append(data_line({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                                 "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+                                     "hate": {"filtered": False, "severity": "safe"}}}]}))
+    events.append(data_line(chat_chunk(model, {"role": "assistant", "content": "", "refusal": None}, None,
+                                       include_usage)))
+    for piece in TEXT_PIECES:
+        events.append(data_line(chat_chunk(model, {"content": piece}, None, include_usage)))
+    events.append(data_line(chat_chunk(model, {}, "stop", include_usage)))
+    if include_usage:
+        events.append(data_line({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+                                 "model": model, "service_tier": "default", "system_fingerprint": "fp_fake",
+                                 "choices": [], "usage": CHAT_USAGE}))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def chat_completion(model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT, "refusal": None,
+                                             "annotations": []},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": CHAT_USAGE, "service_tier": "default", "system_fingerprint": "fp_fake",
+    }
+
+
+def response_object(model: str, status: str, output: list[Any], usage: dict[str, Any] | None, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": "resp_fake", "object": "response", "created_at": CREATED, "status": status, "background": False,
+        "error": error, "incomplete_details": None, "instructions": None, "max_output_tokens": None,
+        "model": model, "output": output, "parallel_tool_calls": True, "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None}, "store": True, "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"}, "tool_choice": "auto", "tools": [],
+        "top_p": 1.0, "truncation": "disabled", "usage": usage, "user": None, "metadata": {},
+    }
+
+
+def message_item(text: str, status: str = "completed") -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if text else []
+    return {"id": "msg_fake", "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def responses_stream(model: str, failed: bool = False) -> list[bytes]:
+    """The events of a Responses stream, with `event:` lines and sequence numbers."""
+    seq = 0
+
+    def ev(kind: str, **data: Any) -> bytes:
+        nonlocal seq
+        payload = {"type": kind, "sequence_number": seq, **data}
+        seq += 1
+        return f"event: {kind}\ndata: {compact(payload)}\n\n".encode()
+
+    events = [
+        ev("response.created", response=response_object(model, "in_progress", [], None)),
+        ev("response.in_progress", response=response_object(model, "in_progress", [], None)),
+    ]
+    if failed:
+        error = {"code": "server_error", "message": "fake failure"}
+        events.append(ev("response.failed", response=response_object(model, "failed", [], RESPONSES_USAGE, error)))
+        return events
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    events += [
+        ev("response.output_item.added", output_index=0, item=message_item("", "in_progress")),
+        ev("response.content_part.added", item_id="msg_fake", output_index=0, content_index=0, part=part),
+    ]
+    for piece in TEXT_PIECES:
+        events.append(ev("response.output_text.delta", item_id="msg_fake", output_index=0, content_index=0,
+                         delta=piece, logprobs=[]))
+    done_part = {**part, "text": TEXT}
+    events += [
+        ev("response.output_text.done", item_id="msg_fake", output_index=0, content_index=0, text=TEXT, logprobs=[]),
+        ev("response.content_part.done", item_id="msg_fake", output_index=0, content_index=0, part=done_part),
+        ev("response.output_item.done", output_index=0, item=message_item(TEXT)),
+        ev("response.completed", response=response_object(model, "completed", [message_item(TEXT)], RESPONSES_USAGE)),
+    ]
+    return events
+
+
+def error_response(status: int) -> Response:
+    kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
+    return JSONResponse({"error": {"message": f"fake {status}", "type": kind, "param": None, "code": f"fake_{status}"}},
+                        status_code=status, headers=HEADERS)
+
+
+@dataclass
+class Seen(_Seen):
+    url: str = ""  # the whole URL, to check the base URL an adapter chose
+
+
+@dataclass
+class FakeOpenAI(FakeUpstream):
+    requests: list[Seen] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/responses", self.responses, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+        ])
+
+    async def _record(self, request: Request) -> Seen:
+        seen = Seen(request.method, request.url.path, request.url.query, dict(request.headers), await request.body(),
+                    str(request.url))
+        self.requests.append(seen)
+        return seen
+
+    async def chat(self, request: Request) -> Response:
+        body = (await self._record(request)).json
+        model = body.get("model", "")
+        if model.startswith("fail-"):
+            return error_response(int(model.split("-")[1]))
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            events = chat_stream(model, options.get("include_usage") is True, azure=model.startswith("azure-"))
+            return StreamingResponse(iter(events), media_type="text/event-stream", headers=HEADERS)
+        return JSONResponse(chat_completion(model), headers=HEADERS)
+
+    async def responses(self, request: Request) -> Response:
+        body = (await self._record(request)).json
+        model = body.get("model", "")
+        if model.startswith("fail-"):
+            return error_response(int(model.split("-")[1]))
+        if body.get("stream"):
+            events = responses_stream(model, failed=model == "stream-failed")
+            return StreamingResponse(iter(events), media_type="text/event-stream", headers=HEADERS)
+        return JSONResponse(response_object(model, "completed", [message_item(TEXT)], RESPONSES_USAGE),
+                            headers=HEADERS)
+
+    async def models(self, request: Request) -> Response:
+        await self._record(request)
+        return JSONResponse({"object": "list", "data": [
+            {"id": "gpt-4.1", "object": "model", "created": CREATED, "owned_by": "system"},
+            {"id": "gpt-5", "object": "model", "created": CREATED, "owned_by": "system"},
+        ]}, headers=HEADERS)

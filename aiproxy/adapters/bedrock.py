@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from ..formats import bedrock
+from ..formats import bedrock, wire
 from ..formats.dialect import ANTHROPIC
 from ..stores.entities import Account
 from ..upstream_path import BEDROCK_MODEL_ID
@@ -87,9 +87,9 @@ class BedrockAdapter:
         if _botocore_missing():
             return error_answer(ANTHROPIC, 503, "Bedrock accounts need botocore: install aiproxy[bedrock]")
         options = account.options or {}
-        if call.path == "/v1/models":
+        if call.path == wire.MODELS_PATH:
             return _answer(200, bedrock.models_list(options.get("model_ids") or {}))
-        if call.path != "/v1/messages":
+        if call.path != wire.MESSAGES_PATH:
             return error_answer(ANTHROPIC, 400,
                                 f"{call.path} is not supported by Bedrock accounts; only /v1/messages is")
         region = options.get("region")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route, Router
 
-from ..formats import anthropic
+from ..formats import anthropic, wire
 from ..formats.dialect import ANTHROPIC
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
@@ -14,7 +14,7 @@ MESSAGES = RouteSpec(
     platform="claude",
     endpoint="messages",
     method="POST",
-    upstream_path="/v1/messages",
+    upstream_path=wire.MESSAGES_PATH,
     dialect=ANTHROPIC,
     body_usage=anthropic.usage_from_body,
     stream_tap=lambda inbound: anthropic.StreamUsage(),
@@ -24,7 +24,7 @@ COUNT_TOKENS = RouteSpec(
     platform="claude",
     endpoint="count_tokens",
     method="POST",
-    upstream_path="/v1/messages/count_tokens",
+    upstream_path=wire.COUNT_TOKENS_PATH,
     dialect=ANTHROPIC,
     needs_json_body=True,
 )
@@ -32,7 +32,7 @@ MODELS = RouteSpec(
     platform="claude",
     endpoint="models",
     method="GET",
-    upstream_path="/v1/models",
+    upstream_path=wire.MODELS_PATH,
     dialect=ANTHROPIC,
     rewrite_for_key=anthropic_models_for_key,
 )

@@ -12,7 +12,7 @@ from typing import Callable
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp
 
-from ..formats import openai_chat, openai_responses
+from ..formats import openai_chat, openai_responses, wire
 from ..formats.dialect import OPENAI
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
@@ -22,7 +22,7 @@ CHAT_COMPLETIONS = RouteSpec(
     platform="openai",
     endpoint="chat_completions",
     method="POST",
-    upstream_path="/v1/chat/completions",
+    upstream_path=wire.CHAT_PATH,
     dialect=OPENAI,
     body_usage=openai_chat.usage_from_body,
     # Usage is always asked for upstream (prepare_body); the tap drops that
@@ -37,7 +37,7 @@ RESPONSES = RouteSpec(
     platform="openai",
     endpoint="responses",
     method="POST",
-    upstream_path="/v1/responses",
+    upstream_path=wire.RESPONSES_PATH,
     dialect=OPENAI,
     body_usage=openai_responses.usage_from_body,
     stream_tap=lambda inbound: openai_responses.StreamTap(),
@@ -47,7 +47,7 @@ MODELS = RouteSpec(
     platform="openai",
     endpoint="models",
     method="GET",
-    upstream_path="/v1/models",
+    upstream_path=wire.MODELS_PATH,
     dialect=OPENAI,
     rewrite_for_key=openai_models_for_key,
 )

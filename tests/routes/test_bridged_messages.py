@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 import anthropic.types
@@ -426,3 +427,24 @@ async def test_count_tokens_and_models_stay_with_claude_accounts(gw: Harness, up
     await BY_NAME["chat"].add(gw, {"claude-*": "gpt-4.1"})
     r = await gw.http.post("/claude/v1/messages/count_tokens", json=BODY, headers=auth(gw.key))
     assert r.status_code == 503 and up.openai.requests == []
+
+
+CLAUDE_CODE_REQUEST = Path(__file__).parents[1] / "fixtures" / "claude_code_messages_request.json"
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+async def test_claude_codes_own_request_is_served(gw: Harness, up: Upstreams, target: Target):
+    # What Claude Code sent (24 tools, ~75 KB), with its query and headers, streamed.
+    body = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    await target.add(gw, {"claude-*": UPSTREAM_MODEL[target.name]})
+    headers = {**auth(gw.key), "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
+               "user-agent": "claude-cli/2.1.197 (external, cli)", "x-app": "cli"}
+    r = await gw.http.post("/claude/v1/messages?beta=true", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    evs = events(r)
+    assert evs[0][0] == "message_start" and evs[-1][0] == "message_stop"
+    assert evs[-2][1]["delta"]["stop_reason"] == "tool_use"  # the fakes call the first tool offered
+    [seen] = target.seen(up)
+    assert "beta" not in seen.query and "anthropic-beta" not in seen.headers
+    [record] = await gw.records()
+    assert record.status == 200 and tokens(record) == target.tokens

@@ -22,6 +22,7 @@ from .accounts import ACCOUNT_TYPES, AccountTypes
 from .admin.api import create_admin_app
 from .console import console_app
 from .errors import error_body_for_path
+from .formats import wire
 from .formats.dialect import ANTHROPIC, GEMINI, OPENAI, Dialect
 from .gateway import AdapterFactory, Gateway
 from .routes.claude import claude_router
@@ -106,12 +107,14 @@ def platform_routes(gateway: Gateway, middleware: Sequence[Layer]) -> list[BaseR
     """Each platform's routes behind its own stack, so every answer the gateway itself gives is in that API's shape."""
     relay, max_body = gateway.relay, gateway.settings.max_request_bytes
 
-    def behind(platform: str, dialect: Dialect) -> Callable[[ASGIApp], ASGIApp]:
-        place = Place(platform, dialect)
+    def behind(platform: str, dialect: Dialect, reaches: frozenset[str] = frozenset()) -> Callable[[ASGIApp], ASGIApp]:
+        place = Place(platform, dialect, reaches)
         return lambda app: compose(app, middleware, gateway, place)
 
+    # Anthropic clients may be served by OpenAI and Gemini accounts too (formats/bridges).
+    claude_reaches = relay.platforms_reached(wire.ANTHROPIC_MESSAGES)
     return [
-        Mount("/claude", app=behind("claude", ANTHROPIC)(claude_router(relay))),
+        Mount("/claude", app=behind("claude", ANTHROPIC, claude_reaches)(claude_router(relay))),
         Mount("/openai", app=behind("openai", OPENAI)(openai_router(relay))),
         # Codex CLI pointed at the bare host calls /responses (or /v1/responses).
         *responses_routes(relay, behind("openai", OPENAI)),

@@ -26,6 +26,7 @@ from .account_test import test_account
 from .accounts import ACCOUNT_TYPES, AccountTypes, AdapterDeps
 from .adapters.base import Adapter
 from .admin.context import AdminContext
+from .bridging import bridged_types
 from .oauth.flows import OAuthFlows
 from .oauth.shared_lock import StoreRefreshLock
 from .oauth.tokens import TokenManager
@@ -273,6 +274,7 @@ class Gateway:
             on_fault=lambda platform, account_id, fault: metrics.observe_fault(platform, account_id, fault.kind),
             limited_paths=types.limited_paths(),
             model_prefixes=ModelPrefixes(types.model_prefixes()),
+            bridged=bridged_types(types),
         )
 
     def admin_context(self) -> AdminContext:

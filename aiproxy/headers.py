@@ -11,7 +11,8 @@ whatever else a client adds. Adapters add the account's own credentials and
 `accept-encoding: identity` after this.
 
 The format is the route's: `allowed_for(platform, upstream_path)` names it,
-so each format's list below is the one place it is written down. An adapter
+so each format's list below is the one place it is written down; a request
+translated into another format gets that format's list (`allowed_for_format`). An adapter
 that serves a format from another upstream (Bedrock and CCR for Anthropic,
 Azure and the Codex backend for OpenAI, Code Assist for Gemini) starts from
 the same list and may only narrow it.
@@ -135,6 +136,21 @@ def allowed_for(platform: str, upstream_path: str) -> AllowList:
     if platform == "openai" and upstream_path.startswith(_RESPONSES_PATH):
         return OPENAI_RESPONSES
     return _BY_PLATFORM.get(platform, COMMON)
+
+
+# The same lists by wire format name (formats/wire.py): a translated request
+# (formats/bridges) is sent the list of the format it was translated into.
+_BY_FORMAT = {
+    "anthropic-messages": ANTHROPIC,
+    "openai-chat": OPENAI,
+    "openai-responses": OPENAI_RESPONSES,
+    "gemini": GEMINI,
+}
+
+
+def allowed_for_format(wire_format: str) -> AllowList:
+    """The list of the wire format a call is in, by its name (formats.wire)."""
+    return _BY_FORMAT.get(wire_format, COMMON)
 
 
 def upstream_request_headers(

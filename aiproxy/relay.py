@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Protocol
+from typing import Any, Callable, Literal, Mapping, Protocol, cast
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
@@ -21,13 +21,16 @@ import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from .adapters.base import Adapter, UpstreamCall
+from .bridging import BridgedType, Crossing, bridged_call
 from .context import context
 from .errors import error_response
+from .formats.bridges.base import Untranslatable
 from .formats.dialect import Dialect
 from .formats.usage import Usage
+from .formats.wire import WireFormat
 from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import BadRequest, InboundRequest, read_inbound
-from .scheduler import sessions
+from .scheduler import model_match, sessions
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.model_prefix import ModelPrefixes
 from .scheduler.pool import AccountPool, PoolAccount
@@ -87,6 +90,10 @@ class RouteSpec:
     # Rewrites a successful non-streamed answer for the caller's key (applied
     # after rewrite_body): the model lists, narrowed to the key's models.
     rewrite_for_key: Callable[[bytes, ApiKey], bytes] | None = None
+    # The client's wire format (formats.wire), for a route whose requests may
+    # be translated for accounts of other formats (formats/bridges); None:
+    # only the route's own platform's accounts serve it.
+    client_format: WireFormat | None = None
 
 
 Ending = Literal["delivered", "withheld", "client-gone", "refused"]
@@ -128,6 +135,7 @@ class Relay:
         on_fault: Callable[[str, int, Fault], None] | None = None,
         limited_paths: Mapping[str, tuple[str, ...]] | None = None,
         model_prefixes: ModelPrefixes | None = None,
+        bridged: Mapping[WireFormat, Mapping[str, BridgedType]] | None = None,
     ) -> None:
         self._scheduler = scheduler
         # Told of every classified upstream answer (platform, account id, fault): the metrics.
@@ -142,6 +150,21 @@ class Relay:
         # Both from the account-type registry (create_app hands them in).
         self._limited_paths: dict[str, tuple[str, ...]] = dict(limited_paths or {})
         self._prefixes = model_prefixes or ModelPrefixes({})
+        # Client format -> the account types reached from it through a
+        # translator (bridging.bridged_types), but those served only for a
+        # routing prefix, which are never bridged.
+        prefixed = self._prefixes.prefixed
+        self._bridged: dict[WireFormat, dict[str, BridgedType]] = {
+            client: {name: t for name, t in types.items() if name in self._adapters and name not in prefixed}
+            for client, types in (bridged or {}).items()
+        }
+        self._bridged_names: dict[WireFormat, frozenset[str]] = {
+            client: frozenset(types) for client, types in self._bridged.items() if types
+        }
+
+    def platforms_reached(self, client_format: WireFormat) -> frozenset[str]:
+        """The account platforms a route of this client format may reach through a translator."""
+        return frozenset(t.platform for t in self._bridged.get(client_format, {}).values())
 
     async def serve(self, spec: RouteSpec, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context(scope)
@@ -154,6 +177,11 @@ class Relay:
         # A routing prefix ("ccr,<model>") picks the account types and is not
         # part of the model's name: usage records and upstreams see it stripped.
         model, types = self._prefixes.route(requested, self._adapters.keys())
+        # Accounts of other formats, reached through a translator; not for a
+        # prefixed model, which names its account type.
+        bridged: frozenset[str] = frozenset()
+        if spec.client_format is not None and model == requested:
+            bridged = self._bridged_names.get(spec.client_format, bridged)
         if self._limited_paths:
             # Types that serve only some upstream paths (`paths`) are
             # left out of every other route.
@@ -162,7 +190,12 @@ class Relay:
         meter.stream = inbound.stream
 
         session = session_key(spec.platform, _header_map(scope), inbound.json, scope["path"])
-        plan = await self._scheduler.plan(spec.platform, model, types, key=ctx.key, session=session)
+        plan = await self._scheduler.plan(spec.platform, model, types, key=ctx.key, session=session, bridged=bridged)
+        if not plan.candidates and plan.denied:
+            denial = f"API key may not use the {', '.join(sorted(plan.denied))} platform"
+            meter.error = denial
+            await error_response(spec.dialect, 403, denial)(scope, receive, send)
+            return
         attempts = 0
         for i, chosen in enumerate(plan.candidates):
             if attempts >= self._attempts:
@@ -188,7 +221,7 @@ class Relay:
                 return
             if outcome.fault is not None:
                 if self._on_fault is not None:
-                    self._on_fault(spec.platform, chosen.id, outcome.fault)
+                    self._on_fault(chosen.account.platform, chosen.id, outcome.fault)
                 await self._scheduler.report(plan, chosen, outcome.fault)
             if outcome.ending != "withheld":
                 return  # delivered, or the client gone: either way the request is over
@@ -223,9 +256,14 @@ class Relay:
         self, exchange: _Exchange, chosen: PoolAccount, requested: str | None, model: str | None
     ) -> Outcome:
         """One account's try at the request (the caller holds its concurrency slot)."""
-        mapping = chosen.account.model_mapping
+        account = chosen.account
         try:
-            call = _upstream_call(exchange.spec, exchange.scope, exchange.inbound, requested, model, mapping)
+            if account.platform != exchange.spec.platform:
+                # Only accounts reached through a translator come from another platform.
+                call = self._bridged_call(exchange, chosen, model)
+            else:
+                call = _upstream_call(exchange.spec, exchange.scope, exchange.inbound, requested, model,
+                                      account.model_mapping)
             await self._scheduler.started(chosen)
             # Every upstream request made for this account (its API call, a
             # token refresh on the way) goes through the account's proxy.
@@ -236,6 +274,25 @@ class Relay:
             # upstream's URL path, found by the relay or the adapter before
             # anything was sent: the request's fault, not the account's.
             return Outcome("refused", error=exc.message)
+        except Untranslatable as exc:
+            # What the account's format cannot carry: the request's fault, answered
+            # 400 before any upstream call (another account would translate it alike).
+            return Outcome("refused", error=exc.message)
+
+    def _bridged_call(self, exchange: _Exchange, chosen: PoolAccount, model: str | None) -> UpstreamCall:
+        """The request translated for an account of another format; the exchange told how to answer."""
+        spec, account = exchange.spec, chosen.account
+        assert spec.client_format is not None and model is not None and exchange.inbound.json is not None
+        crossing_type = self._bridged[spec.client_format][account.type]
+        bridge = crossing_type.bridge(account.options or {})
+        if bridge is None:
+            # Its options narrowed its formats to none a pair reaches.
+            raise Untranslatable("model", f"account {account.name!r} cannot serve this API's requests")
+        upstream_model = model_match.upstream_model(model, account.model_mapping)
+        drop = crossing_type.drop(chosen.credentials) if crossing_type.drop is not None else frozenset()
+        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, upstream_model, drop)
+        exchange.crossing = Crossing(bridge, model, call.stream)
+        return call
 
 
 # The header names session_key reads (lower-case, as servers put them in the scope).
@@ -265,7 +322,7 @@ def _upstream_call(
     mapping: Mapping[str, str],
 ) -> UpstreamCall:
     # `requested` is the model as the client named it, `model` the same without a routing prefix.
-    upstream_model = mapping.get(model, model) if model else model
+    upstream_model = model_match.upstream_model(model, mapping) if model else model
     data = inbound.json
     prepared = data
     if data is not None and spec.prepare_body is not None:
@@ -286,6 +343,11 @@ def _upstream_call(
         model=upstream_model,
         stream=inbound.stream,
     )
+
+
+def _with_content_type(headers: list[tuple[bytes, bytes]], value: bytes) -> list[tuple[bytes, bytes]]:
+    # A translated body is no longer what the upstream's content-type described.
+    return [*(h for h in headers if h[0] != b"content-type"), (b"content-type", value)]
 
 
 def _without_key_param(query_string: bytes) -> str:
@@ -339,6 +401,8 @@ class _Exchange:
         self._finished = False
         self._tap: StreamTap | None = None
         self._cancel_scope = anyio.CancelScope()
+        # Set for an account reached through a translator: its answers are translated back.
+        self.crossing: Crossing | None = None
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> Outcome:
         # The watcher is a bare asyncio task, not an anyio task group: the
@@ -426,9 +490,15 @@ class _Exchange:
             # A stream is relayed chunk by chunk when it is SSE, or when the client
             # asked for one and the route can read it (Gemini's JSON-array stream
             # comes as application/json).
-            streamed = content_type.startswith("text/event-stream") or (
-                self.inbound.stream and self.spec.stream_tap is not None
-            )
+            if self.crossing is not None:
+                streamed = self.crossing.stream
+                headers = _with_content_type(
+                    headers, b"text/event-stream; charset=utf-8" if streamed else b"application/json"
+                )
+            else:
+                streamed = content_type.startswith("text/event-stream") or (
+                    self.inbound.stream and self.spec.stream_tap is not None
+                )
             if streamed:
                 await self._relay_stream(response, headers)
             else:
@@ -452,6 +522,10 @@ class _Exchange:
         )
         if self.may_retry and fault.failover:
             return Outcome("withheld", fault)
+        if self.crossing is not None:
+            # Judged on the upstream's own answer above; the client gets it in its shape.
+            body = self.crossing.bridge.error(response.status_code, body)
+            headers = _with_content_type(headers, b"application/json")
         await self._send_body(response.status_code, headers, body)
         return Outcome("delivered", fault)
 
@@ -465,6 +539,9 @@ class _Exchange:
 
     async def _send_body(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         if status < 400:
+            if self.crossing is not None:
+                # Usage is read from the translated answer: the pair counts in the client's terms.
+                body = self.crossing.bridge.answer(body, self.crossing.model)
             if self.spec.body_usage is not None:
                 usage, model = self.spec.body_usage(body)
                 if usage is not None:
@@ -485,6 +562,9 @@ class _Exchange:
 
     async def _relay_stream(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
         tap = self.spec.stream_tap(self.inbound) if self.spec.stream_tap else None
+        if self.crossing is not None:
+            # Read-only properties over the route's own tap: a StreamTap to the relay.
+            tap = cast(StreamTap, self.crossing.tap(tap))
         self._tap = tap
         if tap is not None:
             self.meter.usage = tap.usage  # shared, so a cut stream still records what was seen

@@ -40,6 +40,9 @@ class Place:
 
     platform: str
     dialect: Dialect
+    # The other account platforms its routes may reach through a translator
+    # (a key's `platforms` may name any of them: the permission check).
+    reaches: frozenset[str] = frozenset()
 
 
 Layer = Callable[[ASGIApp, "Gateway", Place], ASGIApp]
@@ -63,7 +66,8 @@ def key_auth(app: ASGIApp, gateway: Gateway, place: Place) -> ASGIApp:
 
 def permission(app: ASGIApp, gateway: Gateway, place: Place) -> ASGIApp:
     return PermissionMiddleware(
-        app, platform=place.platform, dialect=place.dialect, max_request_bytes=gateway.settings.max_request_bytes
+        app, platform=place.platform, dialect=place.dialect, max_request_bytes=gateway.settings.max_request_bytes,
+        reaches=place.reaches,
     )
 
 

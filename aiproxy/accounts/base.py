@@ -135,6 +135,10 @@ class AccountType:
     model_prefix: str | None = None
     oauth: Callable[[OAuthSettings], OAuthProvider] | None = None
     models: tuple[str, ...] = ()  # models it is known to serve, for the console to offer
+    # Fields a request translated from another client format (formats/bridges)
+    # must not carry to this upstream, given the account's credentials: the
+    # ChatGPT Codex backend refuses some the public API takes.
+    bridge_drop: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
 
     def speaks(self, options: Mapping[str, Any]) -> tuple[WireFormat, ...]:
         """The wire formats an account of this type speaks, given its options."""

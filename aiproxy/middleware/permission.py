@@ -40,9 +40,17 @@ def client_allowed(key: ApiKey, scope: Scope) -> bool:
 
 
 class PermissionMiddleware:
-    def __init__(self, app: ASGIApp, *, platform: str, dialect: Dialect, max_request_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, platform: str, dialect: Dialect, max_request_bytes: int,
+        reaches: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.platform = platform
+        # A key's `platforms` names the account platforms it may reach: here the
+        # route's own, and those its requests may be translated for. Which of
+        # them serves is the relay's to say (it refuses, 403, a request whose
+        # accounts are all of platforms the key may not reach).
+        self.reaches = reaches
         self.dialect = dialect
         self.max_request_bytes = max_request_bytes
 
@@ -54,7 +62,7 @@ class PermissionMiddleware:
         denial = None
         if not key.enabled:
             denial = "API key is disabled"
-        elif key.platforms and self.platform not in key.platforms:
+        elif key.platforms and self.platform not in key.platforms and self.reaches.isdisjoint(key.platforms):
             denial = f"API key may not use the {self.platform} platform"
         elif not client_allowed(key, scope):
             denial = f"API key may only be used from {', '.join(key.allowed_clients)} (its allowed_clients rule)"

@@ -19,6 +19,8 @@ MESSAGES = RouteSpec(
     body_usage=anthropic.usage_from_body,
     stream_tap=lambda inbound: anthropic.StreamUsage(),
     needs_json_body=True,
+    # Also served by OpenAI and Gemini accounts, through formats/bridges.
+    client_format=wire.ANTHROPIC_MESSAGES,
 )
 COUNT_TOKENS = RouteSpec(
     platform="claude",

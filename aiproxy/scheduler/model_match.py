@@ -10,7 +10,9 @@ each to a model of their own.
 
 An account with neither list serves the models of its own platform's family
 (`family`), and a model of no known family is left to the route's platform.
-Pure: the pool and the relay call it per candidate account.
+Pure: the pool calls it per candidate account (`PoolAccount.serves` for the
+route's own platform, `serves` for accounts reached through a translator),
+the relay for the upstream's name (`upstream_model`).
 """
 
 from __future__ import annotations
@@ -74,13 +76,18 @@ def upstream_model(model: str, mapping: Mapping[str, str]) -> str:
     return mapping[entry] if entry is not None else model
 
 
+def listed(model: str, models: Iterable[str], mapping: Mapping[str, str]) -> bool:
+    """Do these lists name `model` (exactly or by wildcard)?"""
+    return best_match(model, models) is not None or best_match(model, mapping) is not None
+
+
 def serves(model: str, platform: str, models: Iterable[str], mapping: Mapping[str, str]) -> bool:
     """Does an account of `platform` with these lists serve `model`?
 
     Listed (in `models` or as a `model_mapping` key, exactly or by wildcard):
     yes, whatever the platform. Neither list: the models of its own family.
     """
-    listed = list(models)
-    if listed or mapping:
-        return best_match(model, listed) is not None or best_match(model, mapping) is not None
+    names = list(models)
+    if names or mapping:
+        return listed(model, names, mapping)
     return family(model) == platform

@@ -21,6 +21,11 @@ class ModelPrefixes:
         # Types that serve prefixed models only: left out of every other request.
         self._prefixed = frozenset(t for _, types in self._prefixes for t in types)
 
+    @property
+    def prefixed(self) -> frozenset[str]:
+        """The account types that serve prefixed models only."""
+        return self._prefixed
+
     def route(self, model: str | None, types: Collection[str]) -> tuple[str | None, list[str]]:
         """The model without its routing prefix, and which of `types` may serve it."""
         if model is not None:

@@ -20,6 +20,7 @@ from ..backoff import describe
 from ..security.cipher import CredentialCipher, CredentialsError
 from ..stores.entities import Account
 from ..stores.protocols import AccountStore
+from . import model_match
 
 log = logging.getLogger("aiproxy.pool")
 
@@ -35,12 +36,20 @@ class PoolAccount:
         return self.account.id
 
     def serves(self, model: str | None) -> bool:
+        """On its own platform's routes: a listed model (exactly or by
+        wildcard), or any model at all when the account lists none."""
         # No model named (a models list, a count without one): any account will
         # do, and the upstream says what it thinks of the request.
         a = self.account
         if model is None or (not a.models and not a.model_mapping):
             return True
-        return model in a.models or model in a.model_mapping
+        return model in a.models or model in a.model_mapping or model_match.listed(model, a.models, a.model_mapping)
+
+    def serves_bridged(self, model: str | None) -> bool:
+        """On another platform's routes (through a translator): a listed
+        model, or, listing none, a model of its own platform's family."""
+        a = self.account
+        return model is not None and model_match.serves(model, a.platform, a.models, a.model_mapping)
 
 
 class AccountPool:
@@ -85,11 +94,28 @@ class AccountPool:
                 failing = False
                 log.warning("re-reading accounts works again (%d accounts)", len(self._accounts))
 
-    def candidates(self, platform: str, model: str | None, types: Collection[str]) -> list[PoolAccount]:
-        """The enabled accounts of `platform` and `types` that serve `model`, in
-        no particular order (the scheduler orders them)."""
-        return [
-            a
-            for a in self._accounts
-            if a.account.enabled and a.account.platform == platform and a.account.type in types and a.serves(model)
-        ]
+    def candidates(
+        self, platform: str, model: str | None, types: Collection[str], bridged: Collection[str] = ()
+    ) -> list[PoolAccount]:
+        """The enabled accounts that serve `model`, in no particular order (the
+        scheduler orders them): those of `platform` and `types`, and those of
+        another platform whose type is in `bridged` (reached through a
+        translator from the route's format)."""
+        if not bridged:
+            return [
+                a
+                for a in self._accounts
+                if a.account.enabled and a.account.platform == platform and a.account.type in types
+                and a.serves(model)
+            ]
+        found = []
+        for a in self._accounts:
+            account = a.account
+            if not account.enabled:
+                continue
+            if account.platform == platform:
+                if account.type in types and a.serves(model):
+                    found.append(a)
+            elif account.type in bridged and a.serves_bridged(model):
+                found.append(a)
+        return found

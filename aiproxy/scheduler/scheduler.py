@@ -13,9 +13,17 @@ one record of last use is the shared state's.
    mark lapses (or an admin resets it); so are unschedulable ones.
 3. The account the conversation is bound to (sticky session) goes first, so
    the upstream's prompt cache, which lives per account, is hit.
-4. Then by priority (lower first); within a priority, by least recent use when
-   the weights are equal, else in a weighted random order, so over many
-   requests each account's share follows its weight.
+4. Then by priority (lower first); within a priority the route's own
+   platform's accounts before those reached through a translator, and then by
+   least recent use when the weights are equal, else in a weighted random
+   order, so over many requests each account's share follows its weight.
+
+Accounts of other platforms come in only where the route's format can be
+translated into theirs (`bridged`). A key's `platforms` names the account
+platforms its requests may reach; and an account of the route's platform that
+lists no models, which serves any name there, gives way for a name of another
+platform's family when the key may reach an account of that platform
+(docs/clients.md, "Which accounts serve a model").
 
 The relay then tries them in that order, taking a concurrency slot for accounts
 with `max_concurrency`, and reports each outcome here: a fault marks the account
@@ -33,6 +41,7 @@ from typing import Callable, Collection, Iterable
 
 from ..state.protocols import AccountHealth, SharedState
 from ..stores.entities import ApiKey
+from . import model_match
 from .faults import Fault
 from .pool import AccountPool, PoolAccount
 from .status import AccountStatus
@@ -47,6 +56,8 @@ class Plan:
     health: dict[int, AccountHealth] = field(default_factory=dict)
     session: str | None = None
     bound_account: int | None = None
+    # Platforms of accounts that would have served but the key may not reach (its `platforms`).
+    denied: set[str] = field(default_factory=set)
 
     def why_none(self, platform: str, model: str | None) -> str:
         if model and len(model) > 200:  # a client's name, quoted back: not a megabyte of it
@@ -55,6 +66,25 @@ class Plan:
         if not self.skipped:
             return f"no enabled {platform} account{served}"
         return f"no {platform} account can serve{f' model {model}' if model else ''} now: {'; '.join(self.skipped)}"
+
+
+def _family_first(tiers: list[list[PoolAccount]], platform: str, model: str) -> list[list[PoolAccount]]:
+    """Without the route's accounts that list no models, when `model` is of another
+    platform's family and an account of that platform is among the key's.
+
+    Such an account serves any name on its own routes (as it always has, so an
+    OpenAI-compatible relay serves `deepseek-chat`); a `gpt-…` name on /claude
+    goes to the OpenAI account the key may use instead of to the Claude one.
+    """
+    owner = model_match.family(model)
+    if owner is None or owner == platform:
+        return tiers
+    if not any(a.account.platform == owner for tier in tiers for a in tier):
+        return tiers
+    return [
+        [a for a in tier if a.account.platform != platform or a.account.models or a.account.model_mapping]
+        for tier in tiers
+    ]
 
 
 def _slot_key(account_id: int) -> str:
@@ -94,11 +124,19 @@ class Scheduler:
         *,
         key: ApiKey | None = None,
         session: str | None = None,
+        bridged: Collection[str] = (),
     ) -> Plan:
-        serving = self._pool.candidates(platform, model, types)
+        serving = self._pool.candidates(platform, model, types, bridged)
+        denied: set[str] = set()
+        if key is not None and key.platforms:
+            denied = {a.account.platform for a in serving if a.account.platform not in key.platforms}
+            if denied:
+                serving = [a for a in serving if a.account.platform in key.platforms]
         tiers = self._tiers(serving, key)
+        if bridged and model is not None:
+            tiers = _family_first(tiers, platform, model)
         health = await self._state.account_health()
-        plan = Plan(candidates=[], health=health, session=session)
+        plan = Plan(candidates=[], health=health, session=session, denied=denied)
         usable_tiers: list[list[PoolAccount]] = []
         for tier in tiers:
             usable: list[PoolAccount] = []
@@ -115,7 +153,7 @@ class Scheduler:
         ids = [a.id for tier in usable_tiers for a in tier]
         last_used = await self._state.last_used(ids) if ids else {}
         for tier in usable_tiers:
-            plan.candidates.extend(self._order(tier, last_used))
+            plan.candidates.extend(self._order(tier, last_used, platform))
         if session is not None and plan.candidates:
             bound = await self._state.get_binding(session)
             plan.bound_account = bound
@@ -140,10 +178,11 @@ class Scheduler:
             return [own, [a for a in shared if a not in own]]
         return [own]
 
-    def _order(self, accounts: list[PoolAccount], last_used: dict[int, float]) -> list[PoolAccount]:
-        by_priority: dict[int, list[PoolAccount]] = {}
+    def _order(self, accounts: list[PoolAccount], last_used: dict[int, float], platform: str) -> list[PoolAccount]:
+        # Within a priority, the route's own platform's accounts first: no translation on the way.
+        by_priority: dict[tuple[int, bool], list[PoolAccount]] = {}
         for a in accounts:
-            by_priority.setdefault(a.account.priority, []).append(a)
+            by_priority.setdefault((a.account.priority, a.account.platform != platform), []).append(a)
         ordered: list[PoolAccount] = []
         for priority in sorted(by_priority):
             tier = by_priority[priority]

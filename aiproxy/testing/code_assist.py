@@ -23,7 +23,7 @@ from starlette.routing import Route
 from aiproxy.settings import OAuthSettings
 
 from .anthropic import Seen
-from .gemini import COUNT, error, response, stream_chunks
+from .gemini import COUNT, answer_for, chunks_for, error
 from .upstream import FakeUpstream
 
 CODE_ASSIST = "http://code-assist.test"
@@ -51,9 +51,9 @@ def gemini_oauth_settings(**overrides: Any) -> OAuthSettings:
     return OAuthSettings(**values)
 
 
-def wrapped_sse_pieces(model: str) -> list[bytes]:
+def wrapped_sse_pieces(model: str, request: dict[str, Any] | None = None) -> list[bytes]:
     return [b"data: " + json.dumps({"response": c, "traceId": "trace-s"}).encode() + b"\r\n\r\n"
-            for c in stream_chunks(model)]
+            for c in chunks_for(model, request)]
 
 
 @dataclass
@@ -93,11 +93,12 @@ class FakeCodeAssist(FakeUpstream):
             status = int(model.split("-")[1])
             return error(status, f"fake {status}")
         if method == "generateContent":
-            return JSONResponse({"response": response(model), "traceId": "trace-1"})
+            return JSONResponse({"response": answer_for(model, body.get("request")), "traceId": "trace-1"})
         if method == "streamGenerateContent":
             if request.query_params.get("alt") != "sse":
                 return error(400, "Code Assist streams only as SSE")
-            return StreamingResponse(_each(wrapped_sse_pieces(model)), media_type="text/event-stream")
+            return StreamingResponse(_each(wrapped_sse_pieces(model, body.get("request"))),
+                                     media_type="text/event-stream")
         return error(404, f"method {method} not found")
 
 

@@ -3,7 +3,10 @@
 The model in the URL steers it: "fail-<status>" answers that status with a
 Google error body; anything else answers normally. Streams come as SSE with
 `?alt=sse` and as one JSON array without, each element sent on its own, with
-cumulative usageMetadata as Google sends it.
+cumulative usageMetadata as Google sends it. A request that offers function
+declarations and does not end with a functionResponse is answered with a call
+of the first one (`TOOL_ARGS`, with a `thoughtSignature`), as a model starting
+an agent loop would.
 """
 
 from __future__ import annotations
@@ -35,6 +38,43 @@ USAGE = {
 # What the gateway records for USAGE: input excludes the cached tokens, output includes thoughts.
 RECORDED = {"input_tokens": 20, "output_tokens": 12, "cache_creation_tokens": 0, "cache_read_tokens": 100}
 COUNT = {"totalTokens": 42}
+TOOL_ARGS = {"path": "README.md"}
+THOUGHT_SIGNATURE = "c2lnLWZha2U="
+
+
+def tool_to_call(body: dict[str, Any] | None) -> str | None:
+    """The function a request makes the fake call: its first, unless the last turn answers one."""
+    if not isinstance(body, dict):
+        return None
+    tools = body.get("tools")
+    declarations = tools[0].get("functionDeclarations") if isinstance(tools, list) and tools and isinstance(
+        tools[0], dict) else None
+    if not isinstance(declarations, list) or not declarations or not isinstance(declarations[0], dict):
+        return None
+    contents = body.get("contents")
+    last = contents[-1] if isinstance(contents, list) and contents and isinstance(contents[-1], dict) else {}
+    if any(isinstance(p, dict) and "functionResponse" in p for p in last.get("parts") or []):
+        return None
+    name = declarations[0].get("name")
+    return str(name) if name else None
+
+
+def tool_response(model: str, name: str) -> dict[str, Any]:
+    call = {"functionCall": {"name": name, "args": TOOL_ARGS}, "thoughtSignature": THOUGHT_SIGNATURE}
+    return {"candidates": [{"content": {"role": "model", "parts": [call]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": USAGE, "modelVersion": model, "responseId": "resp_fake"}
+
+
+def answer_for(model: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    """The whole answer to `body`: a function call, or the text."""
+    tool = tool_to_call(body)
+    return tool_response(model, tool) if tool is not None else response(model)
+
+
+def chunks_for(model: str, body: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The stream's elements for `body`: a function call in one element, or the text."""
+    tool = tool_to_call(body)
+    return [tool_response(model, tool)] if tool is not None else stream_chunks(model)
 MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
 
 
@@ -75,13 +115,13 @@ def stream_chunks(model: str) -> list[dict[str, Any]]:
     return chunks
 
 
-def sse_pieces(model: str) -> list[bytes]:
-    return [b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in stream_chunks(model)]
+def sse_pieces(model: str, body: dict[str, Any] | None = None) -> list[bytes]:
+    return [b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks_for(model, body)]
 
 
-def array_pieces(model: str) -> list[bytes]:
+def array_pieces(model: str, body: dict[str, Any] | None = None) -> list[bytes]:
     """The JSON array as Google sends it: `[{...}\\n,\\r\\n{...}\\n]`, one element per write."""
-    elements = [json.dumps(c, indent=2).encode() for c in stream_chunks(model)]
+    elements = [json.dumps(c, indent=2).encode() for c in chunks_for(model, body)]
     pieces = [b"[" + elements[0]]
     pieces += [b"\n,\r\n" + e for e in elements[1:]]
     pieces.append(b"\n]")
@@ -113,7 +153,8 @@ class FakeGemini(FakeUpstream):
         return JSONResponse({"models": [model_info(m) for m in MODELS]})
 
     async def model_call(self, request: Request) -> Response:
-        await self._record(request)
+        seen = await self._record(request)
+        body = seen.json if request.method == "POST" and seen.body else None
         model, _, method = request.path_params["rest"].partition(":")
         if model.startswith("fail-"):
             status = int(model.split("-")[1])
@@ -121,13 +162,13 @@ class FakeGemini(FakeUpstream):
         if request.method == "GET" and not method:
             return JSONResponse(model_info(model))
         if method == "generateContent":
-            return JSONResponse(response(model))
+            return JSONResponse(answer_for(model, body))
         if method == "countTokens":
             return JSONResponse(COUNT)
         if method == "streamGenerateContent":
             if request.query_params.get("alt") == "sse":
-                return StreamingResponse(_each(sse_pieces(model)), media_type="text/event-stream")
-            return StreamingResponse(_each(array_pieces(model)), media_type="application/json; charset=UTF-8")
+                return StreamingResponse(_each(sse_pieces(model, body)), media_type="text/event-stream")
+            return StreamingResponse(_each(array_pieces(model, body)), media_type="application/json; charset=UTF-8")
         return error(404, f"method {method} not found")
 
 

@@ -4,6 +4,9 @@ The model name steers it: "fail-<status>" answers that status with an OpenAI
 error body; "azure-..." streams chat with Azure's usage-less first chunk
 (`prompt_filter_results`); "stream-failed" ends a Responses stream with
 `response.failed`; anything else answers normally with fixed usage.
+A request that offers tools and does not end with a tool's result is answered
+with a call of its first tool (`TOOL_ARGS`, id `TOOL_CALL_ID`), as a model
+starting an agent loop would; the turn after the result gets the text.
 Chat streams carry usage only when `stream_options.include_usage` is true,
 as OpenAI's do: then every chunk has `"usage":null` and one last chunk with
 `choices: []` has the usage.
@@ -37,6 +40,10 @@ RESPONSES_USAGE = {
     "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 3}, "total_tokens": 49,
 }
 HEADERS = {"x-request-id": "req_fake", "x-ratelimit-remaining-requests": "99"}
+TOOL_CALL_ID = "call_fake"
+TOOL_ARGS = {"path": "README.md"}
+# The arguments as they are streamed: split mid-token, as OpenAI's fragments come.
+TOOL_ARGS_PIECES = ['{"pa', 'th": "READ', 'ME.md"}']
 CREATED = 1741569952
 
 
@@ -80,6 +87,46 @@ def chat_stream(model: str, include_usage: bool, azure: bool = False) -> list[by
     return events
 
 
+def tool_to_call(body: dict[str, Any]) -> str | None:
+    """The tool a request makes the fake call: its first, unless the last turn is a tool's result."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    turns = body.get("messages") if "messages" in body else body.get("input")
+    last = turns[-1] if isinstance(turns, list) and turns and isinstance(turns[-1], dict) else {}
+    if last.get("role") == "tool" or last.get("type") == "function_call_output":
+        return None
+    first = tools[0]
+    name = (first.get("function") or {}).get("name") if "function" in first else first.get("name")
+    return str(name) if name else None
+
+
+def chat_tool_call(model: str, name: str) -> dict[str, Any]:
+    call = {"id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": compact(TOOL_ARGS)}}
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": None,
+                                             "tool_calls": [call], "annotations": []},
+                     "logprobs": None, "finish_reason": "tool_calls"}],
+        "usage": CHAT_USAGE, "service_tier": "default", "system_fingerprint": "fp_fake",
+    }
+
+
+def chat_tool_stream(model: str, name: str) -> list[bytes]:
+    """A streamed tool call: the id and name first, the arguments in fragments, usage last."""
+    events = [data_line(chat_chunk(model, {"role": "assistant", "content": None, "refusal": None}, None, True))]
+    first = {"index": 0, "id": TOOL_CALL_ID, "type": "function", "function": {"name": name, "arguments": ""}}
+    events.append(data_line(chat_chunk(model, {"tool_calls": [first]}, None, True)))
+    for piece in TOOL_ARGS_PIECES:
+        events.append(data_line(chat_chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]},
+                                           None, True)))
+    events.append(data_line(chat_chunk(model, {}, "tool_calls", True)))
+    events.append(data_line({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": CREATED,
+                             "model": model, "choices": [], "usage": CHAT_USAGE}))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
 def chat_completion(model: str) -> dict[str, Any]:
     return {
         "id": "chatcmpl-fake", "object": "chat.completion", "created": CREATED, "model": model,
@@ -104,6 +151,34 @@ def response_object(model: str, status: str, output: list[Any], usage: dict[str,
 def message_item(text: str, status: str = "completed") -> dict[str, Any]:
     content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if text else []
     return {"id": "msg_fake", "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def function_call_item(name: str, arguments: str = compact(TOOL_ARGS), status: str = "completed") -> dict[str, Any]:
+    return {"id": "fc_fake", "type": "function_call", "status": status, "call_id": TOOL_CALL_ID, "name": name,
+            "arguments": arguments}
+
+
+def responses_tool_stream(model: str, name: str) -> list[bytes]:
+    """A streamed Responses function call: the item, its argument deltas, the item done, completed."""
+    seq = 0
+
+    def ev(kind: str, **data: Any) -> bytes:
+        nonlocal seq
+        payload = {"type": kind, "sequence_number": seq, **data}
+        seq += 1
+        return f"event: {kind}\ndata: {compact(payload)}\n\n".encode()
+
+    events = [ev("response.created", response=response_object(model, "in_progress", [], None)),
+              ev("response.output_item.added", output_index=0, item=function_call_item(name, "", "in_progress"))]
+    for piece in TOOL_ARGS_PIECES:
+        events.append(ev("response.function_call_arguments.delta", item_id="fc_fake", output_index=0, delta=piece))
+    events += [
+        ev("response.function_call_arguments.done", item_id="fc_fake", output_index=0, arguments=compact(TOOL_ARGS)),
+        ev("response.output_item.done", output_index=0, item=function_call_item(name)),
+        ev("response.completed", response=response_object(model, "completed", [function_call_item(name)],
+                                                           RESPONSES_USAGE)),
+    ]
+    return events
 
 
 def responses_stream(model: str, failed: bool = False) -> list[bytes]:
@@ -175,6 +250,12 @@ class FakeOpenAI(FakeUpstream):
         model = body.get("model", "")
         if model.startswith("fail-"):
             return error_response(int(model.split("-")[1]))
+        tool = tool_to_call(body)
+        if tool is not None:
+            if body.get("stream"):
+                return StreamingResponse(iter(chat_tool_stream(model, tool)), media_type="text/event-stream",
+                                         headers=HEADERS)
+            return JSONResponse(chat_tool_call(model, tool), headers=HEADERS)
         if body.get("stream"):
             options = body.get("stream_options") or {}
             events = chat_stream(model, options.get("include_usage") is True, azure=model.startswith("azure-"))
@@ -186,6 +267,13 @@ class FakeOpenAI(FakeUpstream):
         model = body.get("model", "")
         if model.startswith("fail-"):
             return error_response(int(model.split("-")[1]))
+        tool = tool_to_call(body)
+        if tool is not None:
+            if body.get("stream"):
+                return StreamingResponse(iter(responses_tool_stream(model, tool)), media_type="text/event-stream",
+                                         headers=HEADERS)
+            return JSONResponse(response_object(model, "completed", [function_call_item(tool)], RESPONSES_USAGE),
+                                headers=HEADERS)
         if body.get("stream"):
             events = responses_stream(model, failed=model == "stream-failed")
             return StreamingResponse(iter(events), media_type="text/event-stream", headers=HEADERS)

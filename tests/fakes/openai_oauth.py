@@ -20,7 +20,16 @@ from starlette.routing import Route
 from aiproxy.oauth.providers import OPENAI_AUTH_CLAIM, OPENAI_CLIENT_ID
 from aiproxy.settings import OAuthSettings
 from tests.fakes.anthropic_upstream import Seen
-from tests.fakes.openai_upstream import RESPONSES_USAGE, TEXT, TEXT_PIECES, compact, message_item, response_object
+from tests.fakes.openai_upstream import (
+    RESPONSES_USAGE,
+    TEXT,
+    TEXT_PIECES,
+    compact,
+    message_item,
+    response_object,
+    responses_tool_stream,
+    tool_to_call,
+)
 
 AUTH_HOST = "auth.openai.test"
 TOKEN_URL = f"https://{AUTH_HOST}/oauth/token"
@@ -126,11 +135,18 @@ def codex_stream(model: str) -> list[bytes]:
     return events
 
 
+# "Unsupported parameter" on the ChatGPT backend, though the public API takes them.
+UNSUPPORTED = ("max_output_tokens", "temperature", "top_p", "safety_identifier")
+
+
 @dataclass
 class FakeCodex:
     """The ChatGPT backend's Codex endpoint: Bearer + chatgpt-account-id, stream true, store false.
 
-    Tokens in `refused` get a 401; model "limited" gets a usage-limit 429."""
+    Tokens in `refused` get a 401; model "limited" gets a usage-limit 429. It refuses,
+    as the real backend does, the fields it does not take (`UNSUPPORTED`: what an
+    Anthropic request translated for it must drop). A request offering tools and not
+    ending with a tool's output gets a call of its first tool, as the OpenAI fake does."""
 
     requests: list[Seen] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
@@ -148,8 +164,13 @@ class FakeCodex:
             return JSONResponse({"detail": "Store must be set to false"}, status_code=400)
         if body.get("stream") is not True:
             return JSONResponse({"detail": "Stream must be set to true"}, status_code=400)
+        for name in UNSUPPORTED:
+            if name in body:
+                return JSONResponse({"detail": f"Unsupported parameter: {name}"}, status_code=400)
         if body.get("model") == "limited":
             return JSONResponse({"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
                                            "resets_in_seconds": 3600}}, status_code=429)
-        return StreamingResponse(iter(codex_stream(body.get("model", ""))), media_type="text/event-stream",
+        tool = tool_to_call(body)
+        events = responses_tool_stream(body.get("model", ""), tool) if tool else codex_stream(body.get("model", ""))
+        return StreamingResponse(iter(events), media_type="text/event-stream",
                                  headers={"x-codex-primary-used-percent": "12"})

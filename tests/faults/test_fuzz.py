@@ -185,6 +185,15 @@ ACCOUNTS: list[dict[str, Any]] = [
         "options": {"deployments": {"gpt-4o": "prod"}},
     },
     {"platform": "gemini", "type": "gemini-api", "credentials": {"api_key": "gemini-fuzz"}},
+    # Reached from /claude/v1/messages through the translators (formats/bridges), by the model's
+    # name; before the Claude accounts (which serve any name there) by their priority.
+    {"platform": "openai", "type": "openai", "credentials": {"api_key": "sk-fuzz-bridged"},
+     "model_mapping": {"bridged-chat*": "gpt-4.1"}, "priority": 1},
+    {"platform": "openai", "type": "openai-responses",
+     "credentials": {"access_token": "fuzz-codex", "refresh_token": "r", "expires_at": 4102444800},
+     "model_mapping": {"bridged-codex*": "gpt-5-codex"}, "priority": 1},
+    {"platform": "gemini", "type": "gemini-api", "credentials": {"api_key": "gemini-fuzz-bridged"},
+     "model_mapping": {"bridged-gemini*": "gemini-2.5-flash"}, "priority": 1},
 ]
 
 
@@ -360,6 +369,10 @@ PROXIED = [
     Proxied("/claude/v1/messages", CLAUDE, x_api_key, anthropic_shape),
     Proxied("/claude/v1/messages/count_tokens", {k: v for k, v in CLAUDE.items() if k not in ("max_tokens", "stream")},
             x_api_key, anthropic_shape),
+    # The same on OpenAI chat, Codex-backend and Gemini accounts, translated.
+    Proxied("/claude/v1/messages", {**CLAUDE, "model": "bridged-chat-1"}, x_api_key, anthropic_shape),
+    Proxied("/claude/v1/messages", {**CLAUDE, "model": "bridged-codex-1"}, x_api_key, anthropic_shape),
+    Proxied("/claude/v1/messages", {**CLAUDE, "model": "bridged-gemini-1"}, x_api_key, anthropic_shape),
     Proxied("/openai/v1/chat/completions", OPENAI_CHAT, bearer, openai_shape),
     Proxied("/openai/v1/responses", RESPONSES, bearer, openai_shape),
     Proxied("/responses", RESPONSES, bearer, openai_shape),

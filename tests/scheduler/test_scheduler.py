@@ -11,7 +11,7 @@ from aiproxy.scheduler.pool import AccountPool
 from aiproxy.scheduler.scheduler import Scheduler
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.state.memory import MemoryState
-from aiproxy.stores.entities import Account
+from aiproxy.stores.entities import Account, ApiKey
 from aiproxy.stores.memory import MemoryAccountStore
 
 pytestmark = pytest.mark.anyio
@@ -80,3 +80,64 @@ async def test_a_request_costs_no_extra_state_calls() -> None:
     state.calls.clear()
     plan = await scheduler.plan("claude", None, {"claude-console"}, session="s")
     assert state.calls == ["account_health", "last_used", "get_binding"]
+
+
+# --- accounts of other platforms, reached through a translator (issue 12) ----------------
+
+BRIDGED = frozenset({"openai", "gemini-api"})
+CLAUDE_TYPES = {"claude-console"}
+
+
+async def test_the_pool_adds_translating_accounts_by_their_lists_or_family() -> None:
+    pool = await pool_of(
+        {},  # a1: Claude, no lists: any name on /claude
+        {"platform": "openai", "type": "openai"},  # a2: the gpt family
+        {"platform": "openai", "type": "openai", "model_mapping": {"claude-*": "gpt-5"}},  # a3
+        {"platform": "gemini", "type": "gemini-api", "models": ["claude-haiku-*"]},  # a4
+        {"platform": "openai", "type": "openai-responses"},  # a5: not among the bridged types
+        {"models": ["claude-opus-*"]},  # a6: Claude, wildcard list
+    )
+    found = lambda model: names(pool.candidates("claude", model, CLAUDE_TYPES, BRIDGED))  # noqa: E731
+    assert found("claude-sonnet-4-5") == ["a1", "a3"]
+    assert found("claude-haiku-4-5") == ["a1", "a3", "a4"]
+    assert found("claude-opus-4-1") == ["a1", "a3", "a6"]
+    assert found("gpt-4.1") == ["a1", "a2"]
+    assert found("deepseek-chat") == ["a1"]
+    assert found(None) == ["a1", "a6"]  # no model: no translation
+    # Without bridged types, only the route's platform, as before.
+    assert names(pool.candidates("claude", "gpt-4.1", CLAUDE_TYPES)) == ["a1"]
+
+
+async def test_native_first_within_a_priority_and_the_family_rule() -> None:
+    pool = await pool_of(
+        {"priority": 5},  # a1: Claude, no lists
+        {"platform": "openai", "type": "openai", "priority": 5, "model_mapping": {"claude-*": "gpt-5"}},  # a2
+        {"platform": "openai", "type": "openai", "priority": 1},  # a3: the gpt family, first by priority
+        {"platform": "gemini", "type": "gemini-api", "priority": 5, "models": ["claude-*"]},  # a4
+    )
+    scheduler = Scheduler(pool, MemoryState())
+    types = CLAUDE_TYPES | {"openai", "gemini-api"}
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=BRIDGED)
+    assert names(plan.candidates) == ["a1", "a2", "a4"]
+    await scheduler.started(plan.candidates[0])
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=BRIDGED)
+    assert names(plan.candidates)[0] == "a1"  # even when the least recently used is another
+    # A gpt name: the Claude account that lists nothing gives way to the OpenAI one.
+    plan = await scheduler.plan("claude", "gpt-4.1", types, bridged=BRIDGED)
+    assert names(plan.candidates) == ["a3"]
+    # … unless the key may not reach OpenAI accounts: then it is served as before.
+    key = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["claude"])
+    plan = await scheduler.plan("claude", "gpt-4.1", types, key=key, bridged=BRIDGED)
+    assert names(plan.candidates) == ["a1"] and plan.denied == {"openai"}
+
+
+async def test_a_keys_platforms_filter_the_candidates() -> None:
+    pool = await pool_of({}, {"platform": "openai", "type": "openai", "model_mapping": {"claude-*": "gpt-5"}})
+    scheduler = Scheduler(pool, MemoryState())
+    types = CLAUDE_TYPES | {"openai"}
+    openai_only = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["openai"])
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=openai_only, bridged=BRIDGED)
+    assert names(plan.candidates) == ["a2"] and plan.denied == {"claude"}
+    gemini_only = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["gemini"])
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=gemini_only, bridged=BRIDGED)
+    assert plan.candidates == [] and plan.denied == {"claude", "openai"}

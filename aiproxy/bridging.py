@@ -1,0 +1,178 @@
+"""The relay's half of serving a client on an account of another format (issue 12).
+
+An account type that does not speak a route's client format is reached
+through a translator pair (formats/bridges): the request is translated before
+the adapter sees it, the answer (whole, error, or stream) after. `BridgedType`
+is what the relay knows of such a type, derived once from the account-type
+registry (`bridged_types`); `BridgedTap` feeds a stream through the pair's
+translator and then through the route's own tap, which so reads the
+translated events and records exact usage. Adapters never learn that a
+request was translated: they get an `UpstreamCall` in their own format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Protocol
+from urllib.parse import urlencode
+
+import orjson
+
+from .adapters.base import UpstreamCall
+from .formats.bridges import registry
+from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator
+from .formats.usage import Usage
+from .formats.wire import CHAT_PATH, GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH, RESPONSES_PATH, WireFormat
+from .headers import allowed_for_format, upstream_request_headers
+from .upstream_path import fill_model
+
+# The upstream paths a translated request may take, per target format: an
+# account type limited to some paths (AccountType.paths) is bridged only if
+# they include these.
+_PATHS: Mapping[WireFormat, tuple[str, ...]] = {
+    "openai-chat": (CHAT_PATH,),
+    "openai-responses": (RESPONSES_PATH,),
+    "gemini": (GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH),
+}
+
+
+class _TypeLike(Protocol):
+    # What bridged_types reads of an accounts.base.AccountType (the relay does not import accounts).
+    @property
+    def name(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def formats(self) -> tuple[WireFormat, ...]: ...
+    @property
+    def paths(self) -> tuple[str, ...] | None: ...
+    @property
+    def bridge_drop(self) -> Callable[[Mapping[str, Any]], frozenset[str]] | None: ...
+    def speaks(self, options: Mapping[str, Any]) -> tuple[WireFormat, ...]: ...
+
+
+@dataclass(frozen=True)
+class BridgedType:
+    """An account type reached from a client format it does not speak."""
+
+    name: str
+    platform: str
+    client: WireFormat
+    speaks: Callable[[Mapping[str, Any]], tuple[WireFormat, ...]]
+    drop: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
+
+    def bridge(self, options: Mapping[str, Any]) -> Bridge | None:
+        """The pair for an account of this type with these options (its formats may narrow)."""
+        return registry.find(self.client, self.speaks(options))
+
+
+def bridged_types(types: Iterable[_TypeLike]) -> dict[WireFormat, dict[str, BridgedType]]:
+    """Client format -> the account types reached from it through a pair, by name."""
+    clients = {client for client, _ in registry.BRIDGES}
+    table: dict[WireFormat, dict[str, BridgedType]] = {}
+    for client in sorted(clients):
+        for t in types:
+            if client in t.formats:
+                continue  # it speaks the client's format itself
+            bridge = registry.find(client, t.formats)
+            if bridge is None:
+                continue
+            if t.paths is not None and not set(_PATHS.get(bridge.upstream, ())) & set(t.paths):
+                continue
+            table.setdefault(client, {})[t.name] = BridgedType(t.name, t.platform, client, t.speaks, t.bridge_drop)
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """One attempt's translation: the pair, the client's model name, and whether it streams."""
+
+    bridge: Bridge
+    model: str
+    stream: bool
+
+    def tap(self, route_tap: Any) -> BridgedTap:
+        return BridgedTap(self.bridge.stream(self.model), route_tap)
+
+
+def bridged_call(
+    bridge: Bridge,
+    data: dict[str, Any],
+    client_headers: Iterable[tuple[bytes, bytes]],
+    method: str,
+    upstream_model: str,
+    drop: frozenset[str],
+) -> UpstreamCall:
+    """The client's body translated into the account's format, as the adapter is handed it.
+
+    Raises `Untranslatable` (a 400 for the client) or `UnsafePathValue`. The
+    client's query string is not forwarded: it was written for the client's
+    API (Claude Code's `?beta=true`); the target's own comes from the pair.
+    """
+    translated = bridge.request(data, RequestOptions(model=upstream_model, drop=drop))
+    return UpstreamCall(
+        method=method,
+        path=fill_model(translated.path, upstream_model),  # Gemini names the model in the path
+        query=urlencode(translated.query),
+        headers=upstream_request_headers(client_headers, allowed_for_format(bridge.upstream)),
+        body=orjson.dumps(translated.body),
+        json=translated.body,
+        model=upstream_model,
+        stream=translated.stream,
+    )
+
+
+class _Passing:
+    # The route's tap where it has none: the translator's own usage, the bytes unchanged.
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+        self.model: str | None = None
+        self.error: str | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def end(self) -> bytes:
+        return b""
+
+
+class BridgedTap:
+    """A stream translated on its way, then read by the route's tap (a relay.StreamTap).
+
+    The route's tap sees the client's format, as it would from a native
+    account: the Anthropic tap's usage, model, error and `complete` are the
+    translated stream's.
+    """
+
+    def __init__(self, translator: StreamTranslator, route_tap: Any | None) -> None:
+        self._translator = translator
+        self._tap = route_tap if route_tap is not None else _Passing(translator.usage)
+
+    @property
+    def usage(self) -> Usage:
+        usage: Usage = self._tap.usage
+        return usage
+
+    @property
+    def model(self) -> str | None:
+        model: str | None = self._tap.model
+        return model
+
+    @property
+    def error(self) -> str | None:
+        error: str | None = self._tap.error
+        return error
+
+    @property
+    def complete(self) -> bool:
+        return bool(getattr(self._tap, "complete", False))
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = self._translator.feed(chunk)
+        translated: bytes = self._tap.feed(out) if out else b""
+        return translated
+
+    def end(self) -> bytes:
+        tail = self._translator.end()
+        out: bytes = self._tap.feed(tail) if tail else b""
+        return out + self._tap.end()

@@ -1,0 +1,50 @@
+"""Which account types the relay reaches through a translator, and the translated call it hands an adapter."""
+
+from __future__ import annotations
+
+from aiproxy.accounts import ACCOUNT_TYPES
+from aiproxy.bridging import BridgedTap, bridged_call, bridged_types
+from aiproxy.formats import anthropic, wire
+from aiproxy.formats.bridges import registry
+from aiproxy.testing.openai import chat_stream
+
+ASK = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_anthropic_clients_reach_every_openai_and_gemini_type_and_no_claude_one():
+    table = bridged_types(ACCOUNT_TYPES)
+    reached = table[wire.ANTHROPIC_MESSAGES]
+    assert set(reached) == {"openai", "azure-openai", "openai-responses", "gemini-api", "gemini-oauth"}
+    assert {t.platform for t in reached.values()} == {"openai", "gemini"}
+    # openai speaks chat and Responses: Anthropic clients go by chat (also with chat_only).
+    assert reached["openai"].bridge({}) is registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT)]
+    assert reached["openai"].bridge({"chat_only": True}).upstream == wire.OPENAI_CHAT
+    # openai-responses serves the Responses path only, which its pair takes.
+    assert reached["openai-responses"].bridge({}).upstream == wire.OPENAI_RESPONSES
+
+
+def test_the_codex_backend_drops_what_it_refuses_and_a_key_does_not():
+    drop = bridged_types(ACCOUNT_TYPES)[wire.ANTHROPIC_MESSAGES]["openai-responses"].drop
+    assert drop is not None
+    assert drop({"access_token": "t"}) == {"max_output_tokens", "temperature", "top_p", "safety_identifier"}
+    assert drop({"api_key": "sk"}) == frozenset()
+
+
+def test_the_call_is_in_the_target_format_with_its_header_list():
+    bridge = registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.GEMINI)]
+    headers = [(b"anthropic-version", b"2023-06-01"), (b"content-type", b"application/json"),
+               (b"x-goog-api-client", b"x"), (b"x-stainless-lang", b"python")]
+    call = bridged_call(bridge, ASK, headers, "POST", "gemini-2.5-flash", frozenset())
+    assert call.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent" and call.query == "alt=sse"
+    assert call.stream and call.model == "gemini-2.5-flash" and call.json is not None and "contents" in call.json
+    assert call.headers == [(b"content-type", b"application/json"), (b"x-goog-api-client", b"x")]
+
+
+def test_the_tap_reads_the_translated_stream():
+    bridge = registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT)]
+    route_tap = anthropic.StreamUsage()
+    tap = BridgedTap(bridge.stream("claude-sonnet-4-5"), route_tap)
+    out = b"".join(tap.feed(piece) for piece in chat_stream("gpt-4.1", include_usage=True)) + tap.end()
+    assert b"event: message_stop" in out and tap.complete and tap.model == "claude-sonnet-4-5"
+    assert (tap.usage.input_tokens, tap.usage.output_tokens, tap.usage.cache_read_tokens) == (20, 7, 10)
+    assert tap.usage is route_tap.usage

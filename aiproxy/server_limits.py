@@ -143,12 +143,9 @@ class LimitsMixin:
         self._limits_lost()
         super().connection_lost(exc)  # type: ignore[misc]
 
-    def data_received(self, data: bytes) -> None:
-        self._receive(data)
-
     def _feed(self, data: bytes) -> None:
-        """Hand bytes to uvicorn's parser (its own data_received)."""
-        super().data_received(data)  # type: ignore[misc]
+        """Hand bytes to uvicorn's parser (its own data_received; each subclass binds it directly)."""
+        raise NotImplementedError
 
 
     def _limits_connect(self) -> bool:
@@ -201,7 +198,7 @@ class LimitsMixin:
 
     # --- bytes in ---
 
-    def _receive(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:
         """Count head bytes, arm timers, and feed the parser (`_feed`)."""
         phase = self._phase
         if phase == BODY:
@@ -225,13 +222,19 @@ class LimitsMixin:
     def _feed_head(self, data: bytes) -> bool:
         """Feed bytes that start (or continue) a head, up to the cap; False once refused or closed."""
         while True:
-            if self._head_bytes < HEAD_START_BYTES:
-                self._head_start += data[: HEAD_START_BYTES - self._head_bytes]
-            room = self.limits.max_head_bytes - self._head_bytes
-            self._head_bytes += len(data)
+            counted = self._head_bytes
+            room = self.limits.max_head_bytes - counted
+            self._head_bytes = counted + len(data)
             if len(data) <= room:
                 self._feed(data)
+                # The start of a head is kept only while the head is unfinished
+                # (_head_done zeroes the count): a head that came whole in one
+                # read, the usual case, is never copied.
+                if self._head_bytes and counted < HEAD_START_BYTES:
+                    self._head_start += data[: HEAD_START_BYTES - counted]
                 return True
+            if counted < HEAD_START_BYTES:
+                self._head_start += data[: HEAD_START_BYTES - counted]
             # Feed only what the cap allows: if the head ends within it, the rest
             # is body (or the next pipelined request's head) and is fed on its own.
             if room > 0:
@@ -342,17 +345,25 @@ class LimitsMixin:
 def _httptools_class() -> type:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+    # uvicorn's methods called through the class, not super(): these run a few
+    # times per request, and a super() call costs more than the attribute lookup.
+    headers_complete = HttpToolsProtocol.on_headers_complete
+    message_complete = HttpToolsProtocol.on_message_complete
+    response_complete = HttpToolsProtocol.on_response_complete
+
     class LimitedHttpToolsProtocol(LimitsMixin, HttpToolsProtocol):
+        _feed = HttpToolsProtocol.data_received
+
         def on_headers_complete(self) -> None:
             self._head_done()
-            super().on_headers_complete()
+            headers_complete(self)
 
         def on_message_complete(self) -> None:
-            super().on_message_complete()
+            message_complete(self)
             self._message_done()
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
+            response_complete(self)
             self._response_done()
 
     return LimitedHttpToolsProtocol
@@ -365,6 +376,8 @@ def _h11_class() -> type:
     body_over = (h11.DONE, h11.MUST_CLOSE)
 
     class LimitedH11Protocol(LimitsMixin, H11Protocol):
+        _feed = H11Protocol.data_received
+
         # h11 has no parser callbacks: after each batch of events, where the
         # connection is is read from h11's state of the client's side.
         def handle_events(self) -> None:

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from .formats.wire import RESPONSES_PATH
+
 
 @dataclass(frozen=True)
 class AllowList:
@@ -127,13 +129,12 @@ OPENAI_RESPONSES = OPENAI.extended(
 GEMINI = COMMON.extended("gemini", {b"x-goog-api-client", b"x-server-timeout"})
 
 _BY_PLATFORM = {"claude": ANTHROPIC, "openai": OPENAI, "gemini": GEMINI}
-_RESPONSES_PATH = "/v1/responses"
 
 
 def allowed_for(platform: str, upstream_path: str) -> AllowList:
     """The wire format a route's upstream call is in, by the route's platform
     and upstream path (RouteSpec.platform, RouteSpec.upstream_path)."""
-    if platform == "openai" and upstream_path.startswith(_RESPONSES_PATH):
+    if platform == "openai" and upstream_path.startswith(RESPONSES_PATH):
         return OPENAI_RESPONSES
     return _BY_PLATFORM.get(platform, COMMON)
 

@@ -54,6 +54,12 @@ def _apply(usage: Usage, u: dict[str, Any]) -> None:
         usage.cache_creation_1h_tokens = int(split["ephemeral_1h_input_tokens"])
 
 
+def end_user(metadata: Any) -> str | None:
+    """The end user a Messages body names (`metadata.user_id`), if any."""
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    return user if isinstance(user, str) and user else None
+
+
 def usage_from_message(message: dict[str, Any]) -> Usage:
     usage = Usage()
     if isinstance(message.get("usage"), dict):

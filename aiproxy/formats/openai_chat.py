@@ -7,6 +7,7 @@ too, so openai_responses imports the error functions from here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -169,3 +170,15 @@ class StreamTap:
             return True
         CHAT_USAGE.fill(self.usage, data["usage"])
         return not (self._drop and data.get("choices") == [])
+
+
+# OpenAI's limit on `safety_identifier` (Chat Completions and Responses alike).
+MAX_SAFETY_IDENTIFIER = 128
+
+
+def safety_identifier(end_user: str) -> str:
+    """An end-user id as `safety_identifier` takes it: longer ids (Claude
+    Code's user_id runs past the limit) hashed, as OpenAI recommends anyway."""
+    if len(end_user) <= MAX_SAFETY_IDENTIFIER:
+        return end_user
+    return hashlib.sha256(end_user.encode()).hexdigest()

@@ -23,13 +23,12 @@ Refused (Untranslatable) because the answer would change: server tools,
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
 import orjson
 
-from .. import wire
+from .. import anthropic, openai_chat, wire
 from .anthropic_openai_chat_answer import answer, error
 from .anthropic_openai_chat_stream import ChatToAnthropicStream
 from .anthropic_system import last_user_index, system_message_text
@@ -44,9 +43,6 @@ _REFUSED = ("mcp_servers", "container")
 # Chat's limits: function names and the number of stop sequences.
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MAX_STOP = 4
-# safety_identifier takes at most 128 characters; longer ids (Claude Code's
-# user_id runs past it) are hashed, as OpenAI recommends anyway.
-_MAX_SAFETY_ID = 128
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 # thinking.budget_tokens -> reasoning_effort: the budget's upper bound per level.
@@ -340,10 +336,8 @@ def _sampling(body: dict[str, Any], out: dict[str, Any], reasoning: bool) -> Non
 
 
 def _safety_identifier(metadata: Any) -> str | None:
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if not isinstance(user, str) or not user:
-        return None
-    return user if len(user) <= _MAX_SAFETY_ID else hashlib.sha256(user.encode()).hexdigest()
+    user = anthropic.end_user(metadata)
+    return openai_chat.safety_identifier(user) if user is not None else None
 
 
 def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:

@@ -17,12 +17,11 @@ modules `_answer` and `_stream`.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, TypeGuard
 
 import orjson
 
-from .. import wire
+from .. import anthropic, openai_chat, wire
 from .anthropic_openai_responses_answer import answer, error
 from .anthropic_openai_responses_stream import ResponsesToAnthropicStream
 from .anthropic_system import last_user_index, system_message_text
@@ -49,9 +48,6 @@ _DEFAULT_SAMPLING = 1
 # The Responses API refuses a `max_output_tokens` under 16; Claude Code probes
 # its quota with `max_tokens: 1`, so small limits are raised to the minimum.
 _MIN_OUTPUT_TOKENS = 16
-# OpenAI's limit on `safety_identifier`; longer ids (Claude Code's user_id is
-# ~160 characters) are sent as their SHA-256, which is as stable.
-_MAX_SAFETY_ID = 128
 
 # `output_config.effort` values Responses' `reasoning.effort` takes as they are.
 _EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
@@ -387,10 +383,8 @@ def _sampling(body: dict[str, Any]) -> dict[str, float]:
 
 
 def _safety_identifier(metadata: Any) -> str | None:
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if not isinstance(user, str) or not user:
-        return None
-    return user if len(user) <= _MAX_SAFETY_ID else hashlib.sha256(user.encode()).hexdigest()
+    user = anthropic.end_user(metadata)
+    return openai_chat.safety_identifier(user) if user is not None else None
 
 
 BRIDGE = Bridge(

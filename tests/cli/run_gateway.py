@@ -11,6 +11,11 @@ status answered) and every usage record the gateway writes. Exits by itself
 after --minutes (default 15), or on Ctrl-C / SIGTERM.
 
     .venv/bin/python -m tests.cli.run_gateway [--port 0] [--minutes 15] [--log FILE] [--rich]
+        [--claude-on openai|responses|codex|gemini]
+
+With --claude-on there is no Claude account: Claude models are served by one
+account of that kind, translated (`model_mapping: {"claude-*": ...}`); `codex`
+is an openai-responses account logged in to a fake ChatGPT Codex backend.
 
 The first lines printed are `GATEWAY=http://127.0.0.1:PORT` and `KEY=ap-...`
 (also written to --env-file if given, as shell assignments).
@@ -168,15 +173,41 @@ class Server:
         self.thread.join(timeout=10)
 
 
-async def seed(stores: MemoryStores) -> str:
+# --claude-on: the account that serves Claude models, translated.
+CLAUDE_ON: dict[str, dict[str, Any]] = {
+    "openai": {"name": "oa-claude", "platform": "openai", "type": "openai",
+               "model_mapping": {"claude-*": "gpt-4o"}},
+    "responses": {"name": "resp-claude", "platform": "openai", "type": "openai-responses",
+                  "model_mapping": {"claude-*": "gpt-5-codex"}},
+    "codex": {"name": "codex-claude", "platform": "openai", "type": "openai-responses",
+              "model_mapping": {"claude-*": "gpt-5-codex"}},
+    "gemini": {"name": "studio-claude", "platform": "gemini", "type": "gemini-api",
+               "model_mapping": {"claude-*": "gemini-2.5-flash"}},
+}
+
+
+def codex_credentials() -> dict[str, Any]:
+    from tests.fakes.openai_oauth import id_token
+
+    return {"access_token": "oat-1", "refresh_token": "ort-1", "expires_at": int(time.time() + 3600),
+            "id_token": id_token("acct-1"), "chatgpt_account_id": "acct-1"}
+
+
+async def seed(stores: MemoryStores, claude_on: str | None = None) -> str:
     cipher = CredentialCipher(ENCRYPTION_KEY)
     user = await seed_user(stores)
     key = generate_api_key()
     await stores.keys.create(ApiKey(user_id=user.id, name="cli-trial", key_hash=hash_api_key(key), key_prefix=key[:8]))
     for name, platform, kind in (("console", "claude", "claude-console"), ("oa", "openai", "openai"),
                                  ("studio", "gemini", "gemini-api")):
+        if claude_on is not None and platform == "claude":
+            continue
         await stores.accounts.create(Account(name=name, platform=platform, type=kind,
                                              credentials=cipher.encrypt({"api_key": UPSTREAM_KEYS[platform]})))
+    if claude_on is not None:
+        fields = dict(CLAUDE_ON[claude_on])
+        credentials = codex_credentials() if claude_on == "codex" else {"api_key": UPSTREAM_KEYS[fields["platform"]]}
+        await stores.accounts.create(Account(credentials=cipher.encrypt(credentials), **fields))
     return key
 
 
@@ -188,6 +219,8 @@ def main() -> None:
     parser.add_argument("--log", help="append the request log here instead of stdout")
     parser.add_argument("--env-file", help="write GATEWAY=... and KEY=... here")
     parser.add_argument("--rich", action="store_true", help="use tests/cli/rich_fakes.py (answers more paths)")
+    parser.add_argument("--claude-on", choices=sorted(CLAUDE_ON),
+                        help="no Claude account: Claude models served, translated, by an account of this kind")
     args = parser.parse_args()
 
     if args.rich:
@@ -200,7 +233,7 @@ def main() -> None:
         from tests.fakes.openai_upstream import FakeOpenAI as OpenAI
 
     stores = MemoryStores()
-    key = anyio.run(seed, stores)
+    key = anyio.run(seed, stores, args.claude_on)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
@@ -209,8 +242,13 @@ def main() -> None:
             _out = stack.enter_context(open(args.log, "a", buffering=1))
         fakes = {name: stack.enter_context(Server(logged(f"upstream:{name}", fake().app())))
                  for name, fake in (("anthropic", Anthropic), ("openai", OpenAI), ("gemini", Gemini))}
-        settings = gateway_settings(upstream=UpstreamURLs(anthropic=fakes["anthropic"].url,
-                                                          openai=fakes["openai"].url, gemini=fakes["gemini"].url))
+        urls = UpstreamURLs(anthropic=fakes["anthropic"].url, openai=fakes["openai"].url, gemini=fakes["gemini"].url)
+        if args.claude_on == "codex":
+            from tests.fakes.openai_oauth import FakeCodex
+
+            codex = stack.enter_context(Server(logged("upstream:codex", FakeCodex().app())))
+            urls.codex = codex.url + "/backend-api/codex"
+        settings = gateway_settings(upstream=urls)
         gateway = stack.enter_context(Server(logged("gateway", create_app(stores, settings)), args.port))
         print(f"GATEWAY={gateway.url}\nKEY={key}", flush=True)
         print(json.dumps({name: s.url for name, s in fakes.items()}), flush=True)

@@ -63,6 +63,9 @@ TARGETS = (
     Target("bare-aiohttp-direct", "bare forwarder", "aiohttp direct", "bare-aiohttp"),
     Target("gateway-httpx", "gateway", "httpx", "gateway", "/claude/v1/messages", True),
     Target("gateway-aiohttp", "gateway", "aiohttp", "gateway", "/claude/v1/messages", True),
+    # An Anthropic client served by an OpenAI account: request, answer and stream translated.
+    Target("gateway-bridged-aiohttp", "gateway, bridged to chat", "aiohttp", "gateway-bridged",
+           "/claude/v1/messages", True),
 )
 
 
@@ -287,6 +290,14 @@ def print_ratios(measurements: list[Measurement]) -> None:
     if lines:
         print("\ngateway / bare forwarder, same transport (req/s: higher is better; p50, CPU: lower is better)")
         print("\n".join(lines))
+    bridged_lines = []
+    for mode in MODES:
+        bridged, native = by_key.get(("gateway-bridged-aiohttp", mode)), by_key.get(("gateway-aiohttp", mode))
+        if bridged is not None and native is not None and native.cpu_ms_per_req:
+            bridged_lines.append(f"  aiohttp  {mode:<11} server CPU/req x{bridged.cpu_ms_per_req / native.cpu_ms_per_req:.2f}")
+    if bridged_lines:
+        print("\nbridged (Anthropic client, OpenAI chat account) / native gateway, same run")
+        print("\n".join(bridged_lines))
 
 
 def parse_args() -> argparse.Namespace:

@@ -51,8 +51,10 @@ def make_transport(name: str) -> httpx.AsyncBaseTransport:
     raise ValueError(f"unknown transport {name!r}")
 
 
-async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream: str) -> None:
-    """Put alice, her key and one claude-console account in the database, as an admin would."""
+async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream: str, bridged: bool = False) -> None:
+    """Put alice, her key and one account in the database, as an admin would: a
+    claude-console account, or (bridged) an openai one that takes Claude models
+    by its model_mapping, so every request is translated both ways."""
     from aiproxy.security.api_keys import hash_api_key, shown_prefix
     from aiproxy.security.cipher import CredentialCipher
     from aiproxy.stores.entities import Account, ApiKey, User
@@ -66,20 +68,21 @@ async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream:
         await stores.keys.create(
             ApiKey(user_id=user.id, name="bench", key_hash=hash_api_key(api_key), key_prefix=shown_prefix(api_key))
         )
-        await stores.accounts.create(
-            Account(
-                name="console-bench",
-                platform="claude",
-                type="claude-console",
-                credentials=CredentialCipher(encryption_key).encrypt({"api_key": "sk-ant-bench"}),
-                base_url=upstream,
-            )
-        )
+        cipher = CredentialCipher(encryption_key)
+        if bridged:
+            account = Account(name="openai-bench", platform="openai", type="openai",
+                              credentials=cipher.encrypt({"api_key": "sk-bench"}), base_url=upstream,
+                              model_mapping={"claude-*": "gpt-bench-1"})
+        else:
+            account = Account(name="console-bench", platform="claude", type="claude-console",
+                              credentials=cipher.encrypt({"api_key": "sk-ant-bench"}), base_url=upstream)
+        await stores.accounts.create(account)
     finally:
         await stores.close()
 
 
-def build_gateway(db_path: str, upstream: str, transport: str | httpx.AsyncBaseTransport) -> Starlette:
+def build_gateway(db_path: str, upstream: str, transport: str | httpx.AsyncBaseTransport,
+                  bridged: bool = False) -> Starlette:
     from aiproxy import Settings, create_app
     from aiproxy.security.cipher import CredentialCipher
     from aiproxy.settings import UpstreamURLs
@@ -87,7 +90,7 @@ def build_gateway(db_path: str, upstream: str, transport: str | httpx.AsyncBaseT
 
     db_url = f"sqlite+aiosqlite:///{db_path}"
     encryption_key = CredentialCipher.generate_key()
-    asyncio.run(seed_gateway(db_url, encryption_key, os.environ["BENCH_API_KEY"], upstream))
+    asyncio.run(seed_gateway(db_url, encryption_key, os.environ["BENCH_API_KEY"], upstream, bridged))
     settings = Settings(
         jwt_secret="bench-jwt-secret",
         encryption_key=encryption_key,
@@ -104,16 +107,16 @@ def build(target: str, upstream: str, transport: str, db_path: str | None) -> AS
     if target == "bare-aiohttp":
         assert LIMITS.max_connections is not None
         return create_aiohttp_forwarder(upstream, limit=LIMITS.max_connections)
-    if target == "gateway":
+    if target in ("gateway", "gateway-bridged"):
         if db_path is None:
             raise SystemExit("gateway needs --db")
-        return build_gateway(db_path, upstream, transport)
+        return build_gateway(db_path, upstream, transport, bridged=target == "gateway-bridged")
     raise SystemExit(f"unknown target {target!r}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("target", choices=("bare", "bare-aiohttp", "gateway"))
+    parser.add_argument("target", choices=("bare", "bare-aiohttp", "gateway", "gateway-bridged"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="base URL of the fake upstream")
     parser.add_argument("--transport", choices=TRANSPORTS, default="aiohttp")
@@ -122,7 +125,7 @@ def main() -> None:
     app = build(args.target, args.upstream, args.transport, args.db)
     loop, http = server_impl()
     options: dict[str, object] = {"http": http}
-    if args.target == "gateway":
+    if args.target.startswith("gateway"):
         # The gateway runs as server.py runs it: on the protocol that enforces the server limits.
         from aiproxy.server_limits import fit_to_descriptors, uvicorn_options
         from aiproxy.settings import ServerLimits

@@ -1,4 +1,8 @@
-"""A fast fake Anthropic Messages upstream: `python bench/upstream.py --port P`.
+"""A fast fake upstream: Anthropic Messages and OpenAI Chat Completions, `python bench/upstream.py --port P`.
+
+The chat endpoint is for the gateway's bridged row (an Anthropic client served
+by an OpenAI account): the same text and token counts as the Messages answer,
+streamed as chat chunks with a closing usage chunk and `[DONE]`.
 
 Written directly on aiohttp.web rather than on Starlette so that it costs far
 less per request than anything benchmarked through it: the numbers should
@@ -70,9 +74,58 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return response
 
 
+CHAT_MODEL = "gpt-bench-1"
+# Chat counts cached input inside prompt_tokens: the same uncached 12 and cached 200 as USAGE.
+CHAT_USAGE = {"prompt_tokens": USAGE["input_tokens"] + USAGE["cache_read_input_tokens"],
+              "completion_tokens": USAGE["output_tokens"],
+              "total_tokens": USAGE["input_tokens"] + USAGE["cache_read_input_tokens"] + USAGE["output_tokens"],
+              "prompt_tokens_details": {"cached_tokens": USAGE["cache_read_input_tokens"]}}
+
+
+def _chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> bytes:
+    data = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": CHAT_MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+CHAT_EVENTS = [
+    _chunk({"role": "assistant", "content": ""}),
+    *(_chunk({"content": piece}) for piece in TEXT_PIECES),
+    _chunk({}, "stop"),
+    b"data: " + json.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1,
+                            "model": CHAT_MODEL, "choices": [], "usage": CHAT_USAGE},
+                           separators=(",", ":")).encode() + b"\n\n",
+    b"data: [DONE]\n\n",
+]
+CHAT_COMPLETION = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": CHAT_MODEL,
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(TEXT_PIECES)},
+                 "finish_reason": "stop"}],
+    "usage": CHAT_USAGE,
+}).encode()
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return web.json_response({"error": {"message": "body is not JSON", "type": "invalid_request_error"}},
+                                 status=400)
+    if not data.get("stream"):
+        return web.Response(body=CHAT_COMPLETION, content_type="application/json")
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+    await response.prepare(request)
+    for event in CHAT_EVENTS:
+        await response.write(event)
+    await response.write_eof()
+    return response
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/chat/completions", chat)
     return app
 
 

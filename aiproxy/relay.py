@@ -262,6 +262,7 @@ class Relay:
                 # Only accounts reached through a translator come from another platform.
                 call = self._bridged_call(exchange, chosen, model)
             else:
+                exchange.meter.priced_model = None  # a bridged try before this one priced otherwise
                 call = _upstream_call(exchange.spec, exchange.scope, exchange.inbound, requested, model,
                                       account.model_mapping)
             await self._scheduler.started(chosen)
@@ -292,6 +293,8 @@ class Relay:
         drop = crossing_type.drop(chosen.credentials) if crossing_type.drop is not None else frozenset()
         call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, upstream_model, drop)
         exchange.crossing = Crossing(bridge, model, call.stream)
+        # Another vendor's model served it: its prices apply, not the requested name's.
+        exchange.meter.priced_model = upstream_model
         return call
 
 

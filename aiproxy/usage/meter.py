@@ -19,6 +19,10 @@ class UsageMeter:
     platform: str
     endpoint: str = ""
     model: str = ""
+    # The model the request was priced on, where it differs in kind from the
+    # one recorded: a Claude name served, translated, by gpt-5-codex costs
+    # what gpt-5-codex costs. None: priced on `model`.
+    priced_model: str | None = None
     stream: bool = False
     account_id: int | None = None
     status: int = 0
@@ -33,7 +37,7 @@ class UsageMeter:
         u = self.usage
         if price is None or not (u.input_tokens or u.output_tokens or u.cache_creation_tokens or u.cache_read_tokens):
             return Cost(usd=0.0, priced=True)
-        return price(self.model, u)
+        return price(self.priced_model or self.model, u)
 
     def to_record(self, key: ApiKey | None, price: Pricer | None = None) -> UsageRecord:
         done = time.perf_counter()

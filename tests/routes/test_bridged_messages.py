@@ -18,6 +18,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from aiproxy.formats.usage import Usage
+from aiproxy.pricing import PriceTable
 from aiproxy.settings import UpstreamURLs
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.code_assist_upstream import (
@@ -448,3 +450,22 @@ async def test_claude_codes_own_request_is_served(gw: Harness, up: Upstreams, ta
     assert "beta" not in seen.query and "anthropic-beta" not in seen.headers
     [record] = await gw.records()
     assert record.status == 200 and tokens(record) == target.tokens
+
+
+async def test_a_bridged_request_costs_what_the_serving_model_costs(gw: Harness, up: Upstreams):
+    # A Claude name served by gpt-4o is priced at gpt-4o's list prices, not at the
+    # Claude model's; the record keeps the name the client asked for.
+    target = next(t for t in TARGETS if t.name == "chat")
+    await target.add(gw, {"claude-*": "gpt-4o"})
+    r = await gw.http.post("/claude/v1/messages", json=BODY, headers=auth(gw.key))
+    assert r.status_code == 200, r.text
+    [record] = await gw.records()
+    assert record.model == MODEL and record.priced
+    prices = PriceTable.load(None)
+    assert record.cost_usd == pytest.approx(prices.cost("gpt-4o", usage_of(record)).usd)
+    assert record.cost_usd != pytest.approx(prices.cost(MODEL, usage_of(record)).usd)
+
+
+def usage_of(record: Any) -> Usage:
+    return Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+                 cache_creation_tokens=record.cache_creation_tokens, cache_read_tokens=record.cache_read_tokens)

@@ -24,6 +24,7 @@ import orjson
 
 from .accounts import ACCOUNT_TYPES, AccountType, AccountTypes
 from .adapters.base import Adapter, UpstreamCall
+from .formats.error_message import error_message
 from .scheduler.pool import AccountPool
 from .stores.entities import Account
 from .upstream_path import UnsafePathValue
@@ -93,26 +94,6 @@ def _scrub(message: str, credentials: Mapping[str, Any]) -> str:
     return message
 
 
-def error_message(body: bytes) -> str:
-    """The upstream's own error message from its answer (Anthropic, OpenAI and
-    Google shapes; a Code Assist list of them), else the body's text."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace").strip()
-    if isinstance(data, list) and data:
-        data = data[0]
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and isinstance(message := error.get("message"), str):
-            return message
-        if isinstance(error, str):
-            return error
-        if isinstance(message := data.get("message"), str):
-            return message
-    return body.decode("utf-8", "replace").strip()
-
-
 def _result(ok: bool, status: int | None, started: float, message: str) -> dict[str, Any]:
     latency_ms = int((time.monotonic() - started) * 1000)
     return {"ok": ok, "status": status, "latency_ms": latency_ms, "message": message}
@@ -155,6 +136,6 @@ async def test_account(
     status = response.status_code
     if status < 400:
         return _result(True, status, started, "ok")
-    message = error_message(body) or f"HTTP {status}"
+    message = error_message(body) or body.decode("utf-8", "replace").strip() or f"HTTP {status}"
     return _result(False, status, started, _scrub(message, credentials))
 test_account.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name

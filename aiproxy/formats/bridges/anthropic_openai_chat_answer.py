@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from .. import anthropic
+from ..error_message import error_message
 from ..openai_chat import CHAT_USAGE, token_count
 from ..usage import Usage
 from . import anthropic_events
@@ -118,25 +119,10 @@ def answer(body: bytes, model: str) -> bytes:
                                     stop_reason=reason, usage=usage)
 
 
-def error_message(status: int, body: bytes) -> str:
-    """The message of a Chat error body, or the body itself when it has none."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    err = data.get("error") if isinstance(data, dict) else None
-    message = err.get("message") if isinstance(err, dict) else None
-    if isinstance(message, str):
-        return message
-    if isinstance(err, str):
-        return err
-    text = body.decode("utf-8", "replace").strip()[:_MAX_QUOTED]
-    return text or f"upstream answered {status}"
-
-
 def error(status: int, body: bytes) -> bytes:
     """A Chat error body in Anthropic's shape, for the same status."""
-    return anthropic.error_body(status, error_message(status, body))
+    message = error_message(body) or body.decode("utf-8", "replace").strip()[:_MAX_QUOTED]
+    return anthropic.error_body(status, message or f"upstream answered {status}")
 
 
 def error_status(err: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .. import anthropic
+from ..error_message import error_message
 from ..openai_responses import RESPONSES_USAGE
 from ..usage import Usage
 from .anthropic_events import message, message_id, tool_use_id
@@ -87,24 +88,6 @@ def answer(body: bytes, model: str) -> bytes:
     usage = RESPONSES_USAGE.from_object(data) or Usage()
     reason = stop_reason(data.get("status"), data.get("incomplete_details"), called_tool, refused)
     return message(id=message_id(), model=model, content=content, stop_reason=reason, usage=usage)
-
-
-def error_message(body: bytes) -> str | None:
-    """The message of a Responses error body: OpenAI's `{error{message}}`, or
-    the ChatGPT backend's `{detail}`."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    err = data.get("error")
-    if isinstance(err, dict) and isinstance(err.get("message"), str) and err["message"]:
-        return str(err["message"])
-    for value in (err, data.get("detail"), data.get("message")):
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def error(status: int, body: bytes) -> bytes:

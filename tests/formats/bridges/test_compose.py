@@ -1,0 +1,71 @@
+"""Two pairs through the Messages pivot: order of the steps, each way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiproxy.formats.bridges.base import Bridge, RequestOptions, TranslatedRequest
+from aiproxy.formats.bridges.compose import compose
+from aiproxy.formats.usage import Usage
+
+
+class _Tagging:
+    # A stream translator that marks what it passed on, and owes a tail at the end.
+    def __init__(self, tag: bytes, usage: int) -> None:
+        self.tag = tag
+        self.usage = Usage(output_tokens=usage)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self.tag + b"(" + chunk + b")" if chunk else b""
+
+    def end(self) -> bytes:
+        return self.tag + b".end"
+
+
+def _pair(client: Any, upstream: Any, tag: str, usage: int) -> Bridge:
+    def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
+        return TranslatedRequest(body={"from": data, "by": tag, "model": options.model, "drop": sorted(options.drop)},
+                                 path=f"/{tag}", stream=bool(data.get("stream")))
+
+    return Bridge(
+        client=client, upstream=upstream, request=request,
+        answer=lambda body, model: f"{tag}[{model}]".encode() + b"<" + body + b">",
+        error=lambda status, body: f"{tag}{status}".encode() + b"<" + body + b">",
+        stream=lambda model: _Tagging(tag.encode(), usage),
+    )
+
+
+CHAT_TO_MESSAGES = _pair("openai-chat", "anthropic-messages", "c2a", 7)
+MESSAGES_TO_GEMINI = _pair("anthropic-messages", "gemini", "a2g", 3)
+
+
+def test_the_request_goes_through_messages_and_only_the_target_step_drops_fields() -> None:
+    bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
+    assert (bridge.client, bridge.upstream) == ("openai-chat", "gemini")
+    out = bridge.request({"stream": True}, RequestOptions(model="gemini-2.5-pro", drop=frozenset({"x"})))
+    assert out.path == "/a2g"
+    assert out.body["by"] == "a2g" and out.body["drop"] == ["x"]
+    middle = out.body["from"]
+    assert middle["by"] == "c2a" and middle["drop"] == [] and middle["model"] == "gemini-2.5-pro"
+
+
+def test_answers_and_errors_come_back_target_first() -> None:
+    bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
+    assert bridge.answer(b"G", "gpt-4o") == b"c2a[gpt-4o]<a2g[gpt-4o]<G>>"
+    assert bridge.error(429, b"E") == b"c2a429<a2g429<E>>"
+
+
+def test_a_stream_runs_through_both_translators_and_ends_both() -> None:
+    bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
+    t = bridge.stream("gpt-4o")
+    assert t.feed(b"1") == b"c2a(a2g(1))"
+    assert t.feed(b"") == b""
+    assert t.end() == b"c2a(a2g.end)c2a.end"
+    assert t.usage.output_tokens == 7  # counted by the client-side translator
+
+
+def test_only_pairs_through_messages_compose() -> None:
+    with pytest.raises(ValueError):
+        compose(MESSAGES_TO_GEMINI, CHAT_TO_MESSAGES)

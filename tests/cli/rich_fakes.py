@@ -5,27 +5,28 @@ CLI (0.61) first asks the model for JSON (its model router's classifier:
 `generateContent` with `generationConfig.responseMimeType: application/json`
 and a `responseJsonSchema`), and retries, then gives up on routing, when the
 answer does not parse. RichGemini answers such requests with JSON that fits the
-schema. Its streamed function call, like RichOpenAI's below, comes after a
-thought, calls the function the user's last message names (else the first),
-with arguments that fit its schema (Gemini CLI validates them). Everything else
-is the suite's fake unchanged. The Anthropic fake was enough for Claude Code,
-so it is the suite's own.
+schema.
 
-RichOpenAI answers a streamed Responses request that offers tools, and does
-not end with a tool's output, as a reasoning model starting an agent loop
-does, so that the next request carries what Codex sends back after a tool
-call (for the captures in tests/fixtures): a `reasoning` item (a summary and
-`encrypted_content`, which Codex returns with `store: false`), then a call of
-the tool the user's last message names (else the first offered), with
-arguments that fit its schema (the suite's fake sends `{"path": ...}`, which
-Codex's `exec_command` refuses) or, for a `custom` (freeform) tool such as
-Codex's `apply_patch`, a `custom_tool_call` whose input is a patch adding one
-file.
+When the user's last message names one of the offered tools ("use
+list_directory to ..."), RichGemini and RichOpenAI answer a streamed request
+as a reasoning model starting an agent loop does, so that the next request
+carries what the CLI sends back after a tool call (the captures in
+tests/fixtures): a thought (Gemini) or a `reasoning` item with a summary and
+`encrypted_content` (Responses; Codex returns it with `store: false`), then a
+call of that tool with arguments that fit its schema (the CLIs validate them;
+the suite's fakes send `{"path": ...}`), or, for a `custom` (freeform) tool
+such as Codex's `apply_patch`, a `custom_tool_call` whose input is a patch
+adding one file. A message that names no tool gets the suite's fakes' answer
+(their first tool called with `{"path": ...}`), so that other trials, such as
+Claude Code's, do not start sub-agents with valid arguments. Everything else
+is the suite's fake unchanged; the Anthropic fake was enough for Claude Code,
+so it is the suite's own.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -60,6 +61,11 @@ def sample(schema: dict[str, Any], required_only: bool = False) -> Any:
     return "fake"
 
 
+def named(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
+    """The first of the tools whose name the text mentions as a word."""
+    return next((t for t in tools if t.get("name") and re.search(rf"\b{re.escape(str(t['name']))}\b", text)), None)
+
+
 def gemini_user_text(contents: list[Any]) -> str:
     for content in reversed(contents):
         if isinstance(content, dict) and content.get("role") == "user":
@@ -76,8 +82,9 @@ def gemini_call(body: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if any(isinstance(p, dict) and "functionResponse" in p for p in contents[-1].get("parts") or []):
         return None
-    text = gemini_user_text(contents)
-    chosen = next((d for d in declarations if str(d.get("name")) in text), declarations[0])
+    chosen = named(declarations, gemini_user_text(contents))
+    if chosen is None:
+        return None
     schema = chosen.get("parametersJsonSchema") or chosen.get("parameters") or {}
     call = {"functionCall": {"name": chosen["name"], "args": sample(schema, required_only=True)},
             "thoughtSignature": THOUGHT_SIGNATURE}
@@ -137,13 +144,12 @@ def after_output(body: dict[str, Any]) -> bool:
 
 
 def tool_to_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The offered tool to call: the one the user's last message names, else the first; none after an output."""
+    """The offered tool the user's last message names; none after a tool's output."""
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") in ("function", "custom")]
     items = body.get("input")
     if not tools or not isinstance(items, list) or not items or after_output(body):
         return None
-    text = last_user_text(items)
-    return next((t for t in tools if str(t.get("name")) in text), tools[0])
+    return named(tools, last_user_text(items))
 
 
 def call_item(tool: dict[str, Any], status: str = "completed") -> dict[str, Any]:
@@ -188,9 +194,9 @@ class RichOpenAI(FakeOpenAI):
         if not body.get("stream") or model.startswith("fail-") or model == "stream-failed":
             return await super().responses(request)
         tool = tool_to_call(body)
-        if tool is None and not after_output(body):
+        if tool is None and not (after_output(body) and body["input"][-1].get("type") == "custom_tool_call_output"):
             return await super().responses(request)
         await self._record(request)
-        # After a custom tool's output too the turn ends in text (the suite's fake knows function outputs only).
+        # After a custom tool's output the turn ends in text (the suite's fake knows function outputs only).
         events = tool_stream(model, tool) if tool is not None else responses_stream(model)
         return StreamingResponse(iter(events), media_type="text/event-stream", headers=HEADERS)

@@ -11,7 +11,12 @@ status answered) and every usage record the gateway writes. Exits by itself
 after --minutes (default 15), or on Ctrl-C / SIGTERM.
 
     .venv/bin/python -m tests.cli.run_gateway [--port 0] [--minutes 15] [--log FILE] [--rich]
-        [--claude-on openai|responses|codex|gemini]
+        [--claude-on openai|responses|codex|gemini] [--dump-bodies DIR]
+
+With --dump-bodies, each request the gateway receives is also written whole to
+DIR, one JSON file per request (`0001-POST-openai-v1-responses.json`: method,
+path, query and headers, secrets cut as in the log, and the full body, parsed
+when it is JSON): the raw material of tests/fixtures' recorded requests.
 
 With --claude-on there is no Claude account: Claude models are served by one
 account of that kind, translated (`model_mapping: {"claude-*": ...}`); `codex`
@@ -24,12 +29,15 @@ The first lines printed are `GATEWAY=http://127.0.0.1:PORT` and `KEY=ap-...`
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import re
 import signal
 import sys
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, Callable
 
 import anyio
@@ -47,6 +55,7 @@ UPSTREAM_KEYS = {"claude": "sk-ant-fake-upstream", "openai": "sk-fake-upstream",
 SECRET_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"}
 _lock = threading.Lock()
 _out = sys.stdout
+_dump_seq = itertools.count(1)
 
 
 def log(entry: dict[str, Any]) -> None:
@@ -107,8 +116,23 @@ def summarize(body: bytes) -> Any:
     return summary
 
 
-def logged(tag: str, app: Callable) -> Callable:
-    """ASGI wrapper: logs each HTTP request with its body summary and the status answered."""
+def dump(directory: Path, entry: dict[str, Any], body: bytes) -> None:
+    """Writes one request whole (the log keeps a summary only) to the --dump-bodies directory."""
+    with _lock:
+        seq = next(_dump_seq)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", entry["path"]).strip("-")[:80] or "root"
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = body.decode("utf-8", "replace")
+    record = {key: entry[key] for key in ("method", "path", "query", "headers")}
+    record.update(status=entry["status"], body_bytes=len(body), body=parsed)
+    path = directory / f"{seq:04d}-{entry['method']}-{slug}.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def logged(tag: str, app: Callable, dump_to: Path | None = None) -> Callable:
+    """ASGI wrapper: logs each HTTP request with its body summary and the status answered (and dumps it whole)."""
 
     async def wrapper(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -144,6 +168,8 @@ def logged(tag: str, app: Callable) -> Callable:
             if first_chunk:
                 entry["error_body"] = first_chunk[0].decode("utf-8", "replace")
             log(entry)
+            if dump_to is not None:
+                dump(dump_to, entry, bytes(body))
 
     return wrapper
 
@@ -221,7 +247,12 @@ def main() -> None:
     parser.add_argument("--rich", action="store_true", help="use tests/cli/rich_fakes.py (answers more paths)")
     parser.add_argument("--claude-on", choices=sorted(CLAUDE_ON),
                         help="no Claude account: Claude models served, translated, by an account of this kind")
+    parser.add_argument("--dump-bodies", metavar="DIR",
+                        help="also write each request the gateway receives, whole, to DIR (one JSON file each)")
     args = parser.parse_args()
+    dump_to = Path(args.dump_bodies) if args.dump_bodies else None
+    if dump_to is not None:
+        dump_to.mkdir(parents=True, exist_ok=True)
 
     if args.rich:
         from tests.cli.rich_fakes import RichAnthropic as Anthropic
@@ -249,7 +280,7 @@ def main() -> None:
             codex = stack.enter_context(Server(logged("upstream:codex", FakeCodex().app())))
             urls.codex = codex.url + "/backend-api/codex"
         settings = gateway_settings(upstream=urls)
-        gateway = stack.enter_context(Server(logged("gateway", create_app(stores, settings)), args.port))
+        gateway = stack.enter_context(Server(logged("gateway", create_app(stores, settings), dump_to), args.port))
         print(f"GATEWAY={gateway.url}\nKEY={key}", flush=True)
         print(json.dumps({name: s.url for name, s in fakes.items()}), flush=True)
         if args.env_file:

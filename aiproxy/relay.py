@@ -75,6 +75,8 @@ class RouteSpec:
     # upstream model name. Adapters for other upstreams translate from it.
     upstream_path: str
     dialect: Dialect
+    # The wire format the client speaks (formats.wire), which usage records carry.
+    client_format: WireFormat
     # Usage and model from a non-streamed answer.
     body_usage: Callable[[bytes], tuple[Usage | None, str | None]] | None = None
     # A tap for streamed answers, made per request (it may depend on what the client asked).
@@ -90,10 +92,13 @@ class RouteSpec:
     # Rewrites a successful non-streamed answer for the caller's key (applied
     # after rewrite_body): the model lists, narrowed to the key's models.
     rewrite_for_key: Callable[[bytes, ApiKey], bytes] | None = None
-    # The client's wire format (formats.wire), for a route whose requests may
-    # be translated for accounts of other formats (formats/bridges); None:
-    # only the route's own platform's accounts serve it.
-    client_format: WireFormat | None = None
+    # The format the route's own platform's accounts are sent, where the route
+    # translates by itself (/gemini/v1/chat: openai-chat in, gemini out); None:
+    # the client's.
+    native_format: WireFormat | None = None
+    # May accounts of other formats serve it, its requests translated for them
+    # (formats/bridges)? False: only the route's own platform's accounts do.
+    translatable: bool = False
 
 
 Ending = Literal["delivered", "withheld", "client-gone", "refused"]
@@ -170,6 +175,7 @@ class Relay:
         ctx = context(scope)
         meter = ctx.meter or UsageMeter(platform=spec.platform)
         meter.endpoint = spec.endpoint
+        meter.client_format = spec.client_format
         inbound = await self._read(spec, meter, scope, receive, send)
         if inbound is None:
             return
@@ -180,7 +186,7 @@ class Relay:
         # Accounts of other formats, reached through a translator; not for a
         # prefixed model, which names its account type.
         bridged: frozenset[str] = frozenset()
-        if spec.client_format is not None and model == requested:
+        if spec.translatable and model == requested:
             bridged = self._bridged_names.get(spec.client_format, bridged)
         if self._limited_paths:
             # Types that serve only some upstream paths (`paths`) are
@@ -263,6 +269,7 @@ class Relay:
                 call = self._bridged_call(exchange, chosen, model)
             else:
                 exchange.meter.priced_model = None  # a bridged try before this one priced otherwise
+                exchange.meter.upstream_format = exchange.spec.native_format or exchange.spec.client_format
                 call = _upstream_call(exchange.spec, exchange.scope, exchange.inbound, requested, model,
                                       account.model_mapping)
             await self._scheduler.started(chosen)
@@ -283,9 +290,12 @@ class Relay:
     def _bridged_call(self, exchange: _Exchange, chosen: PoolAccount, model: str | None) -> UpstreamCall:
         """The request translated for an account of another format; the exchange told how to answer."""
         spec, account = exchange.spec, chosen.account
-        assert spec.client_format is not None and model is not None and exchange.inbound.json is not None
+        assert model is not None and exchange.inbound.json is not None
         crossing_type = self._bridged[spec.client_format][account.type]
         bridge = crossing_type.bridge(account.options or {})
+        # What this attempt sends (a native try before it sent another), recorded
+        # also when the translation is refused: the record says what was tried.
+        exchange.meter.upstream_format = bridge.upstream if bridge is not None else ""
         if bridge is None:
             # Its options narrowed its formats to none a pair reaches.
             raise Untranslatable("model", f"account {account.name!r} cannot serve this API's requests")

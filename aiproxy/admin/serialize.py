@@ -142,6 +142,9 @@ def usage_record_json(record: UsageRecord) -> dict[str, Any]:
         "duration_ms": record.duration_ms,
         "ttfb_ms": record.ttfb_ms,
         "error": record.error,
+        "client_format": record.client_format,
+        "upstream_format": record.upstream_format,
+        "bridged": record.bridged,
     }
 
 

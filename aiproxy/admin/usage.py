@@ -19,7 +19,7 @@ from .auth import current_user, is_admin
 from .context import AdminContext
 from .errors import ApiError
 from .serialize import usage_record_json, usage_total_json
-from .validation import as_choice, invalid, query_int, query_moment
+from .validation import as_choice, invalid, query_bool, query_int, query_moment
 
 DEFAULT_GROUP = "model"
 DEFAULT_WINDOW = timedelta(days=7)
@@ -92,6 +92,7 @@ def _filter(
         model=params.get("model") or None,
         platform=platform,
         status=query_int(request, "status"),
+        bridged=query_bool(request, "bridged"),
     )
 
 

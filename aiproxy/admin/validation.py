@@ -270,6 +270,16 @@ def query_int(request: Request, name: str, *, minimum: int | None = None, maximu
     return value
 
 
+def query_bool(request: Request, name: str) -> bool | None:
+    """`true` or `false` (absent or empty: None); anything else is a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in ("true", "false"):
+        raise invalid(name, "must be true or false")
+    return raw == "true"
+
+
 def query_moment(request: Request, name: str, *, end_of_day: bool = False) -> datetime | None:
     """A date or datetime query parameter; with end_of_day, a bare date means
     the midnight after it, so that `end=2026-01-31` includes the 31st."""

@@ -16,11 +16,12 @@ MESSAGES = RouteSpec(
     method="POST",
     upstream_path=wire.MESSAGES_PATH,
     dialect=ANTHROPIC,
+    client_format=wire.ANTHROPIC_MESSAGES,
     body_usage=anthropic.usage_from_body,
     stream_tap=lambda inbound: anthropic.StreamUsage(),
     needs_json_body=True,
     # Also served by OpenAI and Gemini accounts, through formats/bridges.
-    client_format=wire.ANTHROPIC_MESSAGES,
+    translatable=True,
 )
 COUNT_TOKENS = RouteSpec(
     platform="claude",
@@ -28,6 +29,7 @@ COUNT_TOKENS = RouteSpec(
     method="POST",
     upstream_path=wire.COUNT_TOKENS_PATH,
     dialect=ANTHROPIC,
+    client_format=wire.ANTHROPIC_MESSAGES,
     needs_json_body=True,
 )
 MODELS = RouteSpec(
@@ -36,6 +38,7 @@ MODELS = RouteSpec(
     method="GET",
     upstream_path=wire.MODELS_PATH,
     dialect=ANTHROPIC,
+    client_format=wire.ANTHROPIC_MESSAGES,
     rewrite_for_key=anthropic_models_for_key,
 )
 

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..context import context
 from ..errors import error_response
-from ..formats import gemini, gemini_chat, openai_chat
+from ..formats import gemini, gemini_chat, openai_chat, wire
 from ..formats.dialect import GEMINI, OPENAI, Dialect
 from ..inbound import BadRequest, InboundRequest, read_inbound
 from ..relay import Relay, RouteSpec
@@ -35,7 +35,7 @@ CHAT_PATH = "/gemini/v1/chat"
 
 def _spec(endpoint: str, method: str, upstream_path: str, **extra: Any) -> RouteSpec:
     return RouteSpec(platform="gemini", endpoint=endpoint, method=method, upstream_path=upstream_path,
-                     dialect=GEMINI, **extra)
+                     dialect=GEMINI, client_format=wire.GEMINI, **extra)
 
 
 def _without_body_model(body: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +65,9 @@ LIST_SPECS = {
 
 
 def _chat_spec(upstream_path: str, **extra: Any) -> RouteSpec:
+    # A chat client on Gemini accounts, translated by the route itself (prepare_body, the taps).
     return RouteSpec(platform="gemini", endpoint="chat", method="POST", upstream_path=upstream_path, dialect=OPENAI,
+                     client_format=wire.OPENAI_CHAT, native_format=wire.GEMINI,
                      prepare_body=gemini_chat.to_gemini, needs_json_body=True, **extra)
 
 

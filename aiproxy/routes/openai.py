@@ -24,6 +24,7 @@ CHAT_COMPLETIONS = RouteSpec(
     method="POST",
     upstream_path=wire.CHAT_PATH,
     dialect=OPENAI,
+    client_format=wire.OPENAI_CHAT,
     body_usage=openai_chat.usage_from_body,
     # Usage is always asked for upstream (prepare_body); the tap drops that
     # chunk again unless the client asked for it itself.
@@ -39,6 +40,7 @@ RESPONSES = RouteSpec(
     method="POST",
     upstream_path=wire.RESPONSES_PATH,
     dialect=OPENAI,
+    client_format=wire.OPENAI_RESPONSES,
     body_usage=openai_responses.usage_from_body,
     stream_tap=lambda inbound: openai_responses.StreamTap(),
     needs_json_body=True,
@@ -49,6 +51,8 @@ MODELS = RouteSpec(
     method="GET",
     upstream_path=wire.MODELS_PATH,
     dialect=OPENAI,
+    # Shared by both OpenAI APIs; recorded as the one every OpenAI account speaks.
+    client_format=wire.OPENAI_CHAT,
     rewrite_for_key=openai_models_for_key,
 )
 

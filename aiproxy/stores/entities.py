@@ -155,6 +155,17 @@ class UsageRecord:
     # is recorded as 0 (not known) and flagged.
     cost_usd: float = 0.0
     priced: bool = True
+    # The wire formats (formats/wire.py names) the client spoke and the one sent
+    # upstream: they differ where the request was translated for an account of
+    # another format. "" where not known: records from before they were kept,
+    # and requests refused before a route or an account was reached.
+    client_format: str = ""
+    upstream_format: str = ""
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def bridged(self) -> bool:
+        """Was the request translated between two formats? Not when either is unknown."""
+        return bool(self.client_format and self.upstream_format) and self.client_format != self.upstream_format
 

@@ -167,6 +167,7 @@ def usage_matches(r: UsageRecord, w: UsageFilter) -> bool:
         and (w.model is None or r.model == w.model)
         and (w.platform is None or r.platform == w.platform)
         and (w.status is None or r.status == w.status)
+        and (w.bridged is None or r.bridged == w.bridged)
     )
 
 

@@ -51,6 +51,7 @@ import sqlalchemy as sa
 from databases import Database
 from databases.core import Connection
 
+from . import sql_tables
 from .entities import utcnow
 from .migration_steps import (
     DIALECTS,
@@ -69,7 +70,11 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS: list[Migration] = [
     *SHIPPED,
-    # Next: Migration(10, "...", steps=(NewColumn(...), ...)), see "Adding a migration" above.
+    Migration(10, "usage wire formats", steps=(
+        NewColumn(sql_tables.usage_records.c.client_format),
+        NewColumn(sql_tables.usage_records.c.upstream_format),
+    )),
+    # Next: Migration(11, "...", steps=(NewColumn(...), ...)), see "Adding a migration" above.
 ]
 
 # Versions must run 1, 2, 3, … with no gaps: the runner trusts the order.

@@ -52,6 +52,8 @@ class UsageFilter:
     model: str | None = None
     platform: str | None = None
     status: int | None = None
+    # True: only the records of translated requests (UsageRecord.bridged); False: only the others.
+    bridged: bool | None = None
 
 
 @dataclass

@@ -288,6 +288,11 @@ def _usage_conditions(w: UsageFilter) -> list[sa.ColumnElement[bool]]:
         value = getattr(w, name)
         if value is not None:
             conds.append(t.c[name] == value)
+    if w.bridged is not None:
+        # As UsageRecord.bridged says it: both formats known, and different.
+        bridged = sa.and_(t.c.client_format != "", t.c.upstream_format != "",
+                          t.c.client_format != t.c.upstream_format)
+        conds.append(bridged if w.bridged else sa.not_(bridged))
     return conds
 
 

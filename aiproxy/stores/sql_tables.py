@@ -294,6 +294,9 @@ usage_records = sa.Table(
     sa.Column("cache_creation_1h_tokens", sa.BigInteger, nullable=False, server_default=ZERO),
     sa.Column("cost_usd", USD, nullable=False, server_default=ZERO),
     sa.Column("priced", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Added by migration 10: the client's and the upstream's wire format ('' before).
+    sa.Column("client_format", sa.String(32), nullable=False, server_default=""),
+    sa.Column("upstream_format", sa.String(32), nullable=False, server_default=""),
     sa.Index("ix_usage_created_at", "created_at"),
     sa.Index("ix_usage_key_created", "key_id", "created_at"),
     sa.Index("ix_usage_account_created", "account_id", "created_at"),

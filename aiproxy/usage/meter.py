@@ -23,6 +23,10 @@ class UsageMeter:
     # one recorded: a Claude name served, translated, by gpt-5-codex costs
     # what gpt-5-codex costs. None: priced on `model`.
     priced_model: str | None = None
+    # The client's wire format (the route's) and the one the last attempt sent
+    # upstream (formats/wire.py names); "" until known.
+    client_format: str = ""
+    upstream_format: str = ""
     stream: bool = False
     account_id: int | None = None
     status: int = 0
@@ -61,4 +65,6 @@ class UsageMeter:
             duration_ms=int((done - self.started) * 1000),
             ttfb_ms=int((self.first_byte - self.started) * 1000) if self.first_byte is not None else None,
             error=self.error[:500] if self.error else None,
+            client_format=self.client_format,
+            upstream_format=self.upstream_format,
         )

@@ -33,6 +33,8 @@ def record(user_id: int, model: str, *, at: datetime | None = None, **fields: ob
         "cache_read_tokens": 1,
         "cache_creation_1h_tokens": 1,
         "cost_usd": 0.000125,
+        "client_format": "anthropic-messages",
+        "upstream_format": "anthropic-messages",
     }
     defaults.update(fields)
     return UsageRecord(model=model, user_id=user_id, created_at=at or utcnow(), **defaults)
@@ -43,13 +45,13 @@ def seeded(stores: MemoryStores) -> list[UsageRecord]:
     now = utcnow()
     records = [
         record(ALICE, "opus", at=now - timedelta(minutes=5)),
-        record(ALICE, "opus", at=now - timedelta(minutes=4), account_id=2),
+        record(ALICE, "opus", at=now - timedelta(minutes=4), account_id=2, upstream_format="gemini"),
         record(ALICE, "haiku", at=now - timedelta(minutes=3), status=429, error="rate limited", cost_usd=0.0,
                priced=False),
         record(BOB, "opus", at=now - timedelta(minutes=2), platform="openai"),
         record(BOB, "haiku", at=now),  # this very second: still inside the default window
         record(ALICE, "opus", at=now - timedelta(days=8)),  # outside the default window
-        record(BOB, "old", at=datetime(2026, 1, 15, 12)),
+        record(BOB, "old", at=datetime(2026, 1, 15, 12), client_format="", upstream_format=""),  # from before
         record(BOB, "old", at=datetime(2026, 1, 31, 23, 59, 59)),
         record(BOB, "old", at=datetime(2026, 2, 1)),
     ]
@@ -131,6 +133,7 @@ def test_totals_explicit_dates_end_date_is_inclusive(client: TestClient, admin: 
         ("key_id=x", "key_id"),
         ("user_id=0", "user_id"),
         ("platform=azure", "platform"),
+        ("bridged=yes", "bridged"),
     ],
 )
 def test_totals_validation_400(client: TestClient, admin: dict[str, str], query: str, field: str) -> None:
@@ -151,7 +154,7 @@ def test_records_paging_and_filters(client: TestClient, admin: dict[str, str], s
     failed = client.get("/usage/records?status=429", headers=admin).json()
     assert failed["total"] == 1
     rec = failed["records"][0]
-    assert set(rec) == {f.name for f in dataclasses.fields(UsageRecord)}
+    assert set(rec) == {f.name for f in dataclasses.fields(UsageRecord)} | {"bridged"}
     assert rec["error"] == "rate limited" and rec["model"] == "haiku" and rec["user_id"] == ALICE
     assert rec["created_at"].endswith("Z") and rec["stream"] is False and rec["ttfb_ms"] is None
     assert (rec["cost_usd"], rec["priced"], rec["cache_creation_1h_tokens"]) == (0.0, False, 1)
@@ -162,6 +165,20 @@ def test_records_paging_and_filters(client: TestClient, admin: dict[str, str], s
     assert jan["total"] == 2
     assert client.get(f"/usage/records?user_id={BOB}", headers=admin).json()["total"] == 5
     assert client.get("/usage/records", headers=admin).json()["limit"] == 50
+
+
+def test_records_show_and_filter_what_was_bridged(client: TestClient, admin: dict[str, str], seeded: list) -> None:
+    bridged = client.get("/usage/records?bridged=true", headers=admin).json()
+    assert [(r["id"], r["client_format"], r["upstream_format"], r["bridged"]) for r in bridged["records"]] == [
+        (2, "anthropic-messages", "gemini", True)]
+    native = client.get("/usage/records?bridged=false&limit=500", headers=admin).json()
+    assert native["total"] == len(seeded) - 1 and not any(r["bridged"] for r in native["records"])
+    old = next(r for r in native["records"] if r["id"] == 7)
+    assert (old["client_format"], old["upstream_format"]) == ("", "")  # written before the formats were kept
+    # Totals and series take the filter too.
+    [opus] = client.get("/usage?bridged=true", headers=admin).json()["totals"]
+    assert (opus["group"], opus["requests"]) == ("opus", 1)
+    assert client.get("/usage?bridged=", headers=admin).status_code == 200  # empty: no filter
 
 
 @pytest.mark.parametrize("query,field", [("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset")])

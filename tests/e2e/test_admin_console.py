@@ -259,6 +259,8 @@ def test_console_end_to_end(gateway: tuple[str, FakeAnthropic], page: Page, shot
     expect(records).to_contain_text("claude-sonnet-4-5")
     expect(records).to_contain_text("browser-key")
     expect(records).to_contain_text("200")
+    # Served natively: no translation tag (one shows "client format → upstream format").
+    expect(page.get_by_test_id("records-bridged")).to_have_count(0)
 
     # Every page, in both languages.
     for lang in LANGS:

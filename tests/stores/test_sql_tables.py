@@ -60,7 +60,8 @@ def test_entities_have_exactly_the_columns() -> None:
 
 
 def test_usage_string_limits_are_the_column_widths() -> None:
-    assert sql_tables.USAGE_STRING_LIMITS == {"platform": 32, "endpoint": 255, "model": 255, "error": 16_000}
+    assert sql_tables.USAGE_STRING_LIMITS == {"platform": 32, "endpoint": 255, "model": 255, "error": 16_000,
+                                              "client_format": 32, "upstream_format": 32}
 
 
 def test_sqlite_affinity() -> None:

@@ -283,6 +283,9 @@ async def test_accounts_crud(stores: Stores) -> None:
 
 MODELS = ("claude-sonnet-4", "claude-opus-4", "gpt-5")
 PLATFORMS = ("claude", "claude", "openai")
+# (client, upstream): native, translated, unknown, and a client format with no upstream (refused).
+FORMATS = (("anthropic-messages", "anthropic-messages"), ("anthropic-messages", "openai-chat"), ("", ""),
+           ("openai-chat", ""))
 
 
 def usage_records(n: int = 130) -> list[UsageRecord]:
@@ -311,6 +314,9 @@ def usage_records(n: int = 130) -> list[UsageRecord]:
                 # Costs to the nano-dollar, some unpriced (cost 0), one large.
                 cost_usd=0.0 if i % 9 == 4 else round(i * 0.001234567 + (123456.0 if i == 7 else 0), 9),
                 priced=i % 9 != 4,
+                # Native, translated, and unknown (records from before, refusals).
+                client_format=FORMATS[i % 4][0],
+                upstream_format=FORMATS[i % 4][1],
                 # Pairs share a timestamp (so id breaks ties); 40-minute steps
                 # from 22:00 cross two midnights.
                 created_at=T0 + timedelta(minutes=40 * (i // 2), microseconds=250 if i // 2 % 3 == 0 else 0),
@@ -327,6 +333,8 @@ def matches(r: UsageRecord, w: UsageFilter) -> bool:
             getattr(w, f) is None or getattr(r, f) == getattr(w, f)
             for f in ("user_id", "key_id", "account_id", "model", "platform", "status")
         )
+        and (w.bridged is None or w.bridged == ("" not in (r.client_format, r.upstream_format)
+                                                and r.client_format != r.upstream_format))
     )
 
 
@@ -387,6 +395,8 @@ FILTERS = [
     UsageFilter(end=T0 + timedelta(hours=5)),
     UsageFilter(start=T0 + timedelta(hours=3), end=T0 + timedelta(hours=20), platform="claude"),
     UsageFilter(model="no-such-model"),
+    UsageFilter(bridged=True),
+    UsageFilter(bridged=False, platform="claude"),
 ]
 
 
@@ -808,7 +818,7 @@ async def test_version_8_database_migrates_to_current(sql_url: str, monkeypatch:
     s = SQLStores(sql_url)
     await s.open()
     try:
-        assert await s.schema_version() == SCHEMA_VERSION == 9
+        assert await s.schema_version() == SCHEMA_VERSION
         assert await count_version_rows(s) == len(migrations.MIGRATIONS)
         [old] = await s.users.list()
         assert old == User("old-ü", "hash", role="admin", enabled=True, must_change_password=False,
@@ -818,6 +828,38 @@ async def test_version_8_database_migrates_to_current(sql_url: str, monkeypatch:
         assert (renamed.username, renamed.token_version) == ("renamed", 1)
         new = await s.users.create(User("new", "h"))
         assert (await s.users.get(new.id)) == new and new.token_version == 0  # type: ignore[arg-type]
+    finally:
+        await s.close()
+
+
+async def test_version_9_database_migrates_to_current(sql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 10: existing usage records have no wire formats (''), and count as not bridged."""
+    s = await open_at_version(sql_url, monkeypatch, 9)
+    # The usage_records columns up to migration 9 (the last to change them was 5).
+    await s._db.execute(
+        "INSERT INTO usage_records (platform, endpoint, model, user_id, key_id, account_id, stream, status,"
+        " input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, duration_ms, ttfb_ms, error,"
+        " created_at, cache_creation_1h_tokens, cost_usd, priced) VALUES ('claude', 'messages',"
+        " 'claude-sonnet-4-5', 1, 2, 3, :stream, 200, 10, 20, 30, 40, 50, NULL, NULL, :at, 5, 0.25, :priced)",
+        {"stream": False, "at": "2001-02-03 04:05:06", "priced": True},
+    )
+    await s.close()
+
+    s = SQLStores(sql_url)
+    await s.open()
+    try:
+        assert await s.schema_version() == SCHEMA_VERSION == 10
+        assert await count_version_rows(s) == len(migrations.MIGRATIONS)
+        [old], _ = await s.usage.query(UsageFilter())
+        assert old == UsageRecord("claude", "messages", "claude-sonnet-4-5", user_id=1, key_id=2, account_id=3,
+                                  status=200, input_tokens=10, output_tokens=20, cache_creation_tokens=30,
+                                  cache_read_tokens=40, duration_ms=50, cache_creation_1h_tokens=5, cost_usd=0.25,
+                                  priced=True, client_format="", upstream_format="", id=old.id, created_at=OLD)
+        new = UsageRecord("claude", "messages", "claude-sonnet-4-5", client_format="anthropic-messages",
+                          upstream_format="openai-chat", created_at=OLD)
+        await s.usage.add_many([new])
+        assert [without_id(r) for r in (await s.usage.query(UsageFilter(bridged=True)))[0]] == [new]
+        assert (await s.usage.query(UsageFilter(bridged=False)))[0] == [old]
     finally:
         await s.close()
 
@@ -923,8 +965,9 @@ def test_tables_match_migrations() -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(migrations.SCHEMA_VERSION_DDL["sqlite"])
         for m in migrations.MIGRATIONS:
-            for step in m.sqlite:
-                conn.exec_driver_sql(step.sql() if isinstance(step, migrations.AddColumn) else step)
+            # Shipped text and declared steps alike (a declared migration has no `sqlite` text).
+            for statement in m.ddl("sqlite"):
+                conn.exec_driver_sql(statement.sql)
         inspector = sa.inspect(conn)
         for table in sql_tables.metadata.tables.values():
             assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]

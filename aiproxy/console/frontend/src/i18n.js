@@ -121,6 +121,8 @@ const en = {
   rec: {
     time: 'Time', tokens: 'Tokens in / out', in: 'Input', out: 'Output', cache: 'Cache', cacheShort: 'cache read {r} · write {w}',
     unpriced: 'unpriced', stream: 'stream', duration: 'Duration', error: 'Error', from: 'From', to: 'To',
+    bridging: 'Translation', bridged: 'Translated', native: 'Not translated',
+    bridgedHint: "Translated: the client's API format → the one sent to the account",
   },
 }
 
@@ -238,6 +240,8 @@ const zh = {
   rec: {
     time: '时间', tokens: 'Token 输入 / 输出', in: '输入', out: '输出', cache: '缓存', cacheShort: '缓存读 {r} · 写 {w}',
     unpriced: '无价格', stream: '流式', duration: '耗时', error: '错误', from: '开始时间', to: '结束时间',
+    bridging: '格式转换', bridged: '已转换', native: '未转换',
+    bridgedHint: '已转换：客户端的 API 格式 → 发给上游账号的格式',
   },
 }
 

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from aiproxy.state import AccountHealth, SharedState
+from aiproxy.state import AccountHealth, MemoryState, SharedState
 from aiproxy.stores.entities import Account
 from tests.harness import Harness, start_harness
 
@@ -215,3 +215,36 @@ async def test_a_holder_outside_the_keys_group_is_a_400(gw: Harness, hosts: Resp
     assert r.status_code == 400
     assert "account 'acct-1', which this API key or route may not use" in r.json()["error"]["message"]
     assert hosts.hits == []
+
+
+class CountingState(MemoryState):
+    """Counts the response-id reads and writes (each a round trip on Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def response_account(self, response_id: str) -> int | None:
+        self.calls.append("read")
+        return await super().response_account(response_id)
+
+    async def remember_response(self, response_id: str, account_id: int, ttl_seconds: float) -> None:
+        self.calls.append("write")
+        await super().remember_response(response_id, account_id, ttl_seconds)
+
+
+async def test_what_each_request_costs_in_state_calls(hosts: ResponsesHosts) -> None:
+    state = CountingState()
+    async with start_harness(httpx.MockTransport(hosts.handle), state=state, seed_account=False) as h:
+        await add(h, 1)
+        answer_id(await ask(h, "codex-like", stream=True, store=False))
+        assert state.calls == []  # neither a read nor a write
+        made = answer_id(await ask(h, "stored"))
+        assert state.calls == ["write"]  # one, after the answer
+        state.calls.clear()
+        answer_id(await ask(h, "and?", stream=True, previous_response_id=made))
+        assert state.calls == ["read", "write"]
+        state.calls.clear()
+        r = await h.http.post("/openai/v1/chat/completions", json={"model": "gpt-5", "messages": []},
+                              headers={"authorization": f"Bearer {h.key}"})
+        assert r.status_code == 503 and state.calls == []  # other routes never ask

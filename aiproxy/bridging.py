@@ -167,6 +167,13 @@ class BridgedTap:
     def complete(self) -> bool:
         return bool(getattr(self._tap, "complete", False))
 
+    @property
+    def response_id(self) -> str | None:
+        # The translated answer's id (a Responses client's): remembered like a
+        # native one, so its follow-up comes back here and is told this account keeps no history.
+        response_id: str | None = getattr(self._tap, "response_id", None)
+        return response_id
+
     def feed(self, chunk: bytes) -> bytes:
         out = self._translator.feed(chunk)
         translated: bytes = self._tap.feed(out) if out else b""

@@ -152,6 +152,7 @@ class Gateway:
             self.pool,
             self.state,
             sticky_ttl=settings.sticky_ttl_seconds,
+            response_ttl=settings.response_account_ttl_seconds,
             # A concurrency slot comes back by itself after this, should its holder die.
             slot_lease=self.slot_lease,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Protocol, cast
@@ -58,10 +59,28 @@ class StreamTap(Protocol):
     # Optional: a tap that can tell may set `complete = True` once the stream's
     # final event went by (message_stop, [DONE], response.completed); a client
     # hanging up after that has everything and is not counted as a disconnect.
+    # On a route with a `continuation`, `response_id` is the id of the stored
+    # answer the stream carried (None until its final event says so).
 
     def feed(self, chunk: bytes) -> bytes: ...
 
     def end(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """How a route's requests continue answers the upstream stored (Responses'
+    `previous_response_id`): only the account that made an answer holds it, so
+    the relay has the scheduler remember who made each one and send its
+    follow-ups there alone."""
+
+    # The stored answer a request body continues, if it names one.
+    previous: Callable[[dict[str, Any]], str | None]
+    # Whether a request body asks the upstream to store its answer (else nothing is remembered).
+    stores: Callable[[dict[str, Any]], bool]
+    # Usage, model and stored id of a non-streamed answer, from one decode (in
+    # place of RouteSpec.body_usage); a streamed one's id is its tap's `response_id`.
+    read_body: Callable[[bytes], tuple[Usage | None, str | None, str | None]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,8 @@ class RouteSpec:
     # May accounts of other formats serve it, its requests translated for them
     # (formats/bridges)? False: only the route's own platform's accounts do.
     translatable: bool = False
+    # For a route whose answers later requests may continue by id (Responses).
+    continuation: Continuation | None = None
 
 
 Ending = Literal["delivered", "withheld", "client-gone", "refused"]
@@ -196,7 +217,20 @@ class Relay:
         meter.stream = inbound.stream
 
         session = session_key(spec.platform, _header_map(scope), inbound.json, scope["path"])
-        plan = await self._scheduler.plan(spec.platform, model, types, key=ctx.key, session=session, bridged=bridged)
+        continuation, continues = spec.continuation, None
+        if continuation is not None and inbound.json is not None:
+            continues = continuation.previous(inbound.json)
+            if not continuation.stores(inbound.json):
+                continuation = None  # nothing of its answer is kept upstream: nothing to remember
+        plan = await self._scheduler.plan(spec.platform, model, types, key=ctx.key, session=session, bridged=bridged,
+                                          continues=continues)
+        if plan.refusal is not None:
+            # The account that holds the history it continues cannot serve: no other may.
+            refusal = plan.refusal
+            meter.error = refusal.message
+            retry = {"retry-after": str(math.ceil(refusal.retry_after))} if refusal.retry_after else None
+            await error_response(spec.dialect, refusal.status, refusal.message, retry)(scope, receive, send)
+            return
         if not plan.candidates and plan.denied:
             denial = f"API key may not use the {', '.join(sorted(plan.denied))} platform"
             meter.error = denial
@@ -217,10 +251,15 @@ class Relay:
             last = attempts >= self._attempts or i == len(plan.candidates) - 1
             meter.account_id = chosen.id
             exchange = _Exchange(spec, inbound, meter, scope, receive, send, self._fault_defaults, may_retry=not last)
+            exchange.continuation = continuation
             try:
                 outcome = await self._attempt(exchange, chosen, requested, model)
             finally:
                 await self._scheduler.release(chosen, slot)
+            answer_id = exchange.answer_id
+            if answer_id is not None:
+                # After the answer went out: one state write, never before its first byte.
+                await self._scheduler.remember_response(chosen, answer_id)
             if outcome.ending == "refused":
                 meter.error = outcome.error
                 await error_response(spec.dialect, 400, outcome.error)(scope, receive, send)
@@ -291,6 +330,11 @@ class Relay:
         """The request translated for an account of another format; the exchange told how to answer."""
         spec, account = exchange.spec, chosen.account
         assert model is not None and exchange.inbound.json is not None
+        if spec.continuation is not None and spec.continuation.previous(exchange.inbound.json) is not None:
+            # The history lives upstream, and a translated target keeps none: answering
+            # without it would be answering another conversation.
+            raise Untranslatable("previous_response_id", f"account {account.name!r} keeps no server-side "
+                                 "conversation state; send the full input instead")
         crossing_type = self._bridged[spec.client_format][account.type]
         bridge = crossing_type.bridge(account.options or {})
         # What this attempt sends (a native try before it sent another), recorded
@@ -416,6 +460,20 @@ class _Exchange:
         self._cancel_scope = anyio.CancelScope()
         # Set for an account reached through a translator: its answers are translated back.
         self.crossing: Crossing | None = None
+        # Set when the answer is stored upstream for later requests to continue:
+        # its id is then read (`answer_id`).
+        self.continuation: Continuation | None = None
+        self._body_answer_id: str | None = None
+
+    @property
+    def answer_id(self) -> str | None:
+        """The id of the stored answer this attempt delivered, for the scheduler to remember."""
+        if self.continuation is None:
+            return None
+        if self._tap is not None:
+            answer_id: str | None = getattr(self._tap, "response_id", None)
+            return answer_id
+        return self._body_answer_id
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> Outcome:
         # The watcher is a bare asyncio task, not an anyio task group: the
@@ -555,12 +613,16 @@ class _Exchange:
             if self.crossing is not None:
                 # Usage is read from the translated answer: the pair counts in the client's terms.
                 body = self.crossing.bridge.answer(body, self.crossing.model)
-            if self.spec.body_usage is not None:
+            usage: Usage | None = None
+            model: str | None = None
+            if self.continuation is not None:
+                usage, model, self._body_answer_id = self.continuation.read_body(body)
+            elif self.spec.body_usage is not None:
                 usage, model = self.spec.body_usage(body)
-                if usage is not None:
-                    self.meter.usage = usage
-                if model and not self.meter.model:
-                    self.meter.model = model
+            if usage is not None:
+                self.meter.usage = usage
+            if model and not self.meter.model:
+                self.meter.model = model
             if self.spec.rewrite_body is not None:
                 body = self.spec.rewrite_body(body)
             key = context(self.scope).key

@@ -384,6 +384,14 @@ class Settings:
     sticky_ttl_seconds: float = field(
         default=3600.0, metadata=env_var("AIPROXY_STICKY_TTL_SECONDS", "how long a conversation stays on its account")
     )
+    # How long the account that made a stored Responses answer is remembered,
+    # so a request naming it in `previous_response_id` goes there (OpenAI keeps
+    # stored responses 30 days); 0 turns this off.
+    response_account_ttl_seconds: float = field(
+        default=30 * 86400.0,
+        metadata=env_var("AIPROXY_RESPONSE_ACCOUNT_TTL_SECONDS",
+                         "how long the account that made a stored Responses answer is remembered"),
+    )
     # Rests when an upstream does not say how long (seconds).
     rate_limit_rest_seconds: float = field(
         default=60.0,

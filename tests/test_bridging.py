@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiproxy.accounts import ACCOUNT_TYPES
 from aiproxy.bridging import BridgedTap, bridged_call, bridged_types
-from aiproxy.formats import anthropic, wire
+from aiproxy.formats import anthropic, openai_responses, wire
 from aiproxy.formats.bridges import registry
+from aiproxy.formats.usage import Usage
 from aiproxy.testing.openai import chat_stream
 
 ASK = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -48,3 +49,22 @@ def test_the_tap_reads_the_translated_stream():
     assert b"event: message_stop" in out and tap.complete and tap.model == "claude-sonnet-4-5"
     assert (tap.usage.input_tokens, tap.usage.output_tokens, tap.usage.cache_read_tokens) == (20, 7, 10)
     assert tap.usage is route_tap.usage
+
+
+def test_the_tap_hands_on_the_translated_answers_response_id():
+    # A Responses client's stream, translated: the route's tap reads the id, the relay asks the bridged tap.
+    class Passing:
+        usage = Usage()
+
+        def feed(self, chunk: bytes) -> bytes:
+            return chunk
+
+        def end(self) -> bytes:
+            return b""
+
+    tap = BridgedTap(Passing(), openai_responses.StreamTap())
+    assert tap.response_id is None
+    tap.feed(b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"resp_gw_1",'
+             b'"status":"completed","usage":{"input_tokens":1,"output_tokens":1}}}\n\n')
+    assert tap.response_id == "resp_gw_1" and tap.complete
+    assert BridgedTap(Passing(), anthropic.StreamUsage()).response_id is None  # a tap that has none

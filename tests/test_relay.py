@@ -4,17 +4,28 @@ each with the fault the scheduler is told of."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, AsyncIterator, Callable
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from aiproxy.adapters.base import UpstreamCall
+from aiproxy.bridging import BridgedType
+from aiproxy.context import context
 from aiproxy.inbound import InboundRequest
-from aiproxy.relay import Outcome, _Exchange
+from aiproxy.relay import Outcome, Relay, _Exchange
 from aiproxy.routes.claude import MESSAGES
+from aiproxy.routes.openai import RESPONSES
 from aiproxy.scheduler.faults import OK, FaultDefaults
+from aiproxy.scheduler.pool import AccountPool
+from aiproxy.scheduler.scheduler import Scheduler
+from aiproxy.security.cipher import CredentialCipher
+from aiproxy.state.memory import MemoryState
+from aiproxy.stores.entities import Account
+from aiproxy.stores.memory import MemoryAccountStore
 from aiproxy.usage.meter import UsageMeter
 from tests.fakes.anthropic_upstream import stream_events
 
@@ -137,3 +148,48 @@ async def test_a_client_gone_mid_stream_still_reports_the_answer_as_ok() -> None
     outcome, meter = await run(answer, client, may_retry=True, stream=True)
     assert outcome == Outcome("client-gone", OK)  # the account served: the scheduler hears so
     assert meter.error == "client disconnected" and meter.status != 499
+
+
+# --- a bridged account and a request continuing a stored answer (issue 13) ------------
+
+
+async def test_a_bridged_account_never_serves_a_request_continuing_a_stored_answer() -> None:
+    # No route bridges Responses clients yet: a RouteSpec that does, over a bridged type
+    # of its own. The check comes before the pair is looked up, so none is needed.
+    cipher = CredentialCipher(CredentialCipher.generate_key())
+    store = MemoryAccountStore()
+    await store.create(Account(name="claude-1", platform="claude", type="claude-console",
+                               credentials=cipher.encrypt({"api_key": "k"})))
+    pool = AccountPool(store, cipher)
+    await pool.reload()
+    calls: list[UpstreamCall] = []
+
+    class Recording:
+        async def send(self, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> httpx.Response:
+            calls.append(call)
+            return httpx.Response(500)
+
+    bridged = {"openai-responses": {"claude-console": BridgedType(
+        "claude-console", "claude", "openai-responses", speaks=lambda options: ("anthropic",))}}
+    relay = Relay(Scheduler(pool, MemoryState()), pool, {"claude-console": Recording()}, max_request_bytes=1 << 20,
+                  bridged=bridged)
+    spec = dataclasses.replace(RESPONSES, translatable=True)
+
+    async def serve(body: dict[str, Any]) -> tuple[int | None, str]:
+        scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/responses", "headers": [],
+                                 "query_string": b""}
+        context(scope).inbound = InboundRequest(body=orjson.dumps(body), json=body, model=body["model"], stream=False)
+        client = Client()
+        with anyio.fail_after(5):
+            await relay.serve(spec, scope, client.receive, client.send)
+        sent = b"".join(m.get("body", b"") for m in client.messages if m["type"] == "http.response.body")
+        return client.status, orjson.loads(sent)["error"]["message"]
+
+    status, message = await serve({"model": "claude-sonnet-4-5", "input": "and?", "previous_response_id": "resp_1"})
+    assert status == 400
+    assert message == ("previous_response_id: account 'claude-1' keeps no server-side conversation state; "
+                       "send the full input instead")
+    # Without the field the hook stays out of the way (what happens next is the pair's business).
+    status, message = await serve({"model": "claude-sonnet-4-5", "input": "hi"})
+    assert "server-side" not in message
+    assert calls == []

@@ -1,4 +1,5 @@
-"""The OpenAI Responses wire format: usage from a body or a stream.
+"""The OpenAI Responses wire format: usage from a body or a stream, and the ids
+that tie a follow-up to the stored answer it continues.
 
 Errors share the Chat Completions shape: see openai_chat.error_body / stream_error.
 """
@@ -25,6 +26,60 @@ def usage_from_body(body: bytes) -> tuple[Usage | None, str | None]:
     return usage_from_json(body, RESPONSES_USAGE.from_object)
 
 
+# --- stored responses and the requests that continue them (issue 13) ---------
+#
+# A request naming `previous_response_id` continues an answer the upstream
+# stored, on the account that made it. Only stored answers are remembered:
+# OpenAI keeps a response for later turns only when the request did not say
+# `store: false` (the default is true), and Codex CLI, which always sends
+# `store: false`, sends the whole conversation every turn instead. A response
+# object that itself says `store: false` (the ChatGPT backend forces it) is
+# not remembered either.
+
+PREVIOUS_RESPONSE_FIELD = "previous_response_id"
+# Longer ids are not OpenAI's (theirs are some 50 characters): not looked up or
+# remembered (state keys stay small), and the upstream says what it makes of them.
+MAX_RESPONSE_ID = 256
+_STORED_STATUSES = frozenset({"completed", "incomplete"})
+_STORED_EVENTS = frozenset({"response.completed", "response.incomplete"})
+
+
+def _response_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_RESPONSE_ID else None
+
+
+def previous_response_id(body: dict[str, Any]) -> str | None:
+    """The stored answer a request continues, if it names one."""
+    return _response_id(body.get(PREVIOUS_RESPONSE_FIELD))
+
+
+def asks_to_store(body: dict[str, Any]) -> bool:
+    """Whether the upstream is asked to keep the answer (`store` absent or true)."""
+    return body.get("store") is not False
+
+
+def stored_id(response: dict[str, Any], kind: str | None = None) -> str | None:
+    """The id of a response object a later request may continue: one that ended
+    (completed, or cut short: `incomplete`) and does not say it was not stored.
+    `kind`: the terminal event that carried it, whose type says how it ended."""
+    ended = kind in _STORED_EVENTS if kind is not None else response.get("status") in _STORED_STATUSES
+    if not ended or response.get("store") is False:
+        return None
+    return _response_id(response.get("id"))
+
+
+def read_body(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+    """Usage, model and stored id (`stored_id`) of a non-streamed response object, from one decode."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    model = data.get("model")
+    return RESPONSES_USAGE.from_object(data), model if isinstance(model, str) else None, stored_id(data)
+
+
 def _describe(error: Any) -> str:
     if not isinstance(error, dict):
         return "error"
@@ -36,14 +91,17 @@ class StreamTap:
 
     Usage lives only on the terminal event (`response.completed`, `.failed`,
     `.incomplete`, in `response.usage`); `error` events and `response.failed`
-    give the error. Only those events are JSON-decoded, and nothing after the
-    first terminal event is read (a relay may add a trailing `data: [DONE]`).
+    give the error; the terminal event's response also gives `response_id`
+    (`stored_id`: set only for an answer a later request may continue). Only
+    those events are JSON-decoded, and nothing after the first terminal event
+    is read (a relay may add a trailing `data: [DONE]`).
     """
 
     def __init__(self) -> None:
         self.usage = Usage()
         self.model: str | None = None
         self.error: str | None = None
+        self.response_id: str | None = None
         self._sse = SSEParser()
         self._done = False
 
@@ -88,6 +146,8 @@ class StreamTap:
                 RESPONSES_USAGE.fill(self.usage, response["usage"])
             if kind == "response.failed":
                 self.error = _describe(response.get("error"))
+            else:
+                self.response_id = stored_id(response, kind)
         elif kind == "error" or isinstance(data.get("error"), dict):
             # OpenAI's `error` event is flat ({type, code, message}); the
             # gateway's own stream_error nests it ({"error": {...}}).

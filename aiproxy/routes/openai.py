@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from ..formats import openai_chat, openai_responses, wire
 from ..formats.dialect import OPENAI
-from ..relay import Relay, RouteSpec
+from ..relay import Continuation, Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
 from .model_lists import openai_models_for_key
 
@@ -44,6 +44,12 @@ RESPONSES = RouteSpec(
     body_usage=openai_responses.usage_from_body,
     stream_tap=lambda inbound: openai_responses.StreamTap(),
     needs_json_body=True,
+    # A follow-up naming `previous_response_id` goes to the account that stored that response.
+    continuation=Continuation(
+        previous=openai_responses.previous_response_id,
+        stores=openai_responses.asks_to_store,
+        read_body=openai_responses.read_body,
+    ),
 )
 MODELS = RouteSpec(
     platform="openai",

@@ -62,6 +62,10 @@ class AccountPool:
     def accounts(self) -> list[PoolAccount]:
         return list(self._accounts)
 
+    def get(self, account_id: int) -> PoolAccount | None:
+        """The account with this id, enabled or not (a scan: for messages off the usual path)."""
+        return next((a for a in self._accounts if a.account.id == account_id), None)
+
     async def reload(self) -> None:
         loaded: list[PoolAccount] = []
         for account in await self._store.list():

@@ -12,7 +12,11 @@ one record of last use is the shared state's.
 2. Accounts marked rate-limited, overloaded or in error are left out until the
    mark lapses (or an admin resets it); so are unschedulable ones.
 3. The account the conversation is bound to (sticky session) goes first, so
-   the upstream's prompt cache, which lives per account, is hit.
+   the upstream's prompt cache, which lives per account, is hit. A request
+   that continues a stored answer (Responses' `previous_response_id`) goes
+   only to the account that made it, which alone holds its history; when
+   that account cannot serve, the plan says why (`Plan.refusal`) instead of
+   offering another (an id never remembered goes as any request does).
 4. Then by priority (lower first); within a priority the route's own
    platform's accounts before those reached through a translator, and then by
    least recent use when the weights are equal, else in a weighted random
@@ -28,7 +32,8 @@ platform's family when the key may reach an account of that platform
 The relay then tries them in that order, taking a concurrency slot for accounts
 with `max_concurrency`, and reports each outcome here: a fault marks the account
 (until the time the upstream named), a success clears a stale mark and binds the
-conversation to the account that served it.
+conversation to the account that served it; the relay has the id of a stored
+answer remembered (`remember_response`) for the requests that will continue it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ from .pool import AccountPool, PoolAccount
 from .status import AccountStatus
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why the request cannot be served as sent, answered before any account is tried."""
+
+    status: int
+    message: str
+    retry_after: float | None = None  # seconds, when the account's mark says when it lapses
+
+
 @dataclass
 class Plan:
     """One request's candidates, best first, and why the others were left out."""
@@ -58,10 +72,19 @@ class Plan:
     bound_account: int | None = None
     # Platforms of accounts that would have served but the key may not reach (its `platforms`).
     denied: set[str] = field(default_factory=set)
+    # The stored answer the request continues, when the account that made it is
+    # known: the only candidate (`holder`), or the reason it cannot be (`refusal`).
+    continues: str | None = None
+    holder: int | None = None
+    refusal: Refusal | None = None
 
     def why_none(self, platform: str, model: str | None) -> str:
         if model and len(model) > 200:  # a client's name, quoted back: not a megabyte of it
             model = model[:200] + "…"
+        if self.holder is not None:
+            # Its one candidate could not take the request (all its slots were taken).
+            return (f"the account of previous response {self.continues} cannot serve now: "
+                    f"{'; '.join(self.skipped)}; retry later, or send the full input without previous_response_id")
         served = f" serves model {model}" if model else ""
         if not self.skipped:
             return f"no enabled {platform} account{served}"
@@ -102,6 +125,7 @@ class Scheduler:
         state: SharedState,
         *,
         sticky_ttl: float = 3600.0,
+        response_ttl: float = 30 * 86400.0,  # OpenAI keeps stored responses 30 days
         slot_lease: float = 1800.0,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -109,6 +133,7 @@ class Scheduler:
         self._pool = pool
         self._state = state
         self._sticky_ttl = sticky_ttl
+        self._response_ttl = response_ttl  # 0: response ids are neither remembered nor looked up
         # A slot outlives a crashed holder by at most this. On a state that
         # renews the leases of the slots its process holds (Redis) it can be
         # seconds; on one that does not, it must outlast any stream.
@@ -125,7 +150,10 @@ class Scheduler:
         key: ApiKey | None = None,
         session: str | None = None,
         bridged: Collection[str] = (),
+        continues: str | None = None,
     ) -> Plan:
+        """`continues`: the stored answer the request continues (Responses'
+        `previous_response_id`), whose account alone may serve it."""
         serving = self._pool.candidates(platform, model, types, bridged)
         denied: set[str] = set()
         if key is not None and key.platforms:
@@ -138,18 +166,29 @@ class Scheduler:
         health = await self._state.account_health()
         plan = Plan(candidates=[], health=health, session=session, denied=denied)
         usable_tiers: list[list[PoolAccount]] = []
+        left_out: dict[int, str] = {}  # account id → why it may not serve now
         for tier in tiers:
             usable: list[PoolAccount] = []
             for a in tier:
                 mark = health.get(a.id)
                 if not a.account.schedulable:
-                    plan.skipped.append(f"{a.account.name}: not schedulable")
+                    left_out[a.id] = "not schedulable"
                 elif mark is not None and mark.state != "ok":
                     until = f" until {_iso(mark.until)}" if mark.until else " until reset"
-                    plan.skipped.append(f"{a.account.name}: {mark.state.replace('_', ' ')}{until}")
+                    left_out[a.id] = f"{mark.state.replace('_', ' ')}{until}"
                 else:
                     usable.append(a)
+                    continue
+                plan.skipped.append(f"{a.account.name}: {left_out[a.id]}")
             usable_tiers.append(usable)
+        if continues is not None and self._response_ttl > 0:
+            # One read, only for a request that names a stored answer. A known
+            # holder is the plan's one candidate: no order to find, so neither
+            # last use nor the session's binding is read.
+            holder = await self._state.response_account(continues)
+            if holder is not None:
+                self._pin(plan, continues, holder, usable_tiers, left_out, model)
+                return plan
         ids = [a.id for tier in usable_tiers for a in tier]
         last_used = await self._state.last_used(ids) if ids else {}
         for tier in usable_tiers:
@@ -162,6 +201,44 @@ class Scheduler:
                     plan.candidates.insert(0, plan.candidates.pop(i))
                     break
         return plan
+
+    def _pin(
+        self,
+        plan: Plan,
+        continues: str,
+        holder: int,
+        usable_tiers: list[list[PoolAccount]],
+        left_out: dict[int, str],
+        model: str | None,
+    ) -> None:
+        """The plan of a request continuing `holder`'s stored answer: that account
+        alone, or why it cannot serve. Never another account: it has not got
+        the history, and would answer without it (or "not found")."""
+        plan.continues, plan.holder = continues, holder
+        for tier in usable_tiers:
+            for a in tier:
+                if a.id == holder:
+                    plan.candidates = [a]
+                    plan.skipped = []  # the others' standing is beside the point
+                    return
+        found = self._pool.get(holder)
+        name = repr(found.account.name) if found is not None else f"#{holder} (since deleted)"
+        made_by = f"previous response {continues} was made by account {name}"
+        if holder in left_out or (found is not None and not found.account.enabled):
+            # The key's account, which serves this model, just not now: it may come back.
+            why = left_out.get(holder, "disabled")
+            mark = plan.health.get(holder)
+            retry = max(mark.until - self._clock(), 1.0) if mark is not None and mark.until else None
+            plan.refusal = Refusal(503, f"{made_by}, which cannot serve now ({why}); retry later, "
+                                        "or send the full input without previous_response_id", retry)
+            return
+        if found is None:
+            why = "no longer exists"
+        elif model is not None and not (found.serves(model) or found.serves_bridged(model)):
+            why = f"does not serve model {model[:200]}"
+        else:  # the key's group, dedicated account or platforms, or this route's account types
+            why = "this API key or route may not use"
+        plan.refusal = Refusal(400, f"{made_by}, which {why}; send the full input without previous_response_id")
 
     def _tiers(self, serving: list[PoolAccount], key: ApiKey | None) -> list[list[PoolAccount]]:
         """The groups of accounts to try in turn: the key's own, then (maybe) the shared pool."""
@@ -212,6 +289,12 @@ class Scheduler:
         # The only record of last use (the LRU order reads it): shared, so
         # instances spread load over the same accounts together.
         await self._state.touch(account.id, self._clock())
+
+    async def remember_response(self, account: PoolAccount, response_id: str) -> None:
+        """Note that `account` made the stored answer `response_id` (one write,
+        after the answer): a request continuing it goes there."""
+        if self._response_ttl > 0:
+            await self._state.remember_response(response_id, account.id, self._response_ttl)
 
     async def report(self, plan: Plan, account: PoolAccount, fault: Fault) -> None:
         """Record what the upstream's answer means for `account`."""

@@ -10,6 +10,7 @@ import copy
 import math
 import secrets
 import time
+from collections import OrderedDict
 from typing import Callable, Iterable, Mapping
 
 from .protocols import DEFAULT_PREFIX, AccountHealth, LastError
@@ -18,19 +19,30 @@ from .protocols import DEFAULT_PREFIX, AccountHealth, LastError
 # keeps entries that are never read again (one-off sessions, old days' cost
 # counters) from piling up.
 _SWEEP_EVERY = 1000
+# Response ids remembered at most (issue 13): one per stored Responses answer,
+# kept for weeks, so a busy process would otherwise grow without end. About
+# 200 bytes each: 100 000 of them are some 20 MB. Past the cap the oldest are
+# forgotten; a follow-up naming one goes wherever the scheduler sends it.
+MAX_RESPONSES = 100_000
 
 
 class MemoryState:
-    def __init__(self, clock: Callable[[], float] = time.time, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, prefix: str = DEFAULT_PREFIX, *, max_responses: int = MAX_RESPONSES
+    ) -> None:
         # The clock is injectable so tests can move time instead of sleeping.
         # The prefix is accepted for symmetry with RedisState; a dict per
         # instance is already private.
         self._clock = clock
+        self._max_responses = max(max_responses, 1)
         self.prefix = prefix
         self._health: dict[int, AccountHealth] = {}
         self._errors: dict[int, LastError] = {}
         self._slots: dict[str, dict[str, float]] = {}  # key → token → expiry
         self._bindings: dict[str, tuple[int, float]] = {}  # session → (account, expiry)
+        # response id → (account, expiry), in the order written: the oldest first
+        # (an OrderedDict: dropping from the front of a plain dict is not O(1)).
+        self._responses: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._last_used: dict[int, float] = {}
         self._windows: dict[tuple[str, int], tuple[int, int]] = {}  # → (window index, total)
         self._floats: dict[str, tuple[float, float]] = {}  # key → (total, expiry)
@@ -104,6 +116,29 @@ class MemoryState:
 
     async def unbind(self, session: str) -> None:
         self._bindings.pop(session, None)
+
+    # --- which account made a stored response ---------------------------
+    async def remember_response(self, response_id: str, account_id: int, ttl_seconds: float) -> None:
+        now = self._clock()
+        responses = self._responses
+        responses[response_id] = (account_id, now + ttl_seconds)
+        responses.move_to_end(response_id)
+        # Written in order with one TTL (a setting), entries lapse oldest first:
+        # lapsed ones are dropped from the front, and past the cap the oldest.
+        while responses:
+            _, (_, expiry) = next(iter(responses.items()))
+            if expiry > now and len(responses) <= self._max_responses:
+                break
+            responses.popitem(last=False)
+
+    async def response_account(self, response_id: str) -> int | None:
+        made = self._responses.get(response_id)
+        if made is None:
+            return None
+        if made[1] <= self._clock():
+            del self._responses[response_id]
+            return None
+        return made[0]
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:

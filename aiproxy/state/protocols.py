@@ -2,7 +2,8 @@
 
 Stores hold what an admin configures; this holds what the traffic changes
 many times a second: account health, concurrency slots, sticky bindings,
-last-used times, rate windows and cost counters. `MemoryState` keeps it in
+the account that made each stored Responses answer, last-used times, rate
+windows and cost counters. `MemoryState` keeps it in
 this process; `RedisState` shares it between every worker and instance on
 one Redis, so limits and health marks hold across the whole deployment.
 """
@@ -81,6 +82,17 @@ class SharedState(Protocol):
     async def get_binding(self, session: str) -> int | None: ...
     async def bind(self, session: str, account_id: int, ttl_seconds: float) -> None: ...
     async def unbind(self, session: str) -> None: ...
+
+    # --- which account made a stored response ---------------------------
+    # Responses' `previous_response_id` names an answer the upstream keeps on
+    # the account that made it; a follow-up must go there (issue 13).
+    async def remember_response(self, response_id: str, account_id: int, ttl_seconds: float) -> None:
+        """Note that `account_id` made `response_id`, for `ttl_seconds` (one write)."""
+        ...
+
+    async def response_account(self, response_id: str) -> int | None:
+        """The account that made `response_id`, if remembered and not lapsed (one read)."""
+        ...
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None: ...

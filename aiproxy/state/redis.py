@@ -9,6 +9,7 @@ Keys used, after the prefix:
     error:<account>      JSON LastError
     slots:<key>          sorted set: slot token → lease expiry (ms, Redis clock)
     bind:<session>       account id, with the binding's TTL
+    resp:<response id>   the account that made a stored Responses answer, with its TTL
     last_used            hash: account id → epoch seconds
     win:<key>:<w>:<n>    count of the n-th window of w seconds
     float:<key>          float counter, with its TTL
@@ -308,6 +309,15 @@ class RedisState:
 
     async def unbind(self, session: str) -> None:
         await self._redis.delete(self._k("bind", session))
+
+    # --- which account made a stored response ---------------------------
+    async def remember_response(self, response_id: str, account_id: int, ttl_seconds: float) -> None:
+        # One key each with its own TTL (SET PX): Redis drops lapsed ones itself.
+        await self._redis.set(self._k("resp", response_id), account_id, px=max(1, math.ceil(ttl_seconds * 1000)))
+
+    async def response_account(self, response_id: str) -> int | None:
+        raw = await self._redis.get(self._k("resp", response_id))
+        return int(raw) if raw is not None else None
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:

@@ -6,10 +6,11 @@ goes to the primary, as before: no extra round trip, one float comparison.
 A call that fails (connection refused, a timeout) opens the breaker and is
 answered by the fallback; so are all calls during the cool-down. The gateway
 then keeps serving on process-local state: health marks (seeded with the
-last marks Redis gave), sticky sessions, rpm windows and concurrency slots
-held per process, counters counted per process. When the probe after the
-cool-down answers, the primary is used again; what was counted locally stays
-local (the outage's rpm and cost are not replayed into Redis).
+last marks Redis gave), sticky sessions, remembered response ids, rpm
+windows and concurrency slots held per process, counters counted per
+process. When the probe after the cool-down answers, the primary is used
+again; what was counted locally stays local (the outage's rpm and cost are
+not replayed into Redis).
 
 Slots: a slot taken on the fallback carries a `local:` token and is released
 there whatever the breaker says; a slot taken on Redis whose release cannot
@@ -166,6 +167,16 @@ class ResilientState:
 
     async def unbind(self, session: str) -> None:
         await self._call(self.primary.unbind, self.fallback.unbind, session)
+
+    # --- which account made a stored response ---------------------------
+    # During an outage ids are remembered locally; one remembered only in Redis
+    # is unknown meanwhile, and its follow-up goes as if it had never been seen.
+    async def remember_response(self, response_id: str, account_id: int, ttl_seconds: float) -> None:
+        await self._call(self.primary.remember_response, self.fallback.remember_response,
+                         response_id, account_id, ttl_seconds)
+
+    async def response_account(self, response_id: str) -> int | None:
+        return await self._call(self.primary.response_account, self.fallback.response_account, response_id)
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:

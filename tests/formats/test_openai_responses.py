@@ -57,6 +57,7 @@ def test_recorded_stream_every_chunking_unchanged():
         assert tap.end() == b""
         assert tap.usage == RECORDED_USAGE, size
         assert tap.model == "gpt-5-2025-08-07" and tap.error is None
+        assert tap.response_id == "resp_68a1", size
 
 
 def test_fake_upstream_stream_parses():
@@ -84,6 +85,59 @@ def test_incomplete_is_terminal_and_nothing_after_it_is_read():
     tap = openai_responses.StreamTap()
     assert tap.feed(incomplete + later) == incomplete + later
     assert tap.usage == Usage(5, 16, 0, 0) and tap.error is None
+    assert tap.response_id is None  # no id on the event that ended it (the later one is not read)
+
+
+# --- stored responses and their follow-ups (issue 13) ---------------------------
+
+
+def test_the_previous_response_a_request_names() -> None:
+    assert openai_responses.previous_response_id({"previous_response_id": "resp_1"}) == "resp_1"
+    for odd in (None, "", 7, ["resp_1"], "r" * 257):
+        assert openai_responses.previous_response_id({"previous_response_id": odd}) is None
+    assert openai_responses.previous_response_id({}) is None
+    assert openai_responses.previous_response_id({"previous_response_id": "r" * 256}) == "r" * 256
+
+
+def test_only_store_false_asks_not_to_store() -> None:
+    assert openai_responses.asks_to_store({}) and openai_responses.asks_to_store({"store": True})
+    assert openai_responses.asks_to_store({"store": None})  # not false: OpenAI's default
+    assert not openai_responses.asks_to_store({"store": False})
+
+
+def test_the_stored_id_of_an_ended_response_not_saying_store_false() -> None:
+    stored = openai_responses.stored_id
+    assert stored({"id": "resp_1", "status": "completed"}) == "resp_1"
+    assert stored({"id": "resp_1", "status": "incomplete", "store": True}) == "resp_1"
+    assert stored({"id": "resp_1", "status": "completed", "store": False}) is None  # the ChatGPT backend
+    assert stored({"id": "resp_1", "status": "failed"}) is None
+    assert stored({"id": "resp_1", "status": "in_progress"}) is None
+    assert stored({"status": "completed"}) is None and stored({"id": 5, "status": "completed"}) is None
+    # On a stream the terminal event says how it ended.
+    assert stored({"id": "resp_1"}, "response.completed") == "resp_1"
+    assert stored({"id": "resp_1"}, "response.incomplete") == "resp_1"
+    assert stored({"id": "resp_1", "status": "completed"}, "response.failed") is None
+
+
+def test_read_body_gives_usage_model_and_stored_id_from_one_decode() -> None:
+    body = json.dumps({"id": "resp_9", "object": "response", "status": "completed", "model": "gpt-5",
+                       "usage": {"input_tokens": 50, "input_tokens_details": {"cached_tokens": 20},
+                                 "output_tokens": 7}}).encode()
+    assert openai_responses.read_body(body) == (Usage(30, 7, 0, 20), "gpt-5", "resp_9")
+    assert openai_responses.read_body(body)[:2] == openai_responses.usage_from_body(body)
+    assert openai_responses.read_body(b"nope") == (None, None, None)
+    assert openai_responses.read_body(b"[1]") == (None, None, None)
+
+
+def test_a_stream_saying_store_false_or_failing_leaves_no_id() -> None:
+    unstored = RECORDED.replace(b'"status":"completed"', b'"status":"completed","store":false')
+    tap = openai_responses.StreamTap()
+    tap.feed(unstored)
+    assert tap.usage == RECORDED_USAGE and tap.response_id is None
+    tap = openai_responses.StreamTap()
+    for event in responses_stream("gpt-x", failed=True):
+        tap.feed(event)
+    assert tap.response_id is None
 
 
 def test_error_event_recorded():

@@ -3,14 +3,16 @@ the only record of last use is the shared state's (so instances share it)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from aiproxy.scheduler.pool import AccountPool
-from aiproxy.scheduler.scheduler import Scheduler
+from aiproxy.scheduler.scheduler import Refusal, Scheduler
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.state.memory import MemoryState
+from aiproxy.state.protocols import AccountHealth
 from aiproxy.stores.entities import Account, ApiKey
 from aiproxy.stores.memory import MemoryAccountStore
 
@@ -26,7 +28,8 @@ class CountingState(MemoryState):
 
     def __getattribute__(self, name: str) -> Any:
         attr = super().__getattribute__(name)
-        if name in ("account_health", "last_used", "get_binding", "touch", "bind"):
+        if name in ("account_health", "last_used", "get_binding", "touch", "bind", "response_account",
+                    "remember_response"):
             super().__getattribute__("calls").append(name)
         return attr
 
@@ -141,3 +144,122 @@ async def test_a_keys_platforms_filter_the_candidates() -> None:
     gemini_only = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["gemini"])
     plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=gemini_only, bridged=BRIDGED)
     assert plan.candidates == [] and plan.denied == {"claude", "openai"}
+
+
+# --- a request continuing a stored answer (previous_response_id, issue 13) ------------
+
+RESPONSES = ("openai", "gpt-5", {"openai-responses"})
+
+
+def responses_account(**fields: Any) -> dict[str, Any]:
+    return {"platform": "openai", "type": "openai-responses", **fields}
+
+
+async def test_the_account_that_made_the_response_alone_serves_its_follow_up() -> None:
+    pool = await pool_of(responses_account(), responses_account(), responses_account())
+    state = CountingState()
+    scheduler = Scheduler(pool, state)
+    plan = await scheduler.plan(*RESPONSES)
+    assert names(plan.candidates) == ["a1", "a2", "a3"]
+    await scheduler.remember_response(plan.candidates[2], "resp_3")
+    await state.bind("conv", plan.candidates[0].id, 60)  # a sticky binding elsewhere does not win
+    state.calls.clear()
+    plan = await scheduler.plan(*RESPONSES, session="conv", continues="resp_3")
+    assert names(plan.candidates) == ["a3"] and plan.refusal is None and plan.holder == plan.candidates[0].id
+    # One read more than none, and no order to find: neither last use nor the binding is read.
+    assert state.calls == ["account_health", "response_account"]
+
+
+async def test_an_unknown_response_id_goes_as_any_request_does() -> None:
+    pool = await pool_of(responses_account(), responses_account())
+    state = CountingState()
+    scheduler = Scheduler(pool, state)
+    plan = await scheduler.plan(*RESPONSES, session="conv", continues="resp_never_seen")
+    assert names(plan.candidates) == ["a1", "a2"] and plan.refusal is None and plan.holder is None
+    assert state.calls == ["account_health", "response_account", "last_used", "get_binding"]
+
+
+async def test_a_response_id_is_remembered_for_the_ttl_and_never_with_ttl_zero() -> None:
+    pool = await pool_of(responses_account(), responses_account())
+    state = CountingState()
+    scheduler = Scheduler(pool, state, response_ttl=120)
+    a2 = pool.accounts[1]
+    await scheduler.remember_response(a2, "resp_1")
+    assert state._responses["resp_1"][0] == a2.id
+    assert state._responses["resp_1"][1] == pytest.approx(time.time() + 120, abs=5)
+
+    off = Scheduler(pool, state, response_ttl=0)
+    state.calls.clear()
+    await off.remember_response(a2, "resp_2")
+    plan = await off.plan(*RESPONSES, continues="resp_1")
+    assert "resp_2" not in state._responses and "response_account" not in state.calls
+    assert names(plan.candidates) == ["a1", "a2"]
+
+
+@pytest.mark.parametrize("mark", [
+    AccountHealth("rate_limited", until=10**10, reason="429"),
+    AccountHealth("error", until=None, reason="401"),
+])
+async def test_a_holder_that_cannot_serve_now_is_a_503_not_another_account(mark: AccountHealth) -> None:
+    pool = await pool_of(responses_account(), responses_account())
+    state = MemoryState()
+    scheduler = Scheduler(pool, state)
+    a1 = pool.accounts[0]
+    await scheduler.remember_response(a1, "resp_1")
+    await state.mark_account(a1.id, mark)
+    plan = await scheduler.plan(*RESPONSES, continues="resp_1")
+    assert plan.candidates == [] and plan.refusal is not None and plan.refusal.status == 503
+    assert "previous response resp_1 was made by account 'a1'" in plan.refusal.message
+    assert mark.state.replace("_", " ") in plan.refusal.message
+    if mark.until:
+        assert plan.refusal.retry_after == pytest.approx(10**10 - time.time(), abs=5)
+    else:
+        assert plan.refusal.retry_after is None
+
+
+async def test_unschedulable_or_disabled_holders_are_503s_too() -> None:
+    pool = await pool_of(responses_account(schedulable=False), responses_account(enabled=False), responses_account())
+    scheduler = Scheduler(pool, MemoryState())
+    a1, a2, _ = pool.accounts
+    await scheduler.remember_response(a1, "resp_1")
+    await scheduler.remember_response(a2, "resp_2")
+    plan = await scheduler.plan(*RESPONSES, continues="resp_1")
+    assert plan.refusal == Refusal(503, "previous response resp_1 was made by account 'a1', which cannot serve now "
+                                        "(not schedulable); retry later, or send the full input without "
+                                        "previous_response_id")
+    plan = await scheduler.plan(*RESPONSES, continues="resp_2")
+    assert plan.refusal is not None and plan.refusal.status == 503 and "(disabled)" in plan.refusal.message
+
+
+async def test_a_holder_this_request_can_never_reach_is_a_400() -> None:
+    pool = await pool_of(responses_account(group="team-a"), responses_account(models=["gpt-4.1"]),
+                         responses_account())
+    scheduler = Scheduler(pool, MemoryState())
+    grouped, narrow, _ = pool.accounts
+    await scheduler.remember_response(grouped, "resp_g")
+    await scheduler.remember_response(narrow, "resp_n")
+    await scheduler._state.remember_response("resp_gone", 999, 60)
+
+    plan = await scheduler.plan(*RESPONSES, continues="resp_g")  # a key of the shared pool
+    assert plan.refusal is not None and plan.refusal.status == 400
+    assert plan.refusal.message.startswith("previous response resp_g was made by account 'a1', which this API key "
+                                           "or route may not use")
+    plan = await scheduler.plan(*RESPONSES, continues="resp_n")
+    assert plan.refusal is not None and "which does not serve model gpt-5" in plan.refusal.message
+    plan = await scheduler.plan(*RESPONSES, continues="resp_gone")
+    assert plan.refusal is not None and "account #999 (since deleted), which no longer exists" in plan.refusal.message
+    # A key of that group reaches it.
+    key = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", group="team-a")
+    plan = await scheduler.plan(*RESPONSES, key=key, continues="resp_g")
+    assert names(plan.candidates) == ["a1"] and plan.refusal is None
+
+
+async def test_a_full_holder_says_whose_response_it_is() -> None:
+    pool = await pool_of(responses_account())
+    scheduler = Scheduler(pool, MemoryState())
+    await scheduler.remember_response(pool.accounts[0], "resp_1")
+    plan = await scheduler.plan(*RESPONSES, continues="resp_1")
+    plan.skipped.append("a1: 1 requests in flight already")  # what the relay adds when its slot is taken
+    assert plan.why_none("openai", "gpt-5") == ("the account of previous response resp_1 cannot serve now: "
+                                                "a1: 1 requests in flight already; retry later, or send the "
+                                                "full input without previous_response_id")

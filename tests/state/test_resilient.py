@@ -72,6 +72,7 @@ async def test_a_killed_redis_is_served_from_memory_then_used_again(
     state: ResilientState, server: PrivateRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     await state.bind("sess", 3, 60)
+    await state.remember_response("resp_1", 3, 60)
     assert await state.incr_window("rpm:1", 60) == 1
     assert not state.degraded
 
@@ -89,10 +90,14 @@ async def test_a_killed_redis_is_served_from_memory_then_used_again(
         assert await state.acquire("key:1", 1, 30) is None  # the limit holds per process
         await state.touch(1, 5.0)
         assert await state.last_used([1]) == {1: 5.0}
+        assert await state.response_account("resp_1") is None  # remembered on Redis only
+        await state.remember_response("resp_2", 4, 60)
+        assert await state.response_account("resp_2") == 4
 
         server.start()  # empty: a killed Redis lost its data
         await recovered(state)
         assert await state.get_binding("sess") is None  # Redis again: its own (empty) view
+        assert await state.response_account("resp_2") is None
         assert await state.incr_window("rpm:1", 60) == 1
         await state.release("key:1", slot)  # a local slot goes back to memory
         assert await state.fallback.held("key:1") == 0

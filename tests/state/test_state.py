@@ -1,4 +1,4 @@
-"""SharedState on every backend: health marks, slots, bindings, last used, windows, counters."""
+"""SharedState on every backend: health marks, slots, bindings, response ids, last used, windows, counters."""
 
 from __future__ import annotations
 
@@ -171,6 +171,31 @@ async def test_bindings_hold_until_their_ttl(env: StateEnv) -> None:
     assert await s.get_binding("sess-b") is None
 
 
+# --- which account made a stored response (issue 13) -------------------------
+
+
+async def test_response_ids_name_their_account_until_their_ttl(env: StateEnv) -> None:
+    s = env.state
+    assert await s.response_account("resp_a") is None
+    await s.remember_response("resp_a", 3, 0.2)
+    await s.remember_response("resp_b", 4, 60)
+    assert await s.response_account("resp_a") == 3
+    assert await s.response_account("resp_b") == 4
+    await env.advance(0.3)
+    assert await s.response_account("resp_a") is None
+    assert await s.response_account("resp_b") == 4
+    # Another instance on the same backend sees them too.
+    assert await env.another().response_account("resp_b") == 4
+
+
+async def test_a_response_id_is_kept_apart_from_a_session_of_the_same_name(env: StateEnv) -> None:
+    s = env.state
+    await s.bind("resp_x", 1, 60)
+    await s.remember_response("resp_x", 2, 60)
+    assert await s.get_binding("resp_x") == 1
+    assert await s.response_account("resp_x") == 2
+
+
 # --- last used ----------------------------------------------------------------
 
 
@@ -292,6 +317,24 @@ async def test_memory_sweeps_what_is_never_read_again(anyio_backend: str) -> Non
     assert len(s._bindings) == 1
 
 
+async def test_memory_keeps_a_bounded_number_of_response_ids(anyio_backend: str) -> None:
+    from tests.state.conftest import FakeClock
+
+    clock = FakeClock()
+    s = MemoryState(clock=clock, max_responses=3)
+    for i in range(5):
+        await s.remember_response(f"resp_{i}", i, 60)
+    # Past the cap the oldest are forgotten.
+    assert [await s.response_account(f"resp_{i}") for i in range(5)] == [None, None, 2, 3, 4]
+    await s.remember_response("resp_2", 7, 60)  # written again: the newest now
+    await s.remember_response("resp_5", 5, 60)
+    assert [await s.response_account(f"resp_{i}") for i in (2, 3, 4, 5)] == [7, None, 4, 5]
+    # Lapsed ones go at the next write, read or not.
+    clock.now += 61
+    await s.remember_response("resp_6", 6, 60)
+    assert list(s._responses) == ["resp_6"]
+
+
 async def test_redis_state_on_a_client_handed_in(anyio_backend: str) -> None:
     url = redis_url()
     if url is None:
@@ -309,6 +352,8 @@ async def test_redis_state_on_a_client_handed_in(anyio_backend: str) -> None:
         assert (await s.account_health())[1].state == "overloaded"
         await s.bind("sess", 2, 60)
         assert await s.get_binding("sess") == 2
+        await s.remember_response("resp_1", 3, 60)
+        assert await s.response_account("resp_1") == 3
         assert await s.incr_float("c", 0.5, 60) == 0.5
         assert await s.incr_window("w", 60) >= 1
         await s.touch(1, 2.5)

@@ -37,6 +37,10 @@ class _Chained:
         # events the inner one wrote: exact when those are.
         return self._outer.usage
 
+    @usage.setter
+    def usage(self, value: Usage) -> None:
+        self._outer.usage = value
+
     def feed(self, chunk: bytes) -> bytes:
         middle = self._inner.feed(chunk)
         return self._outer.feed(middle) if middle else b""

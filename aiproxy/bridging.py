@@ -24,6 +24,7 @@ from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator
 from .formats.usage import Usage
 from .formats.wire import CHAT_PATH, GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH, RESPONSES_PATH, WireFormat
 from .headers import allowed_for_format, upstream_request_headers
+from .model_limits import OutputCaps
 from .upstream_path import fill_model
 
 # The upstream paths a translated request may take, per target format: an
@@ -102,14 +103,18 @@ def bridged_call(
     method: str,
     upstream_model: str,
     drop: frozenset[str],
+    caps: OutputCaps | None = None,
 ) -> UpstreamCall:
     """The client's body translated into the account's format, as the adapter is handed it.
 
     Raises `Untranslatable` (a 400 for the client) or `UnsafePathValue`. The
     client's query string is not forwarded: it was written for the client's
     API (Claude Code's `?beta=true`); the target's own comes from the pair.
+    With `caps`, the pair clamps the client's output limit to the upstream
+    model's cap.
     """
-    translated = bridge.request(data, RequestOptions(model=upstream_model, drop=drop))
+    max_output = caps.max_output(upstream_model) if caps is not None else None
+    translated = bridge.request(data, RequestOptions(model=upstream_model, drop=drop, max_output=max_output))
     return UpstreamCall(
         method=method,
         path=fill_model(translated.path, upstream_model),  # Gemini names the model in the path

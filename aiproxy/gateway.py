@@ -27,6 +27,7 @@ from .accounts import ACCOUNT_TYPES, AccountTypes, AdapterDeps
 from .adapters.base import Adapter
 from .admin.context import AdminContext
 from .bridging import bridged_types
+from .model_limits import OutputCaps
 from .oauth.flows import OAuthFlows
 from .oauth.shared_lock import StoreRefreshLock
 from .oauth.tokens import TokenManager
@@ -104,6 +105,7 @@ class Gateway:
     first_use: KeyFirstUse
     usage_writer: UsageWriter
     prices: PriceTable
+    output_caps: OutputCaps
     metrics: Metrics
     oauth_flows: OAuthFlows
     oauth_tokens: TokenManager
@@ -142,6 +144,8 @@ class Gateway:
         self.usage_writer = self._build_usage_writer()
         # List prices, read once: a malformed price file fails here (PriceFileError).
         self.prices = PriceTable.load(settings.prices_file)
+        # Models' output caps, read once: a malformed caps file fails here (OutputCapsFileError).
+        self.output_caps = OutputCaps.load(settings.output_caps_file)
         # Prometheus counters of this process (GET /metrics), fed by every usage record.
         self.metrics = Metrics()
         self.record_usage = _usage_sink(self.usage_writer, self.metrics)
@@ -276,6 +280,7 @@ class Gateway:
             limited_paths=types.limited_paths(),
             model_prefixes=ModelPrefixes(types.model_prefixes()),
             bridged=bridged_types(types),
+            output_caps=self.output_caps,
         )
 
     def admin_context(self) -> AdminContext:

@@ -31,6 +31,7 @@ from .formats.usage import Usage
 from .formats.wire import WireFormat
 from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import BadRequest, InboundRequest, read_inbound
+from .model_limits import OutputCaps
 from .scheduler import model_match, sessions
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
 from .scheduler.model_prefix import ModelPrefixes
@@ -162,6 +163,7 @@ class Relay:
         limited_paths: Mapping[str, tuple[str, ...]] | None = None,
         model_prefixes: ModelPrefixes | None = None,
         bridged: Mapping[WireFormat, Mapping[str, BridgedType]] | None = None,
+        output_caps: OutputCaps | None = None,
     ) -> None:
         self._scheduler = scheduler
         # Told of every classified upstream answer (platform, account id, fault): the metrics.
@@ -187,6 +189,8 @@ class Relay:
         self._bridged_names: dict[WireFormat, frozenset[str]] = {
             client: frozenset(types) for client, types in self._bridged.items() if types
         }
+        # Models' output caps, which a translated request's limit is clamped to (model_limits).
+        self._output_caps = output_caps if output_caps is not None else OutputCaps.load()
 
     def platforms_reached(self, client_format: WireFormat) -> frozenset[str]:
         """The account platforms a route of this client format may reach through a translator."""
@@ -345,7 +349,8 @@ class Relay:
             raise Untranslatable("model", f"account {account.name!r} cannot serve this API's requests")
         upstream_model = model_match.upstream_model(model, account.model_mapping)
         drop = crossing_type.drop(chosen.credentials) if crossing_type.drop is not None else frozenset()
-        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, upstream_model, drop)
+        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, upstream_model, drop,
+                            self._output_caps)
         exchange.crossing = Crossing(bridge, model, call.stream)
         # Another vendor's model served it: its prices apply, not the requested name's.
         exchange.meter.priced_model = upstream_model

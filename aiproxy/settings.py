@@ -336,6 +336,13 @@ class Settings:
     prices_file: str | None = field(
         default=None, metadata=env_var("AIPROXY_PRICES_FILE", "a price file replacing or adding to the packaged prices")
     )
+    # An output caps file (JSON, the format of aiproxy/model_limits/output_caps.json)
+    # whose entries replace or add to the packaged models' output caps, which a
+    # translated request's limit is clamped to; None: packaged only.
+    output_caps_file: str | None = field(
+        default=None,
+        metadata=env_var("AIPROXY_OUTPUT_CAPS_FILE", "an output caps file replacing or adding to the packaged caps"),
+    )
 
     # Upstream HTTP.
     connect_timeout: float = field(

@@ -7,6 +7,7 @@ from aiproxy.bridging import BridgedTap, bridged_call, bridged_types
 from aiproxy.formats import anthropic, openai_responses, wire
 from aiproxy.formats.bridges import registry
 from aiproxy.formats.usage import Usage
+from aiproxy.model_limits import OutputCaps
 from aiproxy.testing.openai import chat_stream
 
 ASK = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -39,6 +40,16 @@ def test_the_call_is_in_the_target_format_with_its_header_list():
     assert call.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent" and call.query == "alt=sse"
     assert call.stream and call.model == "gemini-2.5-flash" and call.json is not None and "contents" in call.json
     assert call.headers == [(b"content-type", b"application/json"), (b"x-goog-api-client", b"x")]
+
+
+def test_the_call_carries_the_upstream_models_cap():
+    # Looked up by the upstream's name (after the account's mapping), not the client's.
+    bridge = registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT)]
+    ask = {**ASK, "max_tokens": 64000}
+    caps = OutputCaps({"gpt-4o*": 16384, "claude-*": 100})
+    assert bridged_call(bridge, ask, [], "POST", "gpt-4o", frozenset(), caps).json["max_completion_tokens"] == 16384
+    assert bridged_call(bridge, ask, [], "POST", "my-model", frozenset(), caps).json["max_completion_tokens"] == 64000
+    assert bridged_call(bridge, ask, [], "POST", "gpt-4o", frozenset()).json["max_completion_tokens"] == 64000
 
 
 def test_the_tap_reads_the_translated_stream():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 
 from aiproxy import ACCOUNT_TYPES, AdapterDeps, Gateway, MemoryState, Settings, create_app
 from aiproxy.adapters.base import Adapter, UpstreamCall
+from aiproxy.model_limits import OutputCapsFileError
 from aiproxy.stores.entities import Account, UsageRecord
 from aiproxy.stores.protocols import UsageFilter
 from aiproxy.testing import FakeAnthropic, Seed, running
@@ -54,6 +56,18 @@ async def test_a_running_gateway_cannot_be_entered_again() -> None:
     async with gateway:
         with pytest.raises(RuntimeError):
             await gateway.__aenter__()
+
+
+def test_the_output_caps_are_read_once_from_the_packaged_table_and_the_operator_file(tmp_path: Path) -> None:
+    seed = Seed()
+    assert Gateway(seed.stores, settings(seed)).output_caps.max_output("gpt-4o") == 16384
+    path = tmp_path / "caps.json"
+    path.write_text('{"gpt-4o*": 1000}')
+    assert Gateway(seed.stores, settings(seed, output_caps_file=str(path))).output_caps.max_output("gpt-4o") == 1000
+    assert Settings.from_env({"AIPROXY_OUTPUT_CAPS_FILE": str(path)}).output_caps_file == str(path)
+    path.write_text('{"gpt-4o*": "lots"}')  # a malformed file stops the start, naming itself
+    with pytest.raises(OutputCapsFileError, match=r"caps\.json.*positive integer"):
+        Gateway(seed.stores, settings(seed, output_caps_file=str(path)))
 
 
 def test_of_finds_the_gateway_of_its_app() -> None:

@@ -3,7 +3,8 @@
 Code Assist answers the native fake's answers (aiproxy/testing/gemini.py)
 inside its envelope, streams only as SSE (and refuses a stream without
 `alt=sse`), takes only the Bearer tokens it is told are valid, and wants the
-project in every generate call. The token endpoint is form-encoded and checks
+project in every generate call; a maxOutputTokens above the model's cap is
+refused as the native fake refuses it. The token endpoint is form-encoded and checks
 the client id and secret, as Google's does.
 """
 
@@ -23,7 +24,7 @@ from starlette.routing import Route
 from aiproxy.settings import OAuthSettings
 
 from .anthropic import Seen
-from .gemini import COUNT, answer_for, chunks_for, error
+from .gemini import COUNT, answer_for, chunks_for, error, limit_refused
 from .upstream import FakeUpstream
 
 CODE_ASSIST = "http://code-assist.test"
@@ -92,6 +93,9 @@ class FakeCodeAssist(FakeUpstream):
         if model.startswith("fail-"):
             status = int(model.split("-")[1])
             return error(status, f"fake {status}")
+        refused = limit_refused(model, body.get("request"))
+        if refused is not None:
+            return refused
         if method == "generateContent":
             return JSONResponse({"response": answer_for(model, body.get("request")), "traceId": "trace-1"})
         if method == "streamGenerateContent":

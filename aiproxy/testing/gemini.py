@@ -6,7 +6,9 @@ Google error body; anything else answers normally. Streams come as SSE with
 cumulative usageMetadata as Google sends it. A request that offers function
 declarations and does not end with a functionResponse is answered with a call
 of the first one (`TOOL_ARGS`, with a `thoughtSignature`), as a model starting
-an agent loop would.
+an agent loop would. A `generationConfig.maxOutputTokens` above the model's
+cap is answered 400 INVALID_ARGUMENT as Google answers it (`limit_refused`);
+the caps are the gateway's own table (aiproxy/model_limits).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from aiproxy.formats.gemini import status_name
+from aiproxy.model_limits import OutputCaps
 
 from .anthropic import Seen
 from .upstream import FakeUpstream
@@ -40,6 +43,7 @@ RECORDED = {"input_tokens": 20, "output_tokens": 12, "cache_creation_tokens": 0,
 COUNT = {"totalTokens": 42}
 TOOL_ARGS = {"path": "README.md"}
 THOUGHT_SIGNATURE = "c2lnLWZha2U="
+CAPS = OutputCaps.load()
 
 
 def tool_to_call(body: dict[str, Any] | None) -> str | None:
@@ -128,6 +132,18 @@ def array_pieces(model: str, body: dict[str, Any] | None = None) -> list[bytes]:
     return pieces
 
 
+def limit_refused(model: str, body: dict[str, Any] | None) -> JSONResponse | None:
+    """Google's 400 for a maxOutputTokens above the model's cap, or None if it fits."""
+    config = body.get("generationConfig") if isinstance(body, dict) else None
+    limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    cap = CAPS.max_output(model)
+    if cap is None or not isinstance(limit, int) or limit <= cap:
+        return None
+    return error(400, f"Unable to submit request because it has a maxOutputTokens value of {limit} but the "
+                      f"supported range is from 1 (inclusive) to {cap + 1} (exclusive). Update the value and try "
+                      "again.")
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": status, "message": message, "status": status_name(status)}},
                         status_code=status)
@@ -161,6 +177,9 @@ class FakeGemini(FakeUpstream):
             return error(status, f"fake {status}")
         if request.method == "GET" and not method:
             return JSONResponse(model_info(model))
+        refused = limit_refused(model, body) if method != "countTokens" else None
+        if refused is not None:
+            return refused
         if method == "generateContent":
             return JSONResponse(answer_for(model, body))
         if method == "countTokens":

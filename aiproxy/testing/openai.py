@@ -10,6 +10,10 @@ starting an agent loop would; the turn after the result gets the text.
 Chat streams carry usage only when `stream_options.include_usage` is true,
 as OpenAI's do: then every chunk has `"usage":null` and one last chunk with
 `choices: []` has the usage.
+An output limit (`max_tokens` / `max_completion_tokens`, `max_output_tokens`)
+above the model's cap is answered 400 as OpenAI answers it (`limit_refused`);
+the caps are the gateway's own table (aiproxy/model_limits), so a translated
+request that was not clamped fails here as it would upstream.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..model_limits import OutputCaps
 from .anthropic import Seen as _Seen
 from .upstream import FakeUpstream
 
@@ -45,6 +50,7 @@ TOOL_ARGS = {"path": "README.md"}
 # The arguments as they are streamed: split mid-token, as OpenAI's fragments come.
 TOOL_ARGS_PIECES = ['{"pa', 'th": "READ', 'ME.md"}']
 CREATED = 1741569952
+CAPS = OutputCaps.load()
 
 
 def compact(data: Any) -> str:
@@ -217,6 +223,20 @@ def responses_stream(model: str, failed: bool = False) -> list[bytes]:
     return events
 
 
+def limit_refused(model: str, body: dict[str, Any], fields: tuple[str, ...]) -> Response | None:
+    """OpenAI's 400 for an output limit above the model's cap, or None if the limit fits."""
+    cap = CAPS.max_output(model)
+    for name in fields:
+        limit = body.get(name)
+        if cap is not None and isinstance(limit, int) and limit > cap:
+            kind = "output" if name == "max_output_tokens" else "completion"
+            message = (f"{name} is too large: {limit}. This model supports at most {cap} {kind} tokens, "
+                       f"whereas you provided {limit}.")
+            return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": name,
+                                           "code": None}}, status_code=400, headers=HEADERS)
+    return None
+
+
 def error_response(status: int) -> Response:
     kind = {401: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
     return JSONResponse({"error": {"message": f"fake {status}", "type": kind, "param": None, "code": f"fake_{status}"}},
@@ -250,6 +270,9 @@ class FakeOpenAI(FakeUpstream):
         model = body.get("model", "")
         if model.startswith("fail-"):
             return error_response(int(model.split("-")[1]))
+        refused = limit_refused(model, body, ("max_tokens", "max_completion_tokens"))
+        if refused is not None:
+            return refused
         tool = tool_to_call(body)
         if tool is not None:
             if body.get("stream"):
@@ -267,6 +290,9 @@ class FakeOpenAI(FakeUpstream):
         model = body.get("model", "")
         if model.startswith("fail-"):
             return error_response(int(model.split("-")[1]))
+        refused = limit_refused(model, body, ("max_output_tokens",))
+        if refused is not None:
+            return refused
         tool = tool_to_call(body)
         if tool is not None:
             if body.get("stream"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -469,3 +470,71 @@ async def test_a_bridged_request_costs_what_the_serving_model_costs(gw: Harness,
 def usage_of(record: Any) -> Usage:
     return Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
                  cache_creation_tokens=record.cache_creation_tokens, cache_read_tokens=record.cache_read_tokens)
+
+
+def sent_limit(target: Target, seen: Any) -> Any:
+    """The output limit a translated request carried, in the target's own field."""
+    if target.type == "gemini-oauth":
+        return seen.json["request"]["generationConfig"]["maxOutputTokens"]
+    if target.platform == "gemini":
+        return seen.json["generationConfig"]["maxOutputTokens"]
+    return seen.json["max_output_tokens" if target.type == "openai-responses" else "max_completion_tokens"]
+
+
+# The fakes refuse a limit above the model's cap with the upstream's own 400, as
+# gpt-4o refuses Claude Code's 64000: these pass only because the limit is clamped.
+CAPPED = [("chat", "gpt-4o", 16384), ("azure", "gpt-4o-mini", 16384), ("responses-key", "gpt-4o", 16384),
+          ("gemini-api", "gemini-2.0-flash", 8192), ("gemini-oauth", "gemini-2.0-flash", 8192)]
+
+
+@pytest.mark.parametrize(("name", "upstream_model", "cap"), CAPPED, ids=[c[0] for c in CAPPED])
+async def test_claude_codes_limit_is_clamped_to_the_serving_models_cap(
+        gw: Harness, up: Upstreams, name: str, upstream_model: str, cap: int):
+    target = BY_NAME[name]
+    body = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    assert body["max_tokens"] == 64000
+    await target.add(gw, {"claude-*": upstream_model})
+    r = await gw.http.post("/claude/v1/messages?beta=true", json=body, headers=auth(gw.key))
+    assert r.status_code == 200, r.text
+    assert events(r)[-1][0] == "message_stop"
+    # A limit below the cap goes as the client sent it.
+    r = await gw.http.post("/claude/v1/messages", json=BODY, headers=auth(gw.key))
+    assert r.status_code == 200, r.text
+    # (Code Assist's record lists streamed calls after whole ones: compared in order of size.)
+    assert sorted(sent_limit(target, seen) for seen in target.seen(up)) == [BODY["max_tokens"], cap]
+
+
+@asynccontextmanager
+async def caps_harness(up: Upstreams, tmp_path: Path, entries: dict[str, Any]) -> AsyncIterator[Harness]:
+    """A gateway whose operator caps file holds `entries`, with the chat account's upstream."""
+    path = tmp_path / "caps.json"
+    path.write_text(json.dumps({"_source": "test", **entries}))
+    async with start_harness(up.transport(), seed_account=False,
+                             upstream=UpstreamURLs(anthropic=UPSTREAM, openai=OPENAI_BASE),
+                             output_caps_file=str(path)) as h:
+        yield h
+
+
+async def test_an_operator_caps_file_replaces_and_adds_caps(up: Upstreams, tmp_path: Path, anyio_backend: str):
+    async with caps_harness(up, tmp_path, {"gpt-4.1*": 1000, "my-relay-model": 2000}) as h:
+        await BY_NAME["chat"].add(h, {"claude-opus-*": "gpt-4.1", "claude-sonnet-*": "my-relay-model",
+                                      "claude-haiku-*": "gpt-5"})
+        for model in ("claude-opus-4-8", "claude-sonnet-4-5", "claude-haiku-4-5"):
+            r = await h.http.post("/claude/v1/messages", json={**BODY, "model": model, "max_tokens": 64000},
+                                  headers=auth(h.key))
+            assert r.status_code == 200, r.text
+    replaced, added, packaged = (s.json["max_completion_tokens"] for s in up.openai.requests)
+    assert (replaced, added, packaged) == (1000, 2000, 64000)  # gpt-5's packaged cap, 128000, is above
+
+
+async def test_an_unclamped_limit_above_the_cap_is_the_upstreams_400_in_anthropics_shape(
+        up: Upstreams, tmp_path: Path, anyio_backend: str):
+    # An operator file that lifts gpt-4o's cap (null), on an upstream that keeps it:
+    # the upstream's own refusal comes back, translated, as every Claude Code
+    # request on gpt-4o did before the clamp.
+    async with caps_harness(up, tmp_path, {"gpt-4o*": None}) as h:
+        await BY_NAME["chat"].add(h, {"claude-*": "gpt-4o"})
+        r = await h.http.post("/claude/v1/messages", json={**BODY, "max_tokens": 64000}, headers=auth(h.key))
+    assert r.status_code == 400
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
+    assert "max_completion_tokens is too large: 64000" in r.json()["error"]["message"]

@@ -80,7 +80,7 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
             out["toolConfig"] = config
     elif isinstance(body.get("tool_choice"), dict) and body["tool_choice"].get("type") in ("any", "tool"):
         raise Untranslatable("tool_choice", "asks for a tool call but no tools are given")
-    generation = _generation_config(body, options.model)
+    generation = _generation_config(body, options)
     # An account's own drop list names Gemini fields, top-level or generationConfig ones.
     generation = {k: v for k, v in generation.items() if k not in options.drop}
     if generation:
@@ -335,7 +335,8 @@ def _tool_config(choice: Any, names: set[str]) -> dict[str, Any] | None:
     return {"functionCallingConfig": config}
 
 
-def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
+def _generation_config(body: dict[str, Any], options: RequestOptions) -> dict[str, Any]:
+    model = options.model
     config: dict[str, Any] = {}
     for source, target, kinds in (("max_tokens", "maxOutputTokens", (int,)),
                                   ("temperature", "temperature", (int, float)),
@@ -346,6 +347,9 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
             raise Untranslatable(source, "must be a non-negative number")
         config[target] = value
+    if "maxOutputTokens" in config:
+        # Clamped to the model's cap, which refuses more (Claude Code's 64000 on gemini-2.0-flash's 8192).
+        config["maxOutputTokens"] = options.clamp(config["maxOutputTokens"])
     stops = body.get("stop_sequences")
     if stops:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
@@ -358,7 +362,7 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
     effort = output.get("effort")
     if model.startswith(_BUDGET_ONLY_MODELS) and isinstance(effort, str) and effort in _EFFORT:
         effort = None
-    thinking = _thinking_config(body.get("thinking"), effort)
+    thinking = _thinking_config(body.get("thinking"), effort, options)
     if thinking:
         config["thinkingConfig"] = thinking
     fmt = output.get("format")
@@ -371,11 +375,12 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
     return config
 
 
-def _thinking_config(thinking: Any, effort: Any) -> dict[str, Any]:
+def _thinking_config(thinking: Any, effort: Any, options: RequestOptions) -> dict[str, Any]:
     """thinking and effort as thinkingConfig. Disabled (or absent) sends none: the
     model's default, as for an Anthropic client that does not ask (some Gemini
     models cannot stop thinking; their thoughts are then not shown). An effort is
-    a thinkingLevel, which Gemini takes instead of a budget, never with one."""
+    a thinkingLevel, which Gemini takes instead of a budget, never with one. A
+    budget is kept below the model's cap, as maxOutputTokens is clamped to it."""
     config: dict[str, Any] = {}
     if thinking is not None:
         kind = thinking.get("type") if isinstance(thinking, dict) else None
@@ -383,7 +388,7 @@ def _thinking_config(thinking: Any, effort: Any) -> dict[str, Any]:
             budget = thinking.get("budget_tokens")
             if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
                 raise Untranslatable("thinking.budget_tokens", "must be a non-negative integer")
-            config = {"includeThoughts": True, "thinkingBudget": budget}
+            config = {"includeThoughts": True, "thinkingBudget": options.clamp_budget(budget)}
         elif kind in ("adaptive", "between_tools") and isinstance(thinking, dict):
             # Without a budget Gemini decides how much to think, as adaptive asks.
             config = {"includeThoughts": thinking.get("display") != "omitted"}

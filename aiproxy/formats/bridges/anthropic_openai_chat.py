@@ -290,8 +290,9 @@ def _tool_choice(choice: Any, out: dict[str, Any]) -> None:
         out["parallel_tool_calls"] = False
 
 
-def _effort(body: dict[str, Any]) -> str | None:
-    """output_config.effort, else a thinking budget, as Chat's reasoning_effort."""
+def _effort(body: dict[str, Any], options: RequestOptions) -> str | None:
+    """output_config.effort, else a thinking budget (read as the model's cap
+    allows it), as Chat's reasoning_effort."""
     config = body.get("output_config")
     effort = config.get("effort") if isinstance(config, dict) else None
     if effort is not None:
@@ -303,6 +304,7 @@ def _effort(body: dict[str, Any]) -> str | None:
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool):
             raise Untranslatable("thinking.budget_tokens", "must be an integer")
+        budget = options.clamp_budget(budget)
         return next((level for bound, level in _BUDGET_EFFORT if budget <= bound), "high")
     return None
 
@@ -351,14 +353,15 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise Untranslatable("max_tokens", "must be a positive integer")
-        # The current name: reasoning models refuse the legacy max_tokens.
-        out["max_completion_tokens"] = limit
+        # The current name: reasoning models refuse the legacy max_tokens. Clamped
+        # to the model's cap, which refuses more (Claude Code's 64000 on gpt-4o).
+        out["max_completion_tokens"] = options.clamp(limit)
     _sampling(body, out, reasoning)
     if body.get("tools"):
         out["tools"] = _tools(body["tools"])
         if body.get("tool_choice") is not None:
             _tool_choice(body["tool_choice"], out)
-    effort = _effort(body)
+    effort = _effort(body, options)
     if effort is not None and reasoning:
         out["reasoning_effort"] = effort
     response_format = _response_format(body.get("output_config"))

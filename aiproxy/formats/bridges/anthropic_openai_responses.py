@@ -73,14 +73,15 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     if limit is not None:
         if not _is_int(limit) or limit < 1:
             raise Untranslatable("max_tokens", "must be a positive integer")
-        out["max_output_tokens"] = max(limit, _MIN_OUTPUT_TOKENS)
+        # Clamped to the model's cap, which refuses more (Claude Code's 64000 on gpt-4o).
+        out["max_output_tokens"] = max(options.clamp(limit), _MIN_OUTPUT_TOKENS)
     if body.get("tools"):
         out["tools"] = _tools(body["tools"])
     if body.get("tool_choice") is not None:
         out["tool_choice"], serial = _tool_choice(body["tool_choice"])
         if serial:
             out["parallel_tool_calls"] = False
-    effort = _effort(body)
+    effort = _effort(body, options)
     if effort is not None:
         out["reasoning"] = {"effort": effort}
     text_format = _text_format(body.get("output_config"))
@@ -331,8 +332,9 @@ def _tool_choice(choice: Any) -> tuple[Any, bool]:
     return value, choice.get("disable_parallel_tool_use") is True
 
 
-def _effort(body: dict[str, Any]) -> str | None:
-    """reasoning.effort: output_config.effort as it is, else from the thinking budget."""
+def _effort(body: dict[str, Any], options: RequestOptions) -> str | None:
+    """reasoning.effort: output_config.effort as it is, else from the thinking
+    budget (read as the model's cap allows it)."""
     config = body.get("output_config")
     if isinstance(config, dict) and config.get("effort") is not None:
         if not isinstance(config["effort"], str) or config["effort"] not in _EFFORTS:
@@ -351,6 +353,7 @@ def _effort(body: dict[str, Any]) -> str | None:
     budget = thinking.get("budget_tokens")
     if not _is_int(budget) or budget < 1:
         raise Untranslatable("thinking.budget_tokens", "must be a positive integer")
+    budget = options.clamp_budget(budget)
     return next((effort for limit, effort in _BUDGET_EFFORTS if budget < limit), "high")
 
 

@@ -61,6 +61,22 @@ class RequestOptions:
     # Fields the target rejects although the client may send them (the ChatGPT
     # Codex backend and `max_output_tokens`): dropped, per the account type.
     drop: frozenset[str] = field(default_factory=frozenset)
+    # The upstream model's output cap (model_limits), None when unknown. A
+    # client's limit above it would be refused (Claude Code's 64000 on gpt-4o's
+    # 16384) and asks for nothing the model could write: the pair clamps it.
+    max_output: int | None = None
+
+    def clamp(self, limit: int) -> int:
+        """The client's output limit, lowered to the model's cap if it is above it."""
+        return limit if self.max_output is None else min(limit, self.max_output)
+
+    def clamp_budget(self, budget: int) -> int:
+        """A thinking budget kept below the model's cap, as Anthropic keeps
+        `budget_tokens` below `max_tokens`: one the clamped limit could not hold
+        would leave the answer no room (the cap counts thinking too)."""
+        if self.max_output is None or budget < self.max_output:
+            return budget
+        return max(self.max_output - 1, 0)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from aiproxy.formats.bridges.anthropic_gemini import BRIDGE, DROPPED, request
 from aiproxy.formats.bridges.anthropic_gemini_answer import SIGNATURE_PREFIX
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
 from aiproxy.formats.sse import SSEParser
+from aiproxy.model_limits import OutputCaps
 
 OPTS = RequestOptions(model="gemini-3-pro-preview")
+CAPS = OutputCaps.load()
 # thoughtSignature is base64 bytes on the wire (google-genai Part.thought_signature).
 SIG_THOUGHT, SIG_CALL, SIG_TEXT = "c2lnLXRob3VnaHQ=", "c2lnLWNhbGw=", "c2lnLXRleHQ="
 TOOL = {"name": "get_weather", "description": "Weather of a city",
@@ -203,6 +205,34 @@ def test_thinking_budget_adaptive_effort_and_disabled() -> None:
     assert refused(body(thinking={"type": "enabled"})).field == "thinking.budget_tokens"
     assert refused(body(thinking={"type": "sometimes"})).field == "thinking"
     assert refused(body(output_config={"effort": "extreme"})).field == "output_config.effort"
+
+
+@pytest.mark.parametrize(("model", "limit", "sent"), [
+    ("gemini-2.0-flash", 64000, 8192),  # Claude Code's limit on a model that refuses more
+    ("gemini-2.5-pro", 64000, 64000),  # below the cap: as sent
+    ("gemini-2.5-flash", 100000, 65535),
+    ("gemini-3-pro-preview", 32000, 32000),
+    ("my-gemini", 64000, 64000),  # no entry: no cap
+])
+def test_the_limit_is_clamped_to_the_models_cap(model: str, limit: int, sent: int) -> None:
+    out = request(body(max_tokens=limit), RequestOptions(model=model, max_output=CAPS.max_output(model))).body
+    assert out["generationConfig"]["maxOutputTokens"] == sent
+    valid_gemini(out)
+
+
+def test_a_thinking_budget_stays_below_the_cap() -> None:
+    # The cap counts thinking too: a budget the clamped limit could not hold is
+    # kept below it, as Anthropic keeps budget_tokens below max_tokens.
+    def config(budget: int, cap: int | None) -> Any:
+        ask = body(max_tokens=64000, thinking={"type": "enabled", "budget_tokens": budget})
+        return request(ask, RequestOptions(model="gemini-2.5-flash", max_output=cap)).body["generationConfig"]
+
+    assert config(31999, 8192) == {"maxOutputTokens": 8192,
+                                   "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 8191}}
+    assert config(8192, 8192)["thinkingConfig"]["thinkingBudget"] == 8191
+    assert config(8191, 8192)["thinkingConfig"]["thinkingBudget"] == 8191
+    assert config(31999, 65535)["thinkingConfig"]["thinkingBudget"] == 31999
+    assert config(31999, None)["thinkingConfig"]["thinkingBudget"] == 31999
 
 
 def test_options_with_no_mapping_are_refused() -> None:

@@ -19,6 +19,7 @@ from aiproxy.formats.anthropic import StreamUsage
 from aiproxy.formats.bridges.anthropic_openai_chat import BRIDGE, is_reasoning_model, request
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
 from aiproxy.formats.sse import SSEParser
+from aiproxy.model_limits import OutputCaps
 
 # --- helpers -----------------------------------------------------------------
 
@@ -26,6 +27,7 @@ _PARAMS = {
     False: pydantic.TypeAdapter(completion_create_params.CompletionCreateParamsNonStreaming),
     True: pydantic.TypeAdapter(completion_create_params.CompletionCreateParamsStreaming),
 }
+CAPS = OutputCaps.load()
 _KNOWN_FIELDS = (completion_create_params.CompletionCreateParamsBase.__required_keys__
                  | completion_create_params.CompletionCreateParamsBase.__optional_keys__ | {"stream"})
 
@@ -276,6 +278,35 @@ def test_effort_and_thinking_budgets() -> None:
     assert effort(output_config={"effort": "xhigh"}, thinking={"type": "enabled", "budget_tokens": 2000}) == "xhigh"
     with pytest.raises(Untranslatable, match="output_config.effort"):
         effort(output_config={"effort": "extreme"})
+
+
+def capped(model: str) -> RequestOptions:
+    """The options bridging hands the pair: the model and its packaged output cap."""
+    return RequestOptions(model=model, max_output=CAPS.max_output(model))
+
+
+@pytest.mark.parametrize(("model", "limit", "sent"), [
+    ("gpt-4o", 64000, 16384),  # Claude Code's limit on gpt-4o, which refuses more
+    ("gpt-4o", 32000, 16384),
+    ("gpt-4.1", 64000, 32768),
+    ("gpt-4.1", 32000, 32000),  # below the cap: as sent
+    ("o3", 64000, 64000),
+    ("gpt-4o", 16384, 16384),
+    ("deepseek-chat", 64000, 64000),  # no entry: no cap
+])
+def test_the_limit_is_clamped_to_the_models_cap(model: str, limit: int, sent: int) -> None:
+    body = request({"model": "claude-sonnet-4-5", "max_tokens": limit, "messages": [user("x")]}, capped(model)).body
+    assert body["max_completion_tokens"] == sent and "max_tokens" not in body
+
+
+def test_a_thinking_budget_is_read_as_the_cap_allows() -> None:
+    # On a model whose cap could not hold the budget, the effort is that of the
+    # budget it could: below the cap.
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64000, "messages": [user("x")],
+            "thinking": {"type": "enabled", "budget_tokens": 31999}}
+    assert request(body, RequestOptions(model="o3", max_output=16384)).body["reasoning_effort"] == "medium"
+    assert request(body, RequestOptions(model="o3", max_output=100000)).body["reasoning_effort"] == "high"
+    assert request(body, RequestOptions(model="o3")).body["reasoning_effort"] == "high"
 
 
 def test_structured_output_user_id_and_stream() -> None:

@@ -19,6 +19,7 @@ from aiproxy.formats.bridges.anthropic_openai_responses import BRIDGE, DROPPED_F
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
 from aiproxy.formats.openai_responses import ResponseCollector
 from aiproxy.formats.sse import SSEParser
+from aiproxy.model_limits import OutputCaps
 from tests.fakes.openai_oauth import codex_stream
 from tests.fakes.openai_upstream import TEXT, responses_stream
 
@@ -28,6 +29,7 @@ API = RequestOptions(model="gpt-5")
 CODEX = RequestOptions(model="gpt-5-codex",
                        drop=frozenset({"max_output_tokens", "temperature", "top_p", "safety_identifier"}))
 SDK_REQUEST = TypeAdapter(ResponseCreateParamsStreaming)
+CAPS = OutputCaps.load()
 
 WEATHER_TOOL = {
     "name": "get_weather", "description": "Weather of a city",
@@ -90,6 +92,32 @@ def test_instructions_are_always_sent_and_the_codex_backend_gets_no_output_limit
 def test_a_tiny_limit_is_raised_to_the_responses_minimum() -> None:
     # Claude Code checks its quota with max_tokens 1; Responses refuses < 16.
     assert translate({"max_tokens": 1, "messages": [{"role": "user", "content": "quota"}]})["max_output_tokens"] == 16
+
+
+@pytest.mark.parametrize(("model", "limit", "sent"), [
+    ("gpt-4o", 64000, 16384),  # Claude Code's limit on gpt-4o, which refuses more
+    ("gpt-4.1", 64000, 32768),
+    ("gpt-5", 64000, 64000),  # below the cap: as sent
+    ("gpt-4o", 1, 16),  # the Responses minimum still holds
+    ("my-model", 64000, 64000),  # no entry: no cap
+])
+def test_the_limit_is_clamped_to_the_models_cap(model: str, limit: int, sent: int) -> None:
+    options = RequestOptions(model=model, max_output=CAPS.max_output(model))
+    body = translate({"max_tokens": limit, "messages": [{"role": "user", "content": "x"}]}, options)
+    assert body["max_output_tokens"] == sent
+    sdk_checked(body)
+    codex = RequestOptions(model="gpt-5-codex", drop=CODEX.drop, max_output=CAPS.max_output("gpt-5-codex"))
+    assert "max_output_tokens" not in translate({"max_tokens": limit, "messages": [{"role": "user", "content": "x"}]},
+                                                codex)
+
+
+def test_a_thinking_budget_is_read_as_the_cap_allows() -> None:
+    # Claude Code's ultrathink (31999) on a model that cannot write 24576 tokens:
+    # the effort of the budget it could hold.
+    ask = {"max_tokens": 32000, "thinking": {"type": "enabled", "budget_tokens": 31999},
+           "messages": [{"role": "user", "content": "x"}]}
+    assert translate(ask, RequestOptions(model="gpt-5", max_output=16384))["reasoning"] == {"effort": "medium"}
+    assert translate(ask, RequestOptions(model="gpt-5", max_output=128000))["reasoning"] == {"effort": "high"}
 
 
 def test_images_and_documents() -> None:

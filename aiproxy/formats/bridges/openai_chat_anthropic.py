@@ -78,8 +78,8 @@ _MIN_BUDGET = 1024  # Anthropic's least thinking budget
 # Anthropic-client pairs' reverse table (budget -> effort) puts their bounds.
 _EFFORT_BUDGET = {"minimal": 1024, "low": 4096, "medium": 8192, "high": 16384, "xhigh": 20480, "max": 24576}
 DROPPED_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed")
-# Fields whose mere presence (not null, not false, not empty) asks for what
-# Anthropic cannot give.
+# Fields that ask for what Anthropic cannot give whenever they are set (not
+# null), but for the values that ask nothing (`_HARMLESS`).
 _REFUSED = {
     "logit_bias": "Anthropic has no token biases",
     "top_logprobs": "Anthropic returns no log probabilities",
@@ -89,6 +89,7 @@ _REFUSED = {
     "functions": "legacy functions are not translated: send them as tools",
     "function_call": "legacy function_call is not translated: use tool_choice",
 }
+_HARMLESS: dict[str, tuple[Any, ...]] = {"logit_bias": ({},), "top_logprobs": (0,), "functions": ([],)}
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOOL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -364,9 +365,7 @@ def _refusals(data: dict[str, Any]) -> None:
         raise Untranslatable("logprobs", "Anthropic returns no log probabilities")
     for name, why in _REFUSED.items():
         value = data.get(name)
-        if value is not None and value is not False and value != {} and value != []:
-            if name == "top_logprobs" and value == 0:
-                continue
+        if value is not None and not any(value == v and type(value) is type(v) for v in _HARMLESS.get(name, ())):
             raise Untranslatable(name, why)
     modalities = data.get("modalities")
     if modalities is not None and (not isinstance(modalities, list) or any(m != "text" for m in modalities)):

@@ -195,8 +195,11 @@ def _arguments(value: Any, where: str) -> dict[str, Any]:
 
 
 def _assistant_blocks(message: dict[str, Any], i: int, origin: dict[int, str]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [
-        {"type": "text", "text": t} for t in _text(message.get("content"), f"messages[{i}].content", refusals=True)]
+    texts = _text(message.get("content"), f"messages[{i}].content", refusals=True)
+    refusal = message.get("refusal")
+    if refusal is not None and _str(refusal, f"messages[{i}].refusal") and refusal not in texts:
+        texts.append(refusal)  # an earlier answer's refusal, kept as what the model said
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
     if message.get("function_call") is not None:
         raise Untranslatable(f"messages[{i}].function_call", _REFUSED["function_call"])
     calls = message.get("tool_calls")
@@ -326,7 +329,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         function = _obj(tool.get("function"), f"tools[{i}].function")
         name = _str(function.get("name"), f"tools[{i}].function.name")
         if not _TOOL_NAME.match(name):
-            raise Untranslatable(f"tools[{i}].function.name", "Anthropic takes 1-64 letters, digits, _ or -")
+            raise Untranslatable(f"tools[{i}].function.name", "must be 1-64 letters, digits, _ or -")
         schema = function.get("parameters")
         if schema is None:
             schema = {"type": "object", "properties": {}}  # Chat's "no parameters"

@@ -91,7 +91,9 @@ def _message(content: Any) -> dict[str, Any]:
                                    str(block.get("name") or ""),
                                    orjson.dumps(tool_input if isinstance(tool_input, dict) else {}).decode()))
         # thinking, redacted_thinking and server-tool blocks: Chat has no place for them.
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
+    # Chat's content is null beside tool calls, a string otherwise (clients read it as one).
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+                               "refusal": None}
     if calls:
         message["tool_calls"] = calls
     return message

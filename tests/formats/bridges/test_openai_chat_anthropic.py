@@ -234,6 +234,18 @@ def test_parallel_calls_and_their_results_make_one_turn_each() -> None:
     ]
 
 
+def test_tool_results_keep_their_text_and_errors_stay_words() -> None:
+    # Chat has no error flag on a tool message: a failure is what its text says, never is_error.
+    body = translate({"tools": TOOLS, "messages": [
+        user("t?"), tool_calls(("c1", "get_time", "{}")), tool("c1", "Error: clock unreachable"),
+        {"role": "assistant", "refusal": "I cannot tell the time."}, user("ok")]})
+    assert body["messages"][2] == {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "c1", "content": "Error: clock unreachable"}]}
+    assert body["messages"][3] == {"role": "assistant", "content": [text("I cannot tell the time.")]}
+    assert refused({"tools": TOOLS, "messages": [user("t?"), tool_calls(("c1", "get_time", "{}")), tool("c1", [
+        {"type": "image_url", "image_url": {"url": "https://x/y.png"}}])]}) == "messages[2].content[0]"
+
+
 def test_tool_ids_anthropic_refuses_are_hashed_alike_on_call_and_result() -> None:
     odd = "functions.get_time:0"
     body = translate({"tools": TOOLS, "messages": [user("t?"), tool_calls((odd, "get_time", "{}")),
@@ -508,9 +520,11 @@ def test_answer_with_text_tool_calls_and_exact_usage() -> None:
             done.usage.prompt_tokens_details.cache_write_tokens) == (100, 30)
 
 
-def test_a_tool_only_answer_has_no_content() -> None:
+def test_a_tool_only_answer_has_no_content_and_an_empty_one_an_empty_string() -> None:
     done = completion(message([{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}], "tool_use"))
     assert done.choices[0].message.content is None and done.choices[0].message.tool_calls
+    empty = completion(message([{"type": "thinking", "thinking": "long", "signature": "s"}], "max_tokens"))
+    assert empty.choices[0].message.content == "" and empty.choices[0].finish_reason == "length"
 
 
 @pytest.mark.parametrize(("stop", "finish"), [

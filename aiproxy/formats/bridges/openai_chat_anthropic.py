@@ -12,7 +12,7 @@ in `openai_chat_anthropic_stream`; `BRIDGE` joins them.
 Choices a reader would otherwise wonder about:
 - `max_tokens` is `max_completion_tokens`, else the legacy `max_tokens`, else
   `DEFAULT_MAX_TOKENS` (8192: Anthropic requires a limit and Chat has none by
-  default; every current Claude model produces at least that many). With
+  default; every Claude model from 3.5 on can write that many). With
   thinking on and no client limit, the budget is added on top, up to
   `_THINKING_MAX_TOKENS` (32000, Claude Opus 4 / 4.1's output cap, the smallest
   of the thinking models), so the answer keeps its room after the thinking.
@@ -50,8 +50,9 @@ client asked for (every other unknown field is dropped too, never forwarded):
   `prompt_cache_breakpoint` (OpenAI's own caching), `verbosity` (a hint),
   `prediction` (a latency aid: the answer is the same), `stream_options` (read
   by the stream writer), messages' `name`, image `detail`, a tool's `strict`,
-  `parallel_tool_calls: true` (Anthropic's default), `n: 1`, `logprobs: false`,
-  `modalities: ["text"]`, an assistant message's `audio` reference.
+  `parallel_tool_calls: true` (Anthropic's default), and the values that ask for
+  nothing: `n: 1`, `logprobs: false`, `top_logprobs: 0`, `logit_bias: {}`,
+  `functions: []`, `modalities: ["text"]`; an assistant message's `audio` reference.
 Refused (Untranslatable, a 400 naming the field) because the answer would not
 be what was asked: `n` > 1, `logprobs`, `top_logprobs`, `logit_bias`, `audio`,
 `modalities` other than text, `web_search_options`, `moderation`, custom tools,

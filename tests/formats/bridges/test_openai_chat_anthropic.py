@@ -20,7 +20,14 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from aiproxy.formats import wire
 from aiproxy.formats.bridges import anthropic_gemini, anthropic_openai_chat, anthropic_openai_responses
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
-from aiproxy.formats.bridges.openai_chat_anthropic import BRIDGE, DEFAULT_MAX_TOKENS, request, stream_for, tool_id
+from aiproxy.formats.bridges.openai_chat_anthropic import (
+    BRIDGE,
+    DEFAULT_MAX_TOKENS,
+    DROPPED_SAMPLING,
+    request,
+    stream_for,
+    tool_id,
+)
 from aiproxy.formats.openai_chat import StreamTap
 
 # --- helpers -----------------------------------------------------------------
@@ -116,7 +123,7 @@ def test_text_system_developer_and_dropped_fields() -> None:
                      {"role": "developer", "content": [text("Answer in French."), text("")]},
                      {"role": "assistant", "content": "Bonjour", "name": "bot"},
                      user([text("Ça va ?"), text("")])],
-        "temperature": 0.2, "top_p": 0.9, "frequency_penalty": 1, "presence_penalty": 1, "seed": 7,
+        **dict.fromkeys(DROPPED_SAMPLING, 0.5),
         "store": True, "metadata": {"tag": "x"}, "service_tier": "auto", "prompt_cache_key": "k",
         "prompt_cache_retention": "24h", "verbosity": "low", "prediction": {"type": "content", "content": "x"},
         "n": 1, "logprobs": False, "top_logprobs": 0, "modalities": ["text"], "parallel_tool_calls": True,

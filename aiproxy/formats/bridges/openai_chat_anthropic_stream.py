@@ -21,7 +21,7 @@ import orjson
 
 from .. import openai_chat
 from ..anthropic import apply_usage
-from ..sse import SSEFramer, parse_frame
+from ..sse import SSEFramer, frame_data, parse_frame
 from ..usage import Usage
 from .openai_chat_anthropic_answer import chat_usage, completion_id, error_status, finish_reason, tool_call
 
@@ -38,6 +38,7 @@ class AnthropicToChatStream:
         self._framer = SSEFramer()
         self._id = completion_id(None)
         self._created = int(time.time())
+        self._head: bytes | None = None
         self._started = False
         self._ended = False  # message_stop or an error: nothing more is sent
         self._stop_reason: Any = None
@@ -59,15 +60,31 @@ class AnthropicToChatStream:
         return out + openai_chat.stream_error(502, "the upstream stream ended before the answer was complete")
 
     def _frame(self, frame: bytes) -> bytes:
-        event = parse_frame(frame)
-        return self._event(event.event, event.data) if event is not None else b""
+        # The JSON is read from the raw data bytes: Anthropic names each event's
+        # type inside it too, so the `event:` line is decoded only where it does not.
+        payload = frame_data(frame)
+        if not payload or self._ended:
+            return b""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return b""
+        if not isinstance(data, dict):
+            return b""
+        kind = data.get("type")
+        if not isinstance(kind, str):
+            event = parse_frame(frame)
+            kind = event.event if event is not None else ""
+        return self._event(kind, data)
 
-    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        data: dict[str, Any] = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                                "model": self._model, "choices": choices, **extra}
-        if self._include_usage and "usage" not in data:
-            data["usage"] = None  # as Chat writes every chunk but the usage one when asked for it
-        return b"data: " + orjson.dumps(data) + b"\n\n"
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        if self._head is None:
+            # What every chunk repeats, written once: its id stays the first chunk's.
+            self._head = (b'data: {"id":' + orjson.dumps(self._id) + b',"object":"chat.completion.chunk","created":'
+                          + str(self._created).encode() + b',"model":' + orjson.dumps(self._model) + b',"choices":')
+        # With include_usage Chat writes `"usage":null` on every chunk but the usage one.
+        tail = b',"usage":' + orjson.dumps(usage) + b"}\n\n" if self._include_usage else b"}\n\n"
+        return self._head + orjson.dumps(choices) + tail
 
     def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
@@ -78,16 +95,7 @@ class AnthropicToChatStream:
         self._started = True
         return self._delta({"role": "assistant", "content": "", "refusal": None})
 
-    def _event(self, name: str, raw: str) -> bytes:
-        if self._ended or name == "ping":
-            return b""
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(data, dict):
-            return b""
-        kind = data.get("type", name)
+    def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         if kind == "error":
             self._ended = True
             err = data.get("error")
@@ -100,22 +108,21 @@ class AnthropicToChatStream:
                 self._id = completion_id(message.get("id"))
                 self._usage(message.get("usage"))
             return self._start()
-        out = self._start()
         if kind == "content_block_start":
-            return out + self._block_start(data.get("content_block"))
+            return self._start() + self._block_start(data.get("content_block"))
         if kind == "content_block_delta":
-            return out + self._block_delta(data.get("delta"))
+            return self._start() + self._block_delta(data.get("delta"))
         if kind == "content_block_stop":
-            return out + self._block_stop()
+            return self._start() + self._block_stop()
         if kind == "message_delta":
             delta = data.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
                 self._stop_reason = delta["stop_reason"]
             self._usage(data.get("usage"))
-            return out
+            return self._start()
         if kind == "message_stop":
-            return out + self._finish()
-        return out
+            return self._start() + self._finish()
+        return b""  # ping, and events of later API versions
 
     def _usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
@@ -169,7 +176,7 @@ class AnthropicToChatStream:
         self._ended = True
         out = self._delta({}, finish_reason(self._stop_reason))
         if self._include_usage:
-            out += self._chunk([], usage=chat_usage(self.usage))
+            out += self._chunk([], chat_usage(self.usage))
         return out + _DONE
 
 

@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from aiproxy.formats import wire
 from aiproxy.formats.bridges import anthropic_gemini, anthropic_openai_chat, anthropic_openai_responses
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
+from aiproxy.formats.bridges.compose import compose
 from aiproxy.formats.bridges.openai_chat_anthropic import (
     BRIDGE,
     DEFAULT_MAX_TOKENS,
@@ -777,16 +778,55 @@ def test_a_chat_stream_through_both_pairs_keeps_text_calls_and_usage() -> None:
         {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [],
          "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
                    "prompt_tokens_details": {"cached_tokens": 100}}}, "[DONE]")
-    middle = anthropic_openai_chat.BRIDGE.stream("claude-sonnet-4-5")
-    mine = stream_for({"stream_options": {"include_usage": True}}, "gpt-4o")
-    out = b"".join(mine.feed(middle.feed(upstream[i:i + 7])) for i in range(0, len(upstream), 7))
-    out += mine.feed(middle.end()) + mine.end()
+    translator = compose(BRIDGE, anthropic_openai_chat.BRIDGE).stream("gpt-4o")
+    out = b"".join(translator.feed(upstream[i:i + 7]) for i in range(0, len(upstream), 7)) + translator.end()
     done, usage = accumulate(out)
     message_ = done.choices[0].message
     assert message_.content == "Looking up." and done.choices[0].finish_reason == "tool_calls"
     assert [(c.id, c.function.name, orjson.loads(c.function.arguments)) for c in message_.tool_calls] == [
         ("call_1", "get_weather", {"city": "Oslo"})]
     assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens, usage.completion_tokens) == (120, 100, 9)
+
+
+def _gemini_chunk(parts: list[dict[str, Any]], finish_: str | None = None) -> bytes:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish_:
+        candidate["finishReason"] = finish_
+    return b"data: " + orjson.dumps({
+        "candidates": [candidate], "modelVersion": "gemini-2.5-pro", "responseId": "r1",
+        "usageMetadata": {"promptTokenCount": 120, "cachedContentTokenCount": 100, "candidatesTokenCount": 10,
+                          "thoughtsTokenCount": 5, "totalTokenCount": 135}}) + b"\r\n\r\n"
+
+
+def test_a_chat_client_on_gemini_through_the_pivot() -> None:
+    """Chat -> Messages -> Gemini for the request; Gemini -> Messages -> Chat for answers, errors, streams."""
+    bridge = compose(BRIDGE, anthropic_gemini.BRIDGE)
+    asked = bridge.request(_rich_conversation(), RequestOptions(model="gemini-2.5-pro"))
+    assert asked.path == wire.GEMINI_STREAM_PATH and asked.query == (("alt", "sse"),)
+    assert asked.body["systemInstruction"] == {"parts": [{"text": "Be brief.\n\nMind the units."}]}
+    assert [d["name"] for d in asked.body["tools"][0]["functionDeclarations"]] == ["get_weather", "get_time"]
+    assert asked.body["generationConfig"]["maxOutputTokens"] == 20000
+    parts = [{"text": "Looking it up."}, {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}]
+    whole = orjson.loads(_gemini_chunk(parts, "STOP")[len(b"data: "):])
+    done = ChatCompletion.model_validate(orjson.loads(bridge.answer(orjson.dumps(whole), "gpt-4o")))
+    message_ = done.choices[0].message
+    assert message_.content == "Looking it up." and done.choices[0].finish_reason == "tool_calls"
+    assert [(c.function.name, orjson.loads(c.function.arguments)) for c in message_.tool_calls] == [
+        ("get_weather", {"city": "Oslo"})]
+    assert done.usage is not None and done.usage.prompt_tokens_details is not None
+    assert (done.usage.prompt_tokens, done.usage.prompt_tokens_details.cached_tokens,
+            done.usage.completion_tokens) == (120, 100, 15)
+    upstream = _gemini_chunk([{"text": "Looking"}]) + _gemini_chunk([{"text": " it up."}]) + _gemini_chunk(
+        [{"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}], "STOP")
+    translator = bridge.stream("gpt-4o")
+    out = b"".join(translator.feed(upstream[i:i + 1]) for i in range(len(upstream))) + translator.end()
+    streamed, usage = accumulate(out)
+    assert streamed.choices[0].message.content == "Looking it up."
+    assert [(c.function.name, orjson.loads(c.function.arguments)) for c in streamed.choices[0].message.tool_calls] == [
+        ("get_weather", {"city": "Oslo"})]
+    assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens, usage.completion_tokens) == (120, 100, 15)
+    error = orjson.loads(bridge.error(429, b'{"error": {"code": 429, "message": "Quota", "status": "RESOURCE_EXHAUSTED"}}'))
+    assert error["error"]["message"].endswith("Quota") and error["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_an_agent_loop_round_trips_through_the_client() -> None:

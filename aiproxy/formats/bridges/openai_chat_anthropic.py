@@ -26,7 +26,10 @@ Choices a reader would otherwise wonder about:
   in an assistant message (a prefill), and a conversation that continues a tool
   call (its last turn holds tool results): Anthropic wants the thinking block
   that came with the call back, and Chat has no place where the client would
-  have kept it. The answer's thinking is not shown (Chat has no field for it).
+  have kept it. Claude models before 3.7 (`_NO_THINKING`, also behind a Bedrock
+  region or vendor prefix) cannot think: `reasoning_effort` is dropped there,
+  as the Anthropic-client pairs drop thinking on models without reasoning.
+  The answer's thinking is not shown (Chat has no field for it).
 - The conversation's system and developer messages, wherever they stand, are
   joined in order into `system`. A conversation that does not begin with a
   user message once those are taken out is refused (Anthropic starts with one);
@@ -75,6 +78,8 @@ from .openai_chat_anthropic_stream import AnthropicToChatStream, stream_for
 DEFAULT_MAX_TOKENS = 8192
 _THINKING_MAX_TOKENS = 32000
 _MIN_BUDGET = 1024  # Anthropic's least thinking budget
+# Claude 3, 3.5 (and 3.6-era names): no extended thinking; 3.7 and every later generation have it.
+_NO_THINKING = re.compile(r"claude-(?:3-[0-6]|3-(?:haiku|sonnet|opus)|instant|2)", re.IGNORECASE)
 # reasoning_effort -> thinking.budget_tokens. low and medium end where the
 # Anthropic-client pairs' reverse table (budget -> effort) puts their bounds.
 _EFFORT_BUDGET = {"minimal": 1024, "low": 4096, "medium": 8192, "high": 16384, "xhigh": 20480, "max": 24576}
@@ -117,9 +122,10 @@ def _count(value: Any, where: str) -> int:
 
 def _text(parts: Any, where: str, *, refusals: bool = False) -> list[str]:
     """The texts of a content string or a list of text parts (and, in an
-    assistant message, refusal parts), empty ones left out."""
+    assistant message, refusal parts), blank ones left out: Anthropic refuses
+    text blocks with nothing but whitespace."""
     if isinstance(parts, str):
-        return [parts] if parts else []
+        return [parts] if parts.strip() else []
     if parts is None:
         return []
     if not isinstance(parts, list):
@@ -134,7 +140,7 @@ def _text(parts: Any, where: str, *, refusals: bool = False) -> list[str]:
             text = _str(part.get("refusal"), f"{where}[{i}].refusal")
         else:
             raise Untranslatable(f"{where}[{i}]", f"part type {kind!r} is not text")
-        if text:
+        if text.strip():
             texts.append(text)
     return texts
 
@@ -154,7 +160,7 @@ def _image(part: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
+        return [{"type": "text", "text": content}] if content.strip() else []
     if not isinstance(content, list):
         raise Untranslatable(where, "must be a string or a list of content parts")
     blocks = []
@@ -163,7 +169,7 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         kind = part.get("type")
         if kind == "text":
             text = _str(part.get("text"), f"{where}[{i}].text")
-            if text:
+            if text.strip():
                 blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
             blocks.append(_image(part, f"{where}[{i}]"))
@@ -227,7 +233,7 @@ def _tool_result(message: dict[str, Any], i: int, origin: dict[int, str]) -> dic
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(_str(message.get("tool_call_id"), where))}
     content = message.get("content")
     if isinstance(content, str):
-        if content:
+        if content.strip():
             block["content"] = content
     else:
         texts = _text(content, f"messages[{i}].content")
@@ -409,6 +415,8 @@ def _thinking(effort: Any, limit: int | None, out: dict[str, Any], turns: list[d
         return
     if not isinstance(effort, str) or effort not in _EFFORT_BUDGET:
         raise Untranslatable("reasoning_effort", f"{effort!r} is not a known effort")
+    if _NO_THINKING.search(out["model"]):
+        return
     last = turns[-1]
     forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
     if forced or last["role"] == "assistant" or any(b["type"] == "tool_result" for b in last["content"]):

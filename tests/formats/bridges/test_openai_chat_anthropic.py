@@ -62,7 +62,7 @@ def valid_anthropic(body: dict[str, Any]) -> None:
     asked: set[str] = set()
     for turn in turns:
         blocks = turn["content"]
-        assert blocks and all(b.get("text") != "" for b in blocks)
+        assert blocks and all(b.get("text", "x").strip() for b in blocks)
         if turn["role"] == "user":
             kinds = [b["type"] for b in blocks]
             assert kinds == sorted(kinds, key=lambda k: k != "tool_result")  # results first
@@ -265,11 +265,13 @@ def test_tool_ids_anthropic_refuses_are_hashed_alike_on_call_and_result() -> Non
 
 
 def test_turns_of_one_role_merge_and_empty_messages_vanish() -> None:
-    body = translate({"messages": [user("a"), user(""), user([text("b")]), {"role": "assistant", "content": ""},
+    body = translate({"messages": [user("a"), user(" \n"), user([text("b"), text("  ")]),
+                                   {"role": "assistant", "content": ""}, {"role": "system", "content": "  "},
                                    {"role": "assistant", "content": "c"}, {"role": "assistant", "content": "d"},
                                    user([])]})
     assert body["messages"] == [{"role": "user", "content": [text("a"), text("b")]},
                                 {"role": "assistant", "content": [text("c"), text("d")]}]
+    assert "system" not in body  # blank text is no block: Anthropic refuses whitespace-only ones
 
 
 def test_a_last_assistant_message_is_a_prefill_without_trailing_whitespace() -> None:
@@ -359,6 +361,10 @@ def test_thinking_stays_off_where_anthropic_would_refuse_it() -> None:
                                             "reasoning_effort": "low"})
     assert "thinking" in translate({"messages": [user("x")], "tools": TOOLS, "tool_choice": "auto",
                                     "reasoning_effort": "low"})
+    for model in ("claude-3-5-haiku-20241022", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-haiku"):
+        assert "thinking" not in translate({"messages": [user("x")], "reasoning_effort": "low"}, model=model)
+    for model in ("claude-3-7-sonnet-20250219", "anthropic.claude-opus-4-1-20250805-v1:0", "claude-haiku-4-5"):
+        assert "thinking" in translate({"messages": [user("x")], "reasoning_effort": "low"}, model=model)
     prefill = translate({"messages": [user("x"), {"role": "assistant", "content": "{"}], "reasoning_effort": "low"})
     assert "thinking" not in prefill and prefill["max_tokens"] == DEFAULT_MAX_TOKENS
 

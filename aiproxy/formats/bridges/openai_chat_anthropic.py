@@ -80,8 +80,8 @@ _THINKING_MAX_TOKENS = 32000
 _MIN_BUDGET = 1024  # Anthropic's least thinking budget
 # Claude 3, 3.5 (and 3.6-era names): no extended thinking; 3.7 and every later generation have it.
 _NO_THINKING = re.compile(r"claude-(?:3-[0-6]|3-(?:haiku|sonnet|opus)|instant|2)", re.IGNORECASE)
-# reasoning_effort -> thinking.budget_tokens: Anthropic's least for minimal, then
-# doubling; max stays below _THINKING_MAX_TOKENS with room for the answer.
+# reasoning_effort -> thinking.budget_tokens: Anthropic's least for minimal, growing
+# with the level; max stays below _THINKING_MAX_TOKENS with room for the answer.
 _EFFORT_BUDGET = {"minimal": 1024, "low": 4096, "medium": 8192, "high": 16384, "xhigh": 20480, "max": 24576}
 DROPPED_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed")
 # Fields that ask for what Anthropic cannot give whenever they are set (not

@@ -39,7 +39,9 @@ def error_message(body: bytes) -> str | None:
         return None
 
 
-def _apply(usage: Usage, u: dict[str, Any]) -> None:
+def apply_usage(usage: Usage, u: dict[str, Any]) -> None:
+    """A Messages `usage` object read into `usage`, in place (the stream's
+    events carry cumulative counts: each overwrites, none is summed)."""
     # Later events repeat only the fields they know; null or absent means "unchanged".
     if u.get("input_tokens") is not None:
         usage.input_tokens = int(u["input_tokens"])
@@ -63,7 +65,7 @@ def end_user(metadata: Any) -> str | None:
 def usage_from_message(message: dict[str, Any]) -> Usage:
     usage = Usage()
     if isinstance(message.get("usage"), dict):
-        _apply(usage, message["usage"])
+        apply_usage(usage, message["usage"])
     return usage
 
 
@@ -104,10 +106,10 @@ class StreamUsage:
                 message = data.get("message") or {}
                 self.model = message.get("model") or self.model
                 if isinstance(message.get("usage"), dict):
-                    _apply(self.usage, message["usage"])
+                    apply_usage(self.usage, message["usage"])
             elif ev.event == "message_delta":
                 if isinstance(data.get("usage"), dict):
-                    _apply(self.usage, data["usage"])
+                    apply_usage(self.usage, data["usage"])
             else:
                 err = data.get("error") or {}
                 self.error = f"{err.get('type', 'error')}: {err.get('message', '')}"

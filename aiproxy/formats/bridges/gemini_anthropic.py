@@ -35,7 +35,8 @@ The conversation:
   model turn where Anthropic had them; any other (Gemini's own, the
   `skip_thought_signature_validator` placeholder) is dropped.
 
-Tools: `functionDeclarations` with `parametersJsonSchema` as they are, or
+Tools: `functionDeclarations` with `parametersJsonSchema` as they are (but
+for upper-case type names, which Gemini takes there too: lower-cased), or
 `parameters` (Gemini's OpenAPI subset: upper-case types, `nullable`)
 rewritten as JSON Schema; without either, no parameters. `response` /
 `responseJsonSchema` (a function's output schema) and `behavior` are
@@ -62,8 +63,11 @@ generationConfig:
   last model turn called a function and lost its thinking blocks (another
   model's turn, or a client that dropped the signature), and when a tool
   call is forced (Anthropic takes only auto or none with thinking).
-- `responseMimeType: application/json` with `responseJsonSchema` (as it is) or
-  `responseSchema` (rewritten as JSON Schema) -> `output_config.format`;
+- `responseMimeType: application/json` with `responseJsonSchema` (type names
+  lower-cased: Gemini CLI's classifier sends `OBJECT`) or `responseSchema`
+  (rewritten as JSON Schema) -> `output_config.format`, its objects closed
+  (`additionalProperties: false` unless they say otherwise: Anthropic's
+  structured outputs take closed objects only);
   JSON without a schema has no Anthropic switch: a system line asks for one
   JSON value (`_JSON_ONLY`). `text/plain` is the default; other types: 400.
 - `responseModalities` other than TEXT, `responseLogprobs` / `logprobs`,
@@ -113,6 +117,11 @@ _MODES = {"AUTO": "auto", "VALIDATED": "auto", "MODE_UNSPECIFIED": "auto", "ANY"
 # OpenAPI Schema (Gemini's `parameters`) keys with the same meaning in JSON Schema.
 _SCHEMA_KEYS = ("format", "title", "description", "enum", "default", "minimum", "maximum", "minLength",
                 "maxLength", "pattern", "minItems", "maxItems", "minProperties", "maxProperties", "required")
+# JSON Schema keys whose values are schemas (or lists of them), and maps of them.
+_SUBSCHEMAS = frozenset({"items", "additionalProperties", "not", "contains", "if", "then", "else",
+                         "propertyNames", "anyOf", "oneOf", "allOf", "prefixItems"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_OPENAPI_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
 _NOT_IN_USER_TURN = ("functionCall", "executableCode", "codeExecutionResult")
 
 
@@ -268,8 +277,11 @@ class _Conversation:
             elif set(part) - {"thoughtSignature", "thought", "partMetadata"}:
                 raise Untranslatable(field, f"a model turn's {_kind(part)} part has no counterpart on Claude "
                                             "accounts")
-        if not thinking and not blocks:
-            return  # nothing left of the turn (only the thoughts shown)
+        merging = bool(self.out) and self.out[-1]["role"] == "assistant"
+        if not blocks and not merging:
+            # Nothing left but thoughts (an answer cut while thinking): thinking
+            # blocks alone are no assistant message Anthropic takes.
+            return
         message = self._message("assistant")
         message["thinking"].extend(thinking)
         message["content"].extend(blocks)
@@ -370,7 +382,7 @@ def _media(blob: Any, where: str) -> dict[str, Any]:
         try:
             # Either base64 alphabet, padded or not: the SDKs send urlsafe, others standard.
             normal = data.replace("+", "-").replace("/", "_").rstrip("=")
-            text = base64.urlsafe_b64decode(normal + "=" * (-len(normal) % 4)).decode("utf-8")
+            text = base64.b64decode(normal + "=" * (-len(normal) % 4), altchars=b"-_", validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise Untranslatable(f"{where}.data", "is not base64 of UTF-8 text") from exc
         return {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
@@ -436,8 +448,8 @@ def _declaration(declaration: Any, where: str) -> dict[str, Any]:
     if not _TOOL_NAME.fullmatch(name):
         raise Untranslatable(f"{where}.name", "Claude takes tool names of letters, digits, _ and -, at most 128")
     if declaration.get("parametersJsonSchema") is not None:
-        schema = _obj(declaration["parametersJsonSchema"], f"{where}.parametersJsonSchema")
         field = f"{where}.parametersJsonSchema"
+        schema = _plain_types(_obj(declaration["parametersJsonSchema"], field), field)
     elif declaration.get("parameters") is not None:
         field = f"{where}.parameters"
         schema = _json_schema(declaration["parameters"], field)
@@ -478,6 +490,42 @@ def _json_schema(schema: Any, where: str, depth: int = 0) -> dict[str, Any]:
         if schema.get("nullable") is True:
             out["anyOf"].append({"type": "null"})
     return out
+
+
+def _plain_types(schema: Any, where: str, *, close: bool = False, depth: int = 0) -> Any:
+    """A JSON Schema as Anthropic reads it: Gemini takes (and Gemini CLI sends, in
+    `responseJsonSchema`) its OpenAPI type names, upper-case, in JSON Schema too, so
+    those are lower-cased. With `close`, an object that does not say otherwise
+    takes no other properties: Anthropic's structured outputs accept only closed
+    objects, and Gemini answers with the declared properties only anyway."""
+    if isinstance(schema, list):
+        return [_plain_types(s, where, close=close, depth=depth + 1) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if depth > 64:
+        raise Untranslatable(where, "is nested too deeply")
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type":
+            out[key] = _lower_type(value)
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: _plain_types(v, where, close=close, depth=depth + 1) for k, v in value.items()}
+        elif key in _SUBSCHEMAS:
+            out[key] = _plain_types(value, where, close=close, depth=depth + 1)
+        else:
+            out[key] = value
+    kind = out.get("type")
+    if close and (kind == "object" or (isinstance(kind, list) and "object" in kind)):
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def _lower_type(kind: Any) -> Any:
+    if isinstance(kind, str):
+        return kind.lower() if kind in _OPENAPI_TYPES else kind
+    if isinstance(kind, list):
+        return [_lower_type(k) for k in kind]
+    return kind
 
 
 def _tool_choice(config: Any, tools: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -570,9 +618,11 @@ def _output(config: dict[str, Any]) -> dict[str, Any]:
     if mime != "application/json":
         raise Untranslatable(f"{where}.responseMimeType", "Claude answers text/plain or application/json")
     if json_schema is not None:
-        fmt = _obj(json_schema, f"{where}.responseJsonSchema")
+        field = f"{where}.responseJsonSchema"
+        fmt = _plain_types(_obj(json_schema, field), field, close=True)
     elif schema is not None:
-        fmt = _json_schema(schema, f"{where}.responseSchema")
+        field = f"{where}.responseSchema"
+        fmt = _plain_types(_json_schema(schema, field), field, close=True)
     else:
         return {"json_only": True}
     return {"format": {"type": "json_schema", "schema": fmt}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -52,6 +53,7 @@ def check_messages(out: dict[str, Any]) -> None:
     for i, message in enumerate(messages):
         content = message["content"]
         assert content and all(b.get("text", "x") for b in content)  # no empty message, no empty text
+        assert any(b["type"] not in ("thinking", "redacted_thinking") for b in content)
         if message["role"] == "assistant":
             calls = [b["id"] for b in content if b["type"] == "tool_use"]
             kinds = [b["type"] for b in content]
@@ -182,6 +184,13 @@ def test_tools_schemas_and_tool_choice() -> None:
             "c": {"type": ["number", "null"], "format": "double", "minimum": 0}}}},
     ]
     assert "tool_choice" not in out
+    # Gemini takes its upper-case type names in JSON Schema too; Anthropic does not. Tools stay open.
+    upper = translate(body(tools=[{"functionDeclarations": [{"name": "u", "parametersJsonSchema": {
+        "type": "OBJECT", "properties": {"a": {"type": ["STRING", "NULL"]}, "b": {"anyOf": [{"type": "Integer"}]}},
+        "$defs": {"d": {"type": "BOOLEAN"}}}}]}]))["tools"][0]["input_schema"]
+    assert upper == {"type": "object", "properties": {"a": {"type": ["string", "null"]},
+                                                      "b": {"anyOf": [{"type": "Integer"}]}},
+                     "$defs": {"d": {"type": "boolean"}}}
 
     def choice(config: dict[str, Any]) -> tuple[Any, list[str]]:
         got = translate(body(tools=tools, toolConfig={"functionCallingConfig": config}))
@@ -305,10 +314,11 @@ def test_thought_parts_are_dropped_and_gateway_signatures_restore_thinking() -> 
         out = translate(body(*lost, tools=[{"functionDeclarations": [WEATHER]}], generationConfig=config))
         assert out["messages"][1]["content"][0]["type"] == "tool_use"
         assert "thinking" not in out
-    # A turn made only of thoughts shown leaves nothing; its neighbours join.
-    out = translate(body(user({"text": "a"}), model({"text": "hmm", "thought": True}), user({"text": "b"})))
-    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "a"},
-                                                            {"type": "text", "text": "b"}]}]
+    # A turn made only of thoughts (shown, or signed) leaves nothing; its neighbours join.
+    for thoughts in (model({"text": "hmm", "thought": True}), model({"text": "", "thoughtSignature": signature})):
+        out = translate(body(user({"text": "a"}), thoughts, user({"text": "b"})))
+        assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "a"},
+                                                                {"type": "text", "text": "b"}]}]
 
 
 def test_thinking_budgets_levels_and_limits() -> None:
@@ -341,12 +351,20 @@ def test_thinking_budgets_levels_and_limits() -> None:
 
 
 def test_structured_output() -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "tags": {
+        "type": "array", "items": {"type": "object", "properties": {"t": {"type": "string"}}}}}, "required": ["n"]}
+    closed = {**schema, "additionalProperties": False, "properties": {**schema["properties"], "tags": {
+        "type": "array", "items": {**schema["properties"]["tags"]["items"], "additionalProperties": False}}}}
     out = translate(body(generationConfig={"responseMimeType": "application/json", "responseJsonSchema": schema}))
-    assert out["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": closed}}
     out = translate(body(generationConfig={"responseMimeType": "application/json", "responseSchema": {
-        "type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}, "required": ["n"]}}))
-    assert out["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+        "type": "OBJECT", "required": ["n"], "properties": {"n": {"type": "INTEGER"}, "tags": {
+            "type": "ARRAY", "items": {"type": "OBJECT", "properties": {"t": {"type": "STRING"}}}}}}}))
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": closed}}
+    # An object that says it is open stays open.
+    open_schema = {"type": "object", "additionalProperties": True}
+    out = translate(body(generationConfig={"responseMimeType": "application/json", "responseJsonSchema": open_schema}))
+    assert out["output_config"]["format"]["schema"] == open_schema
     out = translate(body(generationConfig={"responseMimeType": "application/json"}))
     assert "output_config" not in out and out["system"][-1]["text"].startswith("Answer with a single JSON value")
     assert refused(body(generationConfig={"responseMimeType": "text/x.enum"})).field == \
@@ -626,6 +644,56 @@ def test_fuzzed_streams_never_raise() -> None:
         pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]
         out, _ = run(raw, pieces, json_array=rng.random() < 0.5)
         assert out
+
+
+# -- what Gemini CLI really sends ------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+
+
+def cli_request(name: str) -> dict[str, Any]:
+    """A captured Gemini CLI request's body, with the route's stream flag (the method asks for it)."""
+    record = orjson.loads((FIXTURES / name).read_bytes())
+    data: dict[str, Any] = record["body"]
+    if record["path"].endswith(":streamGenerateContent"):
+        data = {**data, "stream": True}
+    return data
+
+
+@pytest.mark.parametrize("name", ["gemini_cli_classifier.json", "gemini_cli_generate_first.json",
+                                  "gemini_cli_generate_tool_result.json"])
+def test_gemini_clis_requests_translate(name: str) -> None:
+    data = cli_request(name)
+    out = translate(data)
+    assert out["stream"] is (name != "gemini_cli_classifier.json")
+    assert out["system"] and len(out["messages"][0]["content"]) == 2
+    assert "temperature" not in orjson.dumps(out).decode()
+    if "tools" in data:
+        assert [t["name"] for t in out["tools"]] == [d["name"] for d in data["tools"][0]["functionDeclarations"]]
+    for pair, upstream in ((anthropic_gemini, "gemini-2.5-pro"), (anthropic_openai_chat, "gpt-4o")):
+        pair.request(out, RequestOptions(model=upstream))
+
+
+def test_gemini_clis_classifier_gets_a_closed_lower_case_schema_and_thinking() -> None:
+    out = translate(cli_request("gemini_cli_classifier.json"))
+    assert out["output_config"]["format"]["schema"] == {
+        "type": "object", "additionalProperties": False, "required": ["complexity_reasoning", "complexity_score"],
+        "properties": {"complexity_reasoning": {"type": "string", "description": "Brief explanation for the score."},
+                       "complexity_score": {"type": "integer", "description": "Complexity score from 1-100."}}}
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 16384, "display": "summarized"}
+
+
+def test_gemini_clis_tool_turn_pairs_by_its_id_and_leaves_the_fakes_signature_behind() -> None:
+    data = cli_request("gemini_cli_generate_tool_result.json")
+    call = data["contents"][1]["parts"][0]
+    out = translate(data)
+    assert out["messages"][1] == {"role": "assistant", "content": [
+        {"type": "tool_use", "id": call["functionCall"]["id"], "name": "list_directory", "input": {"dir_path": "."}}]}
+    result = out["messages"][2]["content"][0]
+    assert result["tool_use_id"] == call["functionCall"]["id"] and result["content"].startswith("Directory listing")
+    # The signature is the Gemini fake's, not a gateway-made one: the thinking of that turn is lost,
+    # so this request does not think (Anthropic would refuse the tool loop otherwise).
+    assert "thinking" not in out and out["max_tokens"] == DEFAULT_MAX_TOKENS
 
 
 # -- round trips through the pairs this one is composed with --------------------------------------

@@ -127,8 +127,7 @@ _NOT_IN_USER_TURN = ("functionCall", "executableCode", "codeExecutionResult")
 
 def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     """The Messages body for a GenerateContentRequest."""
-    if not isinstance(data, dict):
-        raise Untranslatable("body", "must be a JSON object")
+    data = _obj(data, "body")
     if data.get("cachedContent") is not None:
         raise Untranslatable("cachedContent", "a Gemini context cache has no counterpart on Claude accounts")
     body: dict[str, Any] = {"model": options.model}
@@ -169,10 +168,30 @@ def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     return TranslatedRequest(body, wire.MESSAGES_PATH, streamed)
 
 
-def _obj(value: Any, where: str) -> dict[str, Any]:
+def _payload(value: Any, where: str) -> dict[str, Any]:
+    """An object of the client's own (a schema, a function's response): keys as they are."""
     if not isinstance(value, dict):
         raise Untranslatable(where, "must be an object")
     return value
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    """An object of Gemini's request structure, its field names in lowerCamelCase.
+
+    Google's API reads protobuf JSON, which takes a field's proto name too
+    (`thinking_budget` for `thinkingBudget`), and google-genai sends such names
+    in places (`parameters_json_schema`, `thinking_config`'s fields)."""
+    fields = _payload(value, where)
+    if not any("_" in key for key in fields):
+        return fields
+    return {_camel(key): item for key, item in fields.items()}
+
+
+def _camel(key: str) -> str:
+    if "_" not in key or key.startswith("$"):
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -395,7 +414,7 @@ def _result_content(response: dict[str, Any], where: str) -> tuple[str | list[di
     value = response.get("response", {})
     if value is None:
         value = {}
-    value = _obj(value, f"{where}.response")
+    value = _payload(value, f"{where}.response")
     failed = "error" in value and "output" not in value
     key = "error" if failed else "output"
     if set(value) == {key} and isinstance(value[key], str):
@@ -449,7 +468,7 @@ def _declaration(declaration: Any, where: str) -> dict[str, Any]:
         raise Untranslatable(f"{where}.name", "Claude takes tool names of letters, digits, _ and -, at most 128")
     if declaration.get("parametersJsonSchema") is not None:
         field = f"{where}.parametersJsonSchema"
-        schema = _plain_types(_obj(declaration["parametersJsonSchema"], field), field)
+        schema = _plain_types(_payload(declaration["parametersJsonSchema"], field), field)
     elif declaration.get("parameters") is not None:
         field = f"{where}.parameters"
         schema = _json_schema(declaration["parameters"], field)
@@ -480,7 +499,7 @@ def _json_schema(schema: Any, where: str, depth: int = 0) -> dict[str, Any]:
     if kind is not None:
         out["type"] = [kind, "null"] if schema.get("nullable") is True else kind
     if "properties" in schema:
-        props = _obj(schema["properties"], f"{where}.properties")
+        props = _payload(schema["properties"], f"{where}.properties")
         out["properties"] = {k: _json_schema(v, f"{where}.properties.{k}", depth + 1) for k, v in props.items()}
     if "items" in schema:
         out["items"] = _json_schema(schema["items"], f"{where}.items", depth + 1)
@@ -619,7 +638,7 @@ def _output(config: dict[str, Any]) -> dict[str, Any]:
         raise Untranslatable(f"{where}.responseMimeType", "Claude answers text/plain or application/json")
     if json_schema is not None:
         field = f"{where}.responseJsonSchema"
-        fmt = _plain_types(_obj(json_schema, field), field, close=True)
+        fmt = _plain_types(_payload(json_schema, field), field, close=True)
     elif schema is not None:
         field = f"{where}.responseSchema"
         fmt = _plain_types(_json_schema(schema, field), field, close=True)

@@ -125,6 +125,25 @@ def test_text_system_turns_and_dropped_fields() -> None:
     assert translate(body())["max_tokens"] == DEFAULT_MAX_TOKENS
 
 
+def test_field_names_in_protobufs_own_spelling_are_read_too() -> None:
+    """Google's API takes snake_case field names, and google-genai sends some (its function
+    declarations' parameters_json_schema, thinking_config's fields)."""
+    out = translate({
+        "contents": [{"role": "user", "parts": [{"text": "Hi"}, {"inline_data": {"mime_type": "image/png",
+                                                                                 "data": "iVBO"}}]}],
+        "system_instruction": {"parts": [{"text": "Be brief."}]},
+        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {
+            "type": "object", "properties": {"snake_name": {"type": "string"}}}}]}],
+        "tool_config": {"function_calling_config": {"mode": "ANY", "allowed_function_names": ["f"]}},
+        "generation_config": {"max_output_tokens": 50, "stop_sequences": ["x"], "response_mime_type": "text/plain"}})
+    assert out["system"] == [{"type": "text", "text": "Be brief."}]
+    assert out["messages"][0]["content"][1]["source"]["media_type"] == "image/png"
+    assert out["tools"][0]["input_schema"]["properties"] == {"snake_name": {"type": "string"}}  # the client's own
+    assert (out["tool_choice"], out["max_tokens"], out["stop_sequences"]) == ({"type": "tool", "name": "f"}, 50, ["x"])
+    thinking = translate(body(generationConfig={"thinking_config": {"thinking_budget": 3000, "include_thoughts": True}}))
+    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": 3000, "display": "summarized"}
+
+
 def test_stream_is_the_routes_flag_and_the_account_drop_list_applies() -> None:
     translated = request(body(stream=True), OPTS)
     assert translated.stream and translated.body["stream"] is True and translated.query == ()
@@ -865,3 +884,137 @@ def test_fuzzed_answers_always_give_a_response() -> None:
         raw = orjson.dumps({"content": content, "stop_reason": _random_value(rng), "usage": {"output_tokens": 1}})
         out = orjson.loads(BRIDGE.answer(raw, "g"))
         genai.GenerateContentResponse.model_validate_json(orjson.dumps(out))
+
+
+# -- the google-genai SDK itself on the translated answers ------------------------------------------
+
+
+class FakeClaude:
+    """The composed gateway in miniature: the SDK's request through this pair, a Claude that thinks
+    and calls get_weather until it has a result, its answer (whole or streamed) back through the pair."""
+
+    THINKING = {"type": "thinking", "thinking": "I should call the tool.", "signature": "EqQBCkYIBRgCsig=="}
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def transport(self) -> Any:
+        import httpx
+
+        def handle(req: httpx.Request) -> httpx.Response:
+            method = req.url.path.rpartition(":")[2]
+            data = orjson.loads(req.content)
+            if method == "streamGenerateContent":
+                data["stream"] = True  # what the route adds
+            body = translate(data)
+            self.bodies.append(body)
+            message = self.answer(body)
+            if not body["stream"]:
+                return httpx.Response(200, content=BRIDGE.answer(orjson.dumps(message), "gemini-2.5-pro"))
+            translator = (BRIDGE.stream if req.url.params.get("alt") == "sse" else array_stream)("gemini-2.5-pro")
+            raw = self.events(message)
+            out = b"".join(translator.feed(raw[i:i + 5]) for i in range(0, len(raw), 5)) + translator.end()
+            return httpx.Response(200, content=out, headers={"content-type": "text/event-stream"})
+
+        return httpx.MockTransport(handle)
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        last = body["messages"][-1]["content"]
+        if any(b["type"] == "tool_result" for b in last):
+            content: list[dict[str, Any]] = [{"type": "text", "text": "It is sunny in Paris."}]
+            stop = "end_turn"
+        else:
+            content = [self.THINKING, {"type": "tool_use", "id": "toolu_01W", "name": "get_weather",
+                                       "input": {"city": "Paris"}}]
+            stop = "tool_use"
+        return {"id": f"msg_{len(self.bodies)}", "type": "message", "role": "assistant", "model": body["model"],
+                "content": content, "stop_reason": stop, "stop_sequence": None,
+                "usage": {"input_tokens": 30, "cache_read_input_tokens": 70, "output_tokens": 12}}
+
+    @staticmethod
+    def events(message: dict[str, Any]) -> bytes:
+        out = [event("message_start", {"message": {**message, "content": [], "stop_reason": None,
+                                                   "usage": {**message["usage"], "output_tokens": 1}}})]
+        for i, block in enumerate(message["content"]):
+            kind = block["type"]
+            start = {"tool_use": {**block, "input": {}}, "text": {"type": "text", "text": ""},
+                     "thinking": {"type": "thinking", "thinking": "", "signature": ""}}[kind]
+            out.append(event("content_block_start", {"index": i, "content_block": start}))
+            if kind == "text":
+                out += [delta(i, type="text_delta", text=block["text"][:5]),
+                        delta(i, type="text_delta", text=block["text"][5:])]
+            elif kind == "thinking":
+                out += [delta(i, type="thinking_delta", thinking=block["thinking"]),
+                        delta(i, type="signature_delta", signature=block["signature"])]
+            else:
+                arguments = orjson.dumps(block["input"]).decode()
+                out += [delta(i, type="input_json_delta", partial_json=arguments[:4]),
+                        delta(i, type="input_json_delta", partial_json=arguments[4:])]
+            out.append(event("content_block_stop", {"index": i}))
+        out.append(event("message_delta", {"delta": {"stop_reason": message["stop_reason"]},
+                                           "usage": {"output_tokens": message["usage"]["output_tokens"]}}))
+        return b"".join(out) + event("message_stop", {})
+
+
+def sdk_client(fake: FakeClaude) -> Any:
+    import httpx
+    from google import genai as sdk
+
+    return sdk.Client(api_key="k", http_options=genai.HttpOptions(
+        base_url="http://gateway/gemini", httpx_client=httpx.Client(transport=fake.transport())))
+
+
+def test_the_sdks_automatic_function_calling_loop_keeps_claudes_thinking() -> None:
+    fake = FakeClaude()
+
+    def get_weather(city: str) -> str:
+        """The weather of a city."""
+        return f"sunny in {city}"
+
+    config = genai.GenerateContentConfig(
+        tools=[get_weather], system_instruction="Be brief.", temperature=0.3,
+        thinking_config=genai.ThinkingConfig(thinking_budget=2048, include_thoughts=True))
+    got = sdk_client(fake).models.generate_content(model="gemini-2.5-pro", contents="Weather in Paris?",
+                                                   config=config)
+    assert got.text == "It is sunny in Paris."
+    assert got.usage_metadata and got.usage_metadata.prompt_token_count == 100
+    assert got.usage_metadata.cached_content_token_count == 70
+    first, second = fake.bodies
+    assert first["tools"][0]["name"] == "get_weather" and first["thinking"]["budget_tokens"] == 2048
+    # The SDK sent the model's turn back (the signature decoded to bytes and encoded again):
+    # Claude gets its exact thinking block in front of its call, so thinking stays on.
+    assert second["messages"][1]["content"][0] == FakeClaude.THINKING
+    assert second["messages"][2]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_01W",
+                                                   "content": '{"result":"sunny in Paris"}'}
+    assert second["thinking"]["type"] == "enabled"
+
+
+def test_the_sdks_stream_and_a_manual_tool_loop() -> None:
+    fake = FakeClaude()
+    client = sdk_client(fake)
+    config = genai.GenerateContentConfig(
+        tools=[genai.Tool(function_declarations=[genai.FunctionDeclaration(
+            name="get_weather", parameters=genai.Schema(type=genai.Type.OBJECT, properties={
+                "city": genai.Schema(type=genai.Type.STRING)}))])],
+        thinking_config=genai.ThinkingConfig(thinking_level=genai.ThinkingLevel.LOW, include_thoughts=True))
+    question = genai.Content(role="user", parts=[genai.Part(text="Weather in Paris?")])
+    pieces = list(client.models.generate_content_stream(model="gemini-2.5-pro", contents=[question],
+                                                        config=config))
+    parts = [p for c in pieces for p in (c.candidates[0].content.parts or []) if c.candidates and c.candidates[0].content]
+    thoughts = [p.text for p in parts if p.thought]
+    calls = [p for p in parts if p.function_call]
+    assert thoughts == ["I should call the tool."] and len(calls) == 1
+    assert calls[0].function_call.args == {"city": "Paris"} and calls[0].thought_signature
+    turn = genai.Content(role="model", parts=calls)  # as Gemini CLI keeps it: the call part with its signature
+    result = genai.Content(role="user", parts=[genai.Part.from_function_response(
+        name="get_weather", response={"output": "sunny"})])
+    pieces = list(client.models.generate_content_stream(model="gemini-2.5-pro", contents=[question, turn, result],
+                                                        config=config))
+    assert "".join(p.text or "" for p in pieces) == "It is sunny in Paris."
+    assert pieces[-1].candidates and pieces[-1].candidates[0].finish_reason == genai.FinishReason.STOP
+    assert pieces[-1].usage_metadata and pieces[-1].usage_metadata.total_token_count == 112
+    second = fake.bodies[1]
+    assert second["messages"][1]["content"][0] == FakeClaude.THINKING
+    assert second["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_01W",
+                                                 "content": "sunny"}]
+    assert second["thinking"] == {"type": "enabled", "budget_tokens": 2048, "display": "summarized"}

@@ -142,7 +142,7 @@ def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         system.append({"type": "text", "text": _JSON_ONLY})
     if thinking is not None and (conversation.lost_thinking or (choice or {}).get("type") in ("any", "tool")):
         thinking = None
-    if thinking is not None and "maxOutputTokens" not in config:
+    if thinking is not None and config.get("maxOutputTokens") is None:
         max_tokens += thinking["budget_tokens"]
     if thinking is not None and thinking["budget_tokens"] >= max_tokens:
         thinking["budget_tokens"] = max_tokens - 1
@@ -235,7 +235,7 @@ class _Conversation:
         for i, content in enumerate(contents):
             where = f"contents[{i}]"
             content = _obj(content, where)
-            role = content.get("role", "user")
+            role = content.get("role") or "user"  # Gemini reads a turn without a role as the user's
             if role not in _ROLES:
                 raise Untranslatable(f"{where}.role", "must be user or model")
             parts = _list(content.get("parts", []), f"{where}.parts")

@@ -18,7 +18,7 @@ from google.genai import types as genai
 from aiproxy.formats import gemini, wire
 from aiproxy.formats.bridges import anthropic_gemini, anthropic_openai_chat, anthropic_openai_responses
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
-from aiproxy.formats.bridges.gemini_anthropic import BRIDGE, DEFAULT_MAX_TOKENS, request
+from aiproxy.formats.bridges.gemini_anthropic import BRIDGE, DEFAULT_MAX_TOKENS, DROPPED, request
 from aiproxy.formats.bridges.gemini_anthropic_answer import THINKING_MAGIC, pack_thinking, unpack_thinking
 from aiproxy.formats.bridges.gemini_anthropic_stream import array_stream
 from aiproxy.formats.sse import SSEParser
@@ -123,6 +123,24 @@ def test_text_system_turns_and_dropped_fields() -> None:
                      {"role": "user", "content": [{"type": "text", "text": "Bye"}]}],
     }
     assert translate(body())["max_tokens"] == DEFAULT_MAX_TOKENS
+
+
+def test_the_written_drop_list_changes_nothing() -> None:
+    values = {"safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}],
+              "labels": {"a": "b"}, "temperature": 0.7, "topP": 0.9, "topK": 40, "seed": 3, "presencePenalty": 0.1,
+              "frequencyPenalty": 0.1, "mediaResolution": "MEDIA_RESOLUTION_LOW", "speechConfig": {},
+              "audioTimestamp": True, "routingConfig": {}, "modelSelectionConfig": {},
+              "enableEnhancedCivicAnswers": True, "retrievalConfig": {"languageCode": "en"}}
+    plain = body(tools=[{"functionDeclarations": [WEATHER]}], toolConfig={"functionCallingConfig": {"mode": "AUTO"}},
+                 generationConfig={"maxOutputTokens": 64})
+    full = orjson.loads(orjson.dumps(plain))
+    for path in DROPPED:
+        *parents, name = path.split(".")
+        target = full
+        for parent in parents:
+            target = target[parent]
+        target[name] = values[name]
+    assert translate(full) == translate(plain)
 
 
 def test_field_names_in_protobufs_own_spelling_are_read_too() -> None:

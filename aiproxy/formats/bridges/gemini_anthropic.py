@@ -58,8 +58,10 @@ generationConfig:
   thinkingBudget > 0 as it is (at least Anthropic's 1024), -1 (dynamic) and
   thinkingLevel by `_LEVEL_BUDGETS`; 0 and MINIMAL think not. The budget stays
   below max_tokens (cut to max_tokens - 1; no thinking when that is under
-  1024). `includeThoughts` -> `display: summarized`, else `omitted` (the
-  signatures still come, the text does not). Thinking is left off when the
+  1024). Without `includeThoughts`, `display: omitted` (the signatures still
+  come, the text does not); with it, no `display`: Anthropic's default shows
+  the (summarized) thinking, and a field fewer is one fewer an older
+  Anthropic-compatible upstream (Bedrock) could refuse. Thinking is left off when the
   last model turn called a function and lost its thinking blocks (another
   model's turn, or a client that dropped the signature), and when a tool
   call is forced (Anthropic takes only auto or none with thinking).
@@ -621,9 +623,10 @@ def _thinking(config: Any) -> dict[str, Any] | None:
         return None  # includeThoughts alone: the model's default, no thinking on Claude
     if budget == 0:
         return None
-    shown = config.get("includeThoughts") is True
-    return {"type": "enabled", "budget_tokens": max(budget, MIN_THINKING_BUDGET),
-            "display": "summarized" if shown else "omitted"}
+    thinking: dict[str, Any] = {"type": "enabled", "budget_tokens": max(budget, MIN_THINKING_BUDGET)}
+    if config.get("includeThoughts") is not True:
+        thinking["display"] = "omitted"
+    return thinking
 
 
 def _output(config: dict[str, Any]) -> dict[str, Any]:

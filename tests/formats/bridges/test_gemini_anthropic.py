@@ -159,7 +159,7 @@ def test_field_names_in_protobufs_own_spelling_are_read_too() -> None:
     assert out["tools"][0]["input_schema"]["properties"] == {"snake_name": {"type": "string"}}  # the client's own
     assert (out["tool_choice"], out["max_tokens"], out["stop_sequences"]) == ({"type": "tool", "name": "f"}, 50, ["x"])
     thinking = translate(body(generationConfig={"thinking_config": {"thinking_budget": 3000, "include_thoughts": True}}))
-    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": 3000, "display": "summarized"}
+    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": 3000}
 
 
 def test_stream_is_the_routes_flag_and_the_account_drop_list_applies() -> None:
@@ -338,7 +338,7 @@ def test_thought_parts_are_dropped_and_gateway_signatures_restore_thinking() -> 
     out = translate(body(*history, tools=[{"functionDeclarations": [WEATHER]}], generationConfig=config))
     assert out["messages"][1]["content"] == [
         *blocks, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}]
-    assert out["thinking"] == {"type": "enabled", "budget_tokens": 2048, "display": "summarized"}
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert out["max_tokens"] == DEFAULT_MAX_TOKENS + 2048
     # google-genai sends it back urlsafe and other clients may use the standard alphabet, without padding.
     for variant in (signature.replace("-", "+").replace("_", "/"), signature.rstrip("=")):
@@ -717,7 +717,7 @@ def test_gemini_clis_classifier_gets_a_closed_lower_case_schema_and_thinking() -
         "type": "object", "additionalProperties": False, "required": ["complexity_reasoning", "complexity_score"],
         "properties": {"complexity_reasoning": {"type": "string", "description": "Brief explanation for the score."},
                        "complexity_score": {"type": "integer", "description": "Complexity score from 1-100."}}}
-    assert out["thinking"] == {"type": "enabled", "budget_tokens": 16384, "display": "summarized"}
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 16384}
 
 
 def test_gemini_clis_tool_turn_pairs_by_its_id_and_leaves_the_fakes_signature_behind() -> None:
@@ -1035,4 +1035,4 @@ def test_the_sdks_stream_and_a_manual_tool_loop() -> None:
     assert second["messages"][1]["content"][0] == FakeClaude.THINKING
     assert second["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_01W",
                                                  "content": "sunny"}]
-    assert second["thinking"] == {"type": "enabled", "budget_tokens": 2048, "display": "summarized"}
+    assert second["thinking"] == {"type": "enabled", "budget_tokens": 2048}

@@ -9,6 +9,10 @@ is the route's to say (the method, not the body, asks for it): the route puts
 field); `gemini_anthropic_stream` writes SSE (`alt=sse`) or, through
 `array_stream`, the JSON array.
 
+Field names are read in either spelling protobuf JSON takes (`thinkingBudget`
+or `thinking_budget`: google-genai sends some in snake_case); the client's own
+objects (schemas, args, responses) are left as they are.
+
 The conversation:
 - `contents` roles `user` (also a missing role, and the legacy `function`) and
   `model` become user and assistant messages; consecutive turns of one role
@@ -49,8 +53,9 @@ ANY -> any; ANY with one allowedFunctionNames entry -> that tool, with several
 -> any, and only those tools are sent (the calls Gemini would allow).
 
 generationConfig:
-- `maxOutputTokens` -> `max_tokens`, else `DEFAULT_MAX_TOKENS` (8192, the
-  default the other pairs' targets use), plus the thinking budget when
+- `maxOutputTokens` -> `max_tokens`, else `DEFAULT_MAX_TOKENS` (8192: Gemini's
+  own default is the model's whole limit, which Anthropic has no word for and
+  which differs per Claude model; 8192 fits every one), plus the thinking budget when
   thinking is on (so the answer keeps its 8192 besides the thinking);
   `stopSequences` -> `stop_sequences`; `candidateCount` above 1: 400.
 - thinkingConfig -> `thinking{type: enabled, budget_tokens}` (taken by every

@@ -1036,3 +1036,47 @@ def test_the_sdks_stream_and_a_manual_tool_loop() -> None:
     assert second["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_01W",
                                                  "content": "sunny"}]
     assert second["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
+def test_composed_with_the_chat_pair_a_gemini_client_is_served_by_a_chat_account() -> None:
+    from aiproxy.formats.bridges.compose import compose
+
+    bridge = compose(BRIDGE, anthropic_openai_chat.BRIDGE)
+    assert (bridge.client, bridge.upstream) == (wire.GEMINI, wire.OPENAI_CHAT)
+    out = bridge.request({**LOOP, "stream": True}, RequestOptions(model="gpt-4o"))
+    assert out.path == wire.CHAT_PATH and out.stream and out.body["model"] == "gpt-4o"
+    assert [m["role"] for m in out.body["messages"]] == ["system", "user", "assistant", "tool"]
+    completion = orjson.dumps({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "Checking.", "tool_calls": [{
+                "id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                                 "arguments": '{"city":"Rome"}'}}]}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
+                  "prompt_tokens_details": {"cached_tokens": 100}}})
+    got = gemini_answer(bridge.answer(completion, "gemini-2.5-pro"))
+    assert got.text == "Checking."
+    assert [(c.id, c.name, c.args) for c in got.function_calls or []] == [("call_1", "get_weather", {"city": "Rome"})]
+    assert got.usage_metadata and (got.usage_metadata.prompt_token_count, got.usage_metadata.cached_content_token_count,
+                                   got.usage_metadata.candidates_token_count) == (120, 100, 9)
+
+    def data(chunk: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps({"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o",
+                                         "created": 1, **chunk}) + b"\n\n"
+
+    upstream = b"".join([
+        data({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi "}}]}),
+        data({"choices": [{"index": 0, "delta": {"content": "there"}}]}),
+        data({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        data({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22}}),
+        b"data: [DONE]\n\n"])
+    def run_split(cut: int) -> list[dict[str, Any]]:
+        translator = bridge.stream("gemini-2.5-pro")
+        raw = translator.feed(upstream[:cut]) + translator.feed(upstream[cut:]) + translator.end()
+        return [{k: v for k, v in e.items() if k != "responseId"} for e in chunks(raw)]  # the chat pair's id is random
+
+    elements = run_split(0)
+    assert all(run_split(cut) == elements for cut in range(len(upstream) + 1))
+    assert "".join(p.get("text", "") for p in parts_of(elements)) == "Hi there"
+    assert elements[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert elements[-1]["usageMetadata"]["totalTokenCount"] == 22

@@ -207,7 +207,7 @@ def shell_action(arguments: dict[str, Any]) -> dict[str, Any]:
         "command": [part for part in command if isinstance(part, str)] if isinstance(command, list) else [],
         "timeout_ms": timeout if isinstance(timeout, int) and not isinstance(timeout, bool) else None,
         "working_directory": workdir if isinstance(workdir, str) else None,
-        "env": None,
+        "env": {},
         "user": None,
     }
 

@@ -66,6 +66,7 @@ class _Block:
         self.parts: list[str] = []  # text, thinking text, or JSON fragments as they came
         self.signature = ""
         self.redacted = ""
+        self.name = ""  # a tool call's tool
 
 
 class AnthropicToResponsesStream:
@@ -202,6 +203,7 @@ class AnthropicToResponsesStream:
             if item["type"] == "function_call":
                 item["arguments"] = ""
             self._block = _Block(tool_kind(name, self._context), index, item)
+            self._block.name = name
             return out + self._added(self._block)
         self._block = _Block("reasoning", index, {"id": item_id("rs", self._id, index), "type": "reasoning",
                                                   "summary": []})
@@ -268,8 +270,7 @@ class AnthropicToResponsesStream:
             parsed = orjson.loads(arguments) if arguments.strip() else {}
         except orjson.JSONDecodeError:
             parsed = {}  # cut-off arguments (the limit hit mid-call): the status says why
-        item = call_item(self._id, block.index, block.item["call_id"], _text(block.item.get("name")), parsed,
-                         self._context)
+        item = call_item(self._id, block.index, block.item["call_id"], block.name, parsed, self._context)
         out = b""
         if block.kind == "function_call":
             # The arguments exactly as relayed, even when cut: the deltas added up to them.

@@ -12,12 +12,14 @@ Items are made as the answer module makes them (same ids, same kinds). Text
 deltas are relayed as they come, inside a `message` item that stays open over
 consecutive text blocks (one `output_text` part, with its
 `content_part.added` first, per block). A function call's JSON fragments are
-relayed as `function_call_arguments.delta`s. What cannot be relayed before it
-is whole is held for its one item only: a custom tool's input is a string
-inside the JSON fragments, sent as one `custom_tool_call_input.delta` when the
-block ends; a `local_shell_call`'s action is parsed at its end; a thinking
-block's text and signature go into `encrypted_content` at its end (its text
-streams as `reasoning_summary_text.delta`s when summaries were asked for).
+relayed as `function_call_arguments.delta`s. A custom tool's input is the
+string inside its JSON fragments (`{"input": "..."}`): it is decoded as the
+fragments come (`_StringValue`) and relayed as
+`custom_tool_call_input.delta`s, so Codex shows a patch while it is written.
+What cannot be relayed before it is whole is held for its one item only: a
+`local_shell_call`'s action is parsed at its end; a thinking block's text and
+signature go into `encrypted_content` at its end (its text streams as
+`reasoning_summary_text.delta`s when summaries were asked for).
 
 An Anthropic `error` event, or a stream that ends without `message_stop`,
 becomes `response.failed` with `error{code, message}` (both Codex and the SDK
@@ -36,6 +38,7 @@ from .. import anthropic
 from ..sse import SSEFramer, parse_frame
 from ..usage import Usage
 from .openai_responses_anthropic_answer import (
+    CUSTOM_INPUT,
     ReplyContext,
     call_item,
     item_id,
@@ -56,6 +59,92 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class _StringValue:
+    """The text of one JSON string member (`{"input": "..."}`), decoded as its fragments arrive.
+
+    Only the shape a model writes for a one-argument schema is followed: the
+    object opening with that member. Anything else (another member first, a
+    malformed escape) stops the decoding, and the whole value is read from the
+    finished JSON instead.
+    """
+
+    def __init__(self, member: str) -> None:
+        self._opening = '{"' + member + '":"'  # compared without whitespace
+        self._seen = ""  # the opening read so far, whitespace dropped
+        self._raw = ""  # escaped text not decoded yet
+        self.decoded = ""  # all the text decoded so far
+        self.failed = False
+        self._inside = False
+        self._closed = False
+
+    def feed(self, fragment: str) -> str:
+        """The newly decoded text this fragment completes."""
+        if self.failed or self._closed:
+            return ""
+        if not self._inside:
+            for n, char in enumerate(fragment):
+                if char.isspace():
+                    continue  # between the opening's tokens (the member's name has none)
+                self._seen += char
+                if not self._opening.startswith(self._seen):
+                    self.failed = True
+                    return ""
+                if self._seen == self._opening:
+                    self._inside = True
+                    fragment = fragment[n + 1:]
+                    break
+            else:
+                return ""
+        self._raw += fragment
+        end = self._safe_end()
+        if end is None:
+            self.failed = True
+            return ""
+        try:
+            text = orjson.loads('"' + self._raw[:end] + '"')
+        except orjson.JSONDecodeError:
+            self.failed = True
+            return ""
+        self._raw = self._raw[end:]
+        if self._raw.startswith('"'):
+            self._closed = True
+        self.decoded += text
+        return str(text)
+
+    def _safe_end(self) -> int | None:
+        """How much of the raw text decodes whole (up to an escape cut short or the closing quote);
+        None for a malformed escape."""
+        raw, i = self._raw, 0
+        while i < len(raw):
+            char = raw[i]
+            if char == '"':
+                return i
+            if char != "\\":
+                i += 1
+                continue
+            if i + 1 >= len(raw):
+                return i
+            if raw[i + 1] != "u":
+                i += 2
+                continue
+            if i + 6 > len(raw):
+                return i
+            if not set(raw[i + 2:i + 6]) <= _HEX:
+                return None
+            if 0xD800 <= int(raw[i + 2:i + 6], 16) < 0xDC00:  # a surrogate pair: both halves or neither
+                if i + 12 > len(raw):
+                    return i
+                if raw[i + 6:i + 8] != "\\u" or not set(raw[i + 8:i + 12]) <= _HEX:
+                    return None
+                i += 12
+            else:
+                i += 6
+        return i
+
+
 class _Block:
     """The Anthropic content block being streamed, and its output item's bookkeeping."""
 
@@ -67,6 +156,7 @@ class _Block:
         self.signature = ""
         self.redacted = ""
         self.name = ""  # a tool call's tool
+        self.input = _StringValue(CUSTOM_INPUT)  # a custom tool's input, decoded as it comes
 
 
 class AnthropicToResponsesStream:
@@ -254,6 +344,11 @@ class AnthropicToResponsesStream:
             if block.kind == "function_call" and fragment:
                 return self._event("response.function_call_arguments.delta", {**self._where(block),
                                                                                "delta": fragment})
+            if block.kind == "custom_tool_call":
+                text = block.input.feed(fragment)
+                if text:
+                    return self._event("response.custom_tool_call_input.delta", {**self._where(block),
+                                                                                  "delta": text})
         return b""
 
     def _block_stop(self, data: dict[str, Any]) -> bytes:
@@ -278,9 +373,11 @@ class AnthropicToResponsesStream:
             out = self._event("response.function_call_arguments.done", {
                 **self._where(block), "name": item["name"], "arguments": item["arguments"]})
         elif block.kind == "custom_tool_call":
-            if item["input"]:
-                out = self._event("response.custom_tool_call_input.delta", {**self._where(block),
-                                                                             "delta": item["input"]})
+            # What the deltas did not carry yet: the rest, or (decoding stopped early) the whole.
+            sent = block.input.decoded
+            rest = item["input"][len(sent):] if item["input"].startswith(sent) else ""
+            if rest:
+                out = self._event("response.custom_tool_call_input.delta", {**self._where(block), "delta": rest})
             out += self._event("response.custom_tool_call_input.done", {**self._where(block),
                                                                          "input": item["input"]})
         return out + self._item_done(block, item)

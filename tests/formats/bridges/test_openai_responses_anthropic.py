@@ -555,8 +555,11 @@ def test_recorded_stream_makes_the_response_the_sdk_and_codex_expect() -> None:
     # Codex acts on each output_item.done's whole item: the same items as the final response.
     done = [e["item"] for e in seen if e["type"] == "response.output_item.done"]
     assert done == seen[-1]["response"]["output"]
+    # A custom tool's input streams as text, decoded out of its JSON fragments.
     custom = [e for e in seen if e["type"].startswith("response.custom_tool_call_input")]
-    assert [e["type"] for e in custom] == ["response.custom_tool_call_input.delta", "response.custom_tool_call_input.done"]
+    assert [(e["type"].rsplit(".", 1)[1], e.get("delta")) for e in custom] == [
+        ("delta", "*** Begin"), ("delta", " Patch\n"), ("done", None)]
+    assert custom[-1]["input"] == "*** Begin Patch\n"
     assert final.usage is not None and (final.usage.input_tokens, final.usage.input_tokens_details.cached_tokens,
                                         final.usage.input_tokens_details.cache_write_tokens,
                                         final.usage.output_tokens) == (127, 100, 7, 42)
@@ -580,6 +583,27 @@ def test_stream_fed_byte_by_byte_and_at_every_split_gives_the_same_events() -> N
     assert _stable(run(RECORDED, pieces=(RECORDED[i:i + 1] for i in range(len(RECORDED))))[0]) == whole
     for i in range(0, len(RECORDED), 7):
         assert _stable(run(RECORDED, pieces=iter([RECORDED[:i], RECORDED[i:]]))[0]) == whole, i
+
+
+@pytest.mark.parametrize("arguments", [
+    {"input": "*** Begin Patch\n*** Update File: \"a b\".py\n+é ✓ 😀 \\ \t end"},
+    {"input": ""},
+    {"other": 1, "input": "late"},  # not the shape followed as it comes: sent whole at the end
+])
+def test_a_custom_tool_input_streams_as_decoded_text_at_every_split(arguments: dict[str, Any]) -> None:
+    encoded = orjson.dumps(arguments).decode().replace("😀", "\\ud83d\\ude00").replace("é", "\\u00e9")
+    encoded = encoded.replace('{"input":', '{ "input" : ')
+    assert orjson.loads(encoded) == arguments
+    for i in range(len(encoded)):
+        for j in range(i, len(encoded), 5):
+            fragments = [encoded[:i], encoded[i:j], encoded[j:]]
+            raw = sse(MESSAGE_START, start(0, {"type": "tool_use", "id": "t", "name": "apply_patch", "input": {}}),
+                      *(delta(0, type="input_json_delta", partial_json=f) for f in fragments), stop(0),
+                      *finish("tool_use"))
+            seen = events(run(raw)[0])
+            deltas = "".join(e["delta"] for e in seen if e["type"] == "response.custom_tool_call_input.delta")
+            assert deltas == arguments["input"], (i, j)
+            assert seen[-1]["response"]["output"][0]["input"] == arguments["input"]
 
 
 def test_without_summaries_thinking_only_rides_the_encrypted_content() -> None:

@@ -43,13 +43,24 @@ tool's raw input, as plain text (not JSON)", followed by the grammar
 (`format.definition`, with its syntax) when there is one: Anthropic cannot
 enforce a grammar, so the model is shown it. The built-in `local_shell` becomes
 the `local_shell` tool (`command` as an argv list, `workdir`, `timeout_ms`).
+A client-run `tool_search` (Codex runs it itself) becomes the `tool_search`
+tool with its `parameters`; its `tool_search_call` items a `tool_use`, and its
+`tool_search_output` items a `tool_result` naming the tools found, which are
+offered from then on (a search that finds a tool again adds nothing). The
+function and custom tools of a `namespace` become `<namespace>__<name>`
+(answer module's `NAMESPACE_SEPARATOR`), their descriptions led by the
+namespace's, and calls that name a `namespace` are matched so.
 `web_search` / `web_search_preview` are dropped: a hosted search offered to the
 model, which Anthropic accounts here cannot run (the model answers without
-it). Every other hosted tool (`file_search`, `computer_use_preview`,
-`code_interpreter`, `image_generation`, `mcp`, `tool_search`, `shell`,
-`apply_patch`, ...) is refused naming it. `tool_choice`: auto / required (any)
+it; Codex offers it on every request). Every other hosted tool
+(`file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`,
+`mcp`, a server-run `tool_search`, `shell`, `apply_patch`, ...) is refused
+naming it. `tool_choice`: auto / required (any)
 / none / a function or custom tool by name; `parallel_tool_calls: false` ->
-`disable_parallel_tool_use`.
+`disable_parallel_tool_use`. A request that offers no tools but whose
+conversation holds tool calls (Codex's compaction turn sends `tools: []`) gets
+a stand-in tool per name called, with `tool_choice: none`: Anthropic refuses
+tool calls in a conversation without tools, and the model still calls none.
 
 Thinking: `reasoning.effort` becomes `thinking{type: enabled, budget_tokens}`
 from `EFFORT_BUDGETS` (none: no thinking); Anthropic clients' budget -> effort
@@ -85,6 +96,8 @@ from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 from .openai_responses_anthropic_answer import (
     CUSTOM_INPUT,
     LOCAL_SHELL,
+    NAMESPACE_SEPARATOR,
+    TOOL_SEARCH,
     ReplyContext,
     answer,
     decode_thinking,
@@ -109,6 +122,7 @@ MAX_USER_ID = 256
 # answer depends on, or asks for something Anthropic does by itself.
 DROPPED_FIELDS = frozenset({
     "store",  # nothing is stored either way (see above)
+    "client_metadata",  # Codex's session and turn ids, for OpenAI's own logs
     "include",  # what extra output to include: reasoning items always carry their encrypted_content
     "prompt_cache_key", "prompt_cache_retention",  # OpenAI's cache routing
     "service_tier",  # OpenAI's capacity tiers
@@ -145,10 +159,10 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     if not isinstance(body, dict):
         raise Untranslatable("body", "must be a JSON object")
     _refuse_state(body)
-    tools, kinds = _tools(body.get("tools"))
-    system, messages = _Conversation(kinds).build(body.get("instructions"), body.get("input"))
-    if not tools and any(b.get("type") in ("tool_use", "tool_result") for m in messages for b in m["content"]):
-        raise Untranslatable("tools", "the conversation holds tool calls: Anthropic needs their tools defined")
+    offered = _Tools()
+    offered.offer(body.get("tools"), "tools")
+    system, messages = _Conversation(offered).build(body.get("instructions"), body.get("input"))
+    tools = offered.tools or _history_tools(messages)
     stream = body.get("stream") is True
     limit = body.get("max_output_tokens")
     if limit is not None and (not _is_int(limit) or limit < 1):
@@ -157,9 +171,11 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     if system:
         out["system"] = system
     forced = False
-    if tools:
+    if tools and not offered.tools:
+        out["tools"], out["tool_choice"] = tools, {"type": "none"}
+    elif tools:
         out["tools"] = tools
-        choice = _tool_choice(body.get("tool_choice"), kinds, body.get("parallel_tool_calls"))
+        choice = _tool_choice(body.get("tool_choice"), offered.kinds, body.get("parallel_tool_calls"))
         if choice is not None:
             out["tool_choice"] = choice
             forced = choice["type"] in ("any", "tool")
@@ -184,15 +200,19 @@ def reply_context(body: Any) -> ReplyContext:
     """What the answer and stream need of the client's body (never raises: the request refuses bad ones)."""
     if not isinstance(body, dict):
         return ReplyContext()
-    listed = body.get("tools")
-    tools: list[Any] = listed if isinstance(listed, list) else []
-    custom = frozenset(t["name"] for t in tools
-                       if isinstance(t, dict) and t.get("type") == "custom" and isinstance(t.get("name"), str))
-    shell = any(isinstance(t, dict) and t.get("type") == "local_shell" for t in tools)
     reasoning = body.get("reasoning")
     summary = isinstance(reasoning, dict) and any(
         reasoning.get(key) not in (None, "none") for key in ("summary", "generate_summary"))
-    return ReplyContext(custom_tools=custom, local_shell=shell, summary=summary)
+    offered = _Tools()
+    try:
+        offered.offer(body.get("tools"), "tools")
+        items = body.get("input")
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(item, dict) and item.get("type") == "tool_search_output":
+                offered.offer(item.get("tools"), f"input[{i}].tools", loaded=True)
+    except Untranslatable:
+        return ReplyContext(summary=summary)
+    return offered.context(summary)
 
 
 def _refuse_state(body: dict[str, Any]) -> None:
@@ -225,34 +245,88 @@ _SHELL_TOOL: dict[str, Any] = {
 }
 
 
-def _tools(tools: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Anthropic tools, and each name's Responses kind (function, custom, local_shell)."""
-    if tools is None:
-        return [], {}
-    if not isinstance(tools, list):
-        raise Untranslatable("tools", "must be a list")
-    out: list[dict[str, Any]] = []
-    kinds: dict[str, str] = {}
-    for i, tool in enumerate(tools):
-        at = f"tools[{i}]"
+class _Tools:
+    """The Anthropic tools a request offers: its own, and those a client-run tool search loaded."""
+
+    def __init__(self) -> None:
+        self.tools: list[dict[str, Any]] = []
+        self.kinds: dict[str, str] = {}  # Anthropic name -> its Responses tool type
+        self.namespaced: dict[str, tuple[str, str]] = {}  # Anthropic name -> (namespace, own name)
+
+    def offer(self, tools: Any, at: str, loaded: bool = False) -> None:
+        """`tools` (a body's `tools`, or a tool_search_output's) added; a tool search may load a
+        tool again, a body may not name one twice."""
+        if tools is None:
+            return
+        if not isinstance(tools, list):
+            raise Untranslatable(at, "must be a list")
+        for i, tool in enumerate(tools):
+            self._one(tool, f"{at}[{i}]", None, loaded)
+
+    def _one(self, tool: Any, at: str, namespace: dict[str, Any] | None, loaded: bool) -> None:
         if not isinstance(tool, dict):
             raise Untranslatable(at, "must be an object")
         kind = tool.get("type")
-        if kind in _HOSTED_DROPPED:
-            continue
+        if kind in _HOSTED_DROPPED and namespace is None:
+            return
+        if kind == "namespace" and namespace is None:
+            name = _string(tool.get("name"), f"{at}.name")
+            inner = tool.get("tools")
+            if not isinstance(inner, list):
+                raise Untranslatable(f"{at}.tools", "must be a list")
+            for k, member in enumerate(inner):
+                self._one(member, f"{at}.tools[{k}]", {**tool, "name": name}, loaded)
+            return
         if kind == "function":
             made = _function_tool(tool, at)
         elif kind == "custom":
             made = _custom_tool(tool, at)
-        elif kind == "local_shell":
+        elif kind == "local_shell" and namespace is None:
             made = dict(_SHELL_TOOL)
+        elif kind == "tool_search" and namespace is None and tool.get("execution") == "client":
+            made = _search_tool(tool, at)
         else:
             raise Untranslatable(f"{at}.type", f"the hosted tool {kind!r} cannot run on Anthropic accounts")
-        if made["name"] in kinds:
+        if namespace is not None:
+            own = made["name"]
+            made["name"] = namespace["name"] + NAMESPACE_SEPARATOR + own
+            if isinstance(namespace.get("description"), str) and namespace["description"]:
+                made["description"] = namespace["description"] + "\n\n" + made.get("description", "")
+            self.namespaced[made["name"]] = (namespace["name"], own)
+        if made["name"] in self.kinds:
+            if loaded:
+                return
             raise Untranslatable(f"{at}.name", f"a second tool named {made['name']!r}")
-        kinds[made["name"]] = kind
-        out.append(made)
-    return out, kinds
+        self.kinds[made["name"]] = str(kind)
+        self.tools.append(made)
+
+    def context(self, summary: bool) -> ReplyContext:
+        return ReplyContext(
+            custom_tools=frozenset(name for name, kind in self.kinds.items() if kind == "custom"),
+            local_shell=self.kinds.get(LOCAL_SHELL) == "local_shell",
+            tool_search=self.kinds.get(TOOL_SEARCH) == "tool_search",
+            namespaced=dict(self.namespaced), summary=summary)
+
+
+def _history_tools(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stand-ins for the tools a conversation called when the request offers none (Codex's compaction
+    turn): Anthropic refuses tool calls in a conversation without tools, and `tool_choice: none` keeps
+    the model from calling them, as a request with no tools would."""
+    names = dict.fromkeys(b["name"] for m in messages for b in m["content"] if b["type"] == "tool_use")
+    return [{"name": name, "description": "A tool called earlier in this conversation; not offered now.",
+             "input_schema": {"type": "object"}} for name in names]
+
+
+def _search_tool(tool: dict[str, Any], at: str) -> dict[str, Any]:
+    schema = tool.get("parameters")
+    if schema is None:
+        schema = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise Untranslatable(f"{at}.parameters", "must be a JSON Schema of type 'object'")
+    made: dict[str, Any] = {"name": TOOL_SEARCH, "input_schema": schema}
+    if isinstance(tool.get("description"), str) and tool["description"]:
+        made["description"] = tool["description"]
+    return made
 
 
 def _function_tool(tool: dict[str, Any], at: str) -> dict[str, Any]:
@@ -367,8 +441,8 @@ def _end_user(body: dict[str, Any]) -> str | None:
 class _Conversation:
     """Input items folded into Anthropic's system prompt and alternating messages."""
 
-    def __init__(self, kinds: dict[str, str]) -> None:
-        self._kinds = kinds
+    def __init__(self, tools: _Tools) -> None:
+        self._tools = tools
         self._system: list[str] = []
         self._pieces: list[tuple[str, dict[str, Any]]] = []  # (role, block) in input order
         self._calls: dict[str, str] = {}  # tool_use id -> the input item that made it
@@ -416,6 +490,14 @@ class _Conversation:
             self._call(item, at, {CUSTOM_INPUT: item["input"]})
         elif kind == "local_shell_call":
             self._shell_call(item, at)
+        elif kind == "tool_search_call":
+            self._client_run(item, at)
+            if not isinstance(item.get("arguments"), dict):
+                raise Untranslatable(f"{at}.arguments", "must be an object")
+            self._call({"call_id": item.get("call_id"), "name": TOOL_SEARCH}, at, item["arguments"])
+        elif kind == "tool_search_output":
+            self._client_run(item, at)
+            self._search_output(item, at)
         elif kind in ("function_call_output", "custom_tool_call_output"):
             self._output(_string(item.get("call_id"), f"{at}.call_id"), item.get("output"), at)
         elif kind == "local_shell_call_output":
@@ -448,9 +530,26 @@ class _Conversation:
             else:
                 self._add(str(role), block)
 
+    def _client_run(self, item: dict[str, Any], at: str) -> None:
+        if item.get("execution", "client") != "client":
+            # A search OpenAI ran: its results live on OpenAI's side.
+            raise Untranslatable(f"{at}.execution", "only a client-run tool search can be sent to an Anthropic "
+                                 "account")
+
+    def _search_output(self, item: dict[str, Any], at: str) -> None:
+        """The tools a client-run search found: offered from here on, and named in the call's result."""
+        found = _Tools()
+        found.offer(item.get("tools"), f"{at}.tools", loaded=True)
+        self._tools.offer(item.get("tools"), f"{at}.tools", loaded=True)
+        names = ", ".join(tool["name"] for tool in found.tools)
+        self._output(_string(item.get("call_id"), f"{at}.call_id"),
+                     f"Tools now available: {names}." if names else "No tools found.", at)
+
     def _call(self, item: dict[str, Any], at: str, arguments: dict[str, Any]) -> None:
         call_id = _string(item.get("call_id"), f"{at}.call_id")
         name = _string(item.get("name"), f"{at}.name")
+        if item.get("namespace") is not None:
+            name = _string(item["namespace"], f"{at}.namespace") + NAMESPACE_SEPARATOR + name
         if call_id in self._calls:
             raise Untranslatable(f"{at}.call_id", f"a second call with the id {call_id!r}")
         self._calls[call_id] = at

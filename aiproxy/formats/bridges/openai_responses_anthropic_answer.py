@@ -6,8 +6,10 @@ blocks in a row make one `message` item (one `output_text` part each);
 `thinking` and `redacted_thinking` blocks each a `reasoning` item; `tool_use`
 blocks a `function_call` item, or, for the tools the request offered as
 Codex's `type: custom` tools, a `custom_tool_call` (its `input` the tool's one
-string argument, `CUSTOM_INPUT`), or for the `local_shell` tool a
-`local_shell_call`. Citations and server-tool blocks are dropped: the request
+string argument, `CUSTOM_INPUT`), for the `local_shell` tool a
+`local_shell_call`, for a client-run `tool_search` a `tool_search_call`; a
+tool of a `namespace` (named `<namespace>__<name>` on Anthropic) is called by
+its own name with its `namespace`. Citations and server-tool blocks are dropped: the request
 offers no server tool, and citations have no Responses counterpart here.
 
 Thinking travels in the reasoning item's `encrypted_content`, which clients
@@ -18,8 +20,9 @@ refuses a tool loop whose last assistant turn lost it). Anything else in an
 thinking text is also the item's `summary` only when the client asked for
 reasoning summaries (`ReplyContext.summary`).
 
-What the answer needs to know of the request (which tools were custom, whether
-`local_shell` was offered, whether summaries were asked for) is a
+What the answer needs to know of the request (which tools were custom or
+namespaced, whether `local_shell` or `tool_search` was offered, whether
+summaries were asked for) is a
 `ReplyContext`, made from the client's body by `reply_context`; without one
 every tool call is a `function_call` and no summary is given.
 
@@ -36,7 +39,7 @@ import binascii
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import orjson
 
@@ -49,8 +52,12 @@ from ..usage import Usage
 THINKING_PREFIX = "aiproxy-anthropic-thinking-v1:"
 # The one string argument a Codex `type: custom` tool has on Anthropic.
 CUSTOM_INPUT = "input"
-# The Anthropic tool standing for Responses' built-in `local_shell` tool.
+# The Anthropic tools standing for Responses' built-in `local_shell` and client-run `tool_search`.
 LOCAL_SHELL = "local_shell"
+TOOL_SEARCH = "tool_search"
+# Joins a namespace's name and its tool's into one Anthropic tool name (Anthropic
+# tool names take letters, digits, `_` and `-`).
+NAMESPACE_SEPARATOR = "__"
 
 # Anthropic stop reasons that mean the answer was cut, with the reason Responses gives.
 _INCOMPLETE = {
@@ -64,8 +71,11 @@ _INCOMPLETE = {
 class ReplyContext:
     """What of the client's request shapes its answer."""
 
-    custom_tools: frozenset[str] = field(default_factory=frozenset)  # names of `type: custom` tools
+    custom_tools: frozenset[str] = field(default_factory=frozenset)  # Anthropic names of `type: custom` tools
     local_shell: bool = False  # the `local_shell` built-in tool was offered
+    tool_search: bool = False  # a client-run `tool_search` was offered
+    # Anthropic name -> (namespace, the tool's own name), for the tools of namespaces.
+    namespaced: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     summary: bool = False  # `reasoning.summary` asked for: the thinking text is shown as the summary
 
 
@@ -174,10 +184,12 @@ def tool_kind(name: str, context: ReplyContext) -> str:
         return "custom_tool_call"
     if name == LOCAL_SHELL and context.local_shell:
         return "local_shell_call"
+    if name == TOOL_SEARCH and context.tool_search:
+        return "tool_search_call"
     return "function_call"
 
 
-_ID_PREFIXES = {"custom_tool_call": "ctc", "local_shell_call": "lsh", "function_call": "fc"}
+_ID_PREFIXES = {"custom_tool_call": "ctc", "local_shell_call": "lsh", "tool_search_call": "tsc", "function_call": "fc"}
 
 
 def call_item(response: str, index: int, call_id: str, name: str, tool_input: Any, context: ReplyContext,
@@ -186,15 +198,21 @@ def call_item(response: str, index: int, call_id: str, name: str, tool_input: An
     kind = tool_kind(name, context)
     id = item_id(_ID_PREFIXES[kind], response, index)
     arguments: dict[str, Any] = tool_input if isinstance(tool_input, dict) else {}
+    if kind == "local_shell_call":
+        return {"id": id, "type": kind, "call_id": call_id, "status": status, "action": shell_action(arguments)}
+    if kind == "tool_search_call":
+        return {"id": id, "type": kind, "call_id": call_id, "execution": "client", "arguments": arguments,
+                "status": status}
+    item: dict[str, Any] = {"id": id, "type": kind, "call_id": call_id, "name": name}
+    if name in context.namespaced:
+        item["namespace"], item["name"] = context.namespaced[name]
     if kind == "custom_tool_call":
         raw = arguments.get(CUSTOM_INPUT)
         # A model that ignored the one-argument schema: its JSON, rather than nothing.
-        text = raw if isinstance(raw, str) else (orjson.dumps(arguments).decode() if arguments else "")
-        return {"id": id, "type": kind, "call_id": call_id, "name": name, "input": text}
-    if kind == "local_shell_call":
-        return {"id": id, "type": kind, "call_id": call_id, "status": status, "action": shell_action(arguments)}
-    return {"id": id, "type": kind, "call_id": call_id, "name": name,
-            "arguments": orjson.dumps(arguments).decode(), "status": status}
+        item["input"] = raw if isinstance(raw, str) else (orjson.dumps(arguments).decode() if arguments else "")
+    else:
+        item.update(arguments=orjson.dumps(arguments).decode(), status=status)
+    return item
 
 
 def shell_action(arguments: dict[str, Any]) -> dict[str, Any]:

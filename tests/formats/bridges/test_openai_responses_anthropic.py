@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -276,8 +277,13 @@ def test_state_kept_by_openai_is_refused_with_a_message_that_says_why() -> None:
     assert "no server-side state" in refused({"input": "hi", "previous_response_id": "resp_1"}).message
 
 
-def test_tool_calls_without_tools_are_refused() -> None:
-    assert refused({"input": [user("go"), call("c1"), output("c1")]}).field == "tools"
+def test_tool_calls_in_a_request_without_tools_get_stand_ins_the_model_may_not_call() -> None:
+    body = translate({"tools": [], "input": [user("go"), call("c1"), output("c1"), call("c2"), output("c2"),
+                                             user("summarize")]})
+    assert body["tools"] == [{"name": "shell", "description": "A tool called earlier in this conversation; not "
+                              "offered now.", "input_schema": {"type": "object"}}]
+    assert body["tool_choice"] == {"type": "none"}
+    assert "tools" not in translate({"input": "no calls", "tools": []})
 
 
 def test_reasoning_effort_becomes_a_thinking_budget() -> None:
@@ -340,12 +346,125 @@ def test_structured_output_end_user_stream_and_limit() -> None:
     assert refused({"input": "x", "max_output_tokens": 0}).field == "max_output_tokens"
 
 
-def test_reply_context_reads_custom_tools_local_shell_and_summaries() -> None:
-    context = reply_context({"tools": [SHELL, PATCH, {"type": "local_shell"}, 3],
-                             "reasoning": {"effort": "low", "summary": "auto"}})
-    assert context == ReplyContext(custom_tools=frozenset({"apply_patch"}), local_shell=True, summary=True)
+def test_reply_context_reads_custom_tools_local_shell_searches_namespaces_and_summaries() -> None:
+    context = reply_context({"tools": [SHELL, PATCH, {"type": "local_shell"}, SEARCH, AGENTS],
+                             "reasoning": {"effort": "low", "summary": "auto"},
+                             "input": [user("x"), {"type": "tool_search_output", "call_id": "s", "tools": [NOTES]}]})
+    assert context == ReplyContext(
+        custom_tools=frozenset({"apply_patch", "notes__jot"}), local_shell=True, tool_search=True, summary=True,
+        namespaced={"multi_agent_v1__spawn_agent": ("multi_agent_v1", "spawn_agent"), "notes__jot": ("notes", "jot")})
+    # A body the request refuses needs no context: the plain one, never an error.
+    assert reply_context({"tools": [3], "reasoning": {"summary": "auto"}}) == ReplyContext(summary=True)
     assert reply_context({"tools": "x", "reasoning": "y"}) == ReplyContext()
     assert reply_context([]) == ReplyContext()
+
+
+SEARCH = {"type": "tool_search", "execution": "client", "description": "Finds more tools.",
+          "parameters": {"type": "object", "properties": {"query": {"type": "string"}, "limit": {"type": "number"}},
+                         "required": ["query"], "additionalProperties": False}}
+AGENTS = {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.", "tools": [
+    {"type": "function", "name": "spawn_agent", "description": "Starts one.", "strict": False,
+     "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}}]}
+NOTES = {"type": "namespace", "name": "notes", "description": "Notes.", "tools": [
+    {"type": "custom", "name": "jot", "description": "Writes a note."}]}
+
+
+def test_namespaces_and_a_client_run_tool_search_with_the_tools_it_loaded() -> None:
+    body = translate({"tools": [SHELL, SEARCH, AGENTS], "input": [
+        user("take notes"),
+        {"type": "tool_search_call", "id": "tsc_1", "call_id": "s1", "execution": "client", "status": "completed",
+         "arguments": {"query": "notes", "limit": 1}},
+        {"type": "tool_search_output", "id": "tso_1", "call_id": "s1", "execution": "client", "status": "completed",
+         "tools": [NOTES, AGENTS]},
+        {"type": "custom_tool_call", "call_id": "c1", "namespace": "notes", "name": "jot", "input": "buy milk"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "saved"},
+        {"type": "function_call", "call_id": "c2", "namespace": "multi_agent_v1", "name": "spawn_agent",
+         "arguments": '{"task": "t"}'},
+        output("c2", "spawned"),
+    ]})
+    assert [t["name"] for t in body["tools"]] == ["shell", "tool_search", "multi_agent_v1__spawn_agent", "notes__jot"]
+    search, spawn, jot = body["tools"][1:]
+    assert search["input_schema"] == SEARCH["parameters"] and search["description"] == "Finds more tools."
+    assert spawn["description"] == "Sub-agents.\n\nStarts one." and jot["input_schema"]["required"] == ["input"]
+    assert body["messages"][1:5] == [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "s1", "name": "tool_search",
+                                           "input": {"query": "notes", "limit": 1}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "s1",
+                                      "content": "Tools now available: notes__jot, multi_agent_v1__spawn_agent."}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "notes__jot",
+                                           "input": {"input": "buy milk"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "saved"}]},
+    ]
+    assert body["messages"][5]["content"][0]["name"] == "multi_agent_v1__spawn_agent"
+    for bad, field in (({"execution": "server"}, "input[1].execution"), ({"arguments": "q"}, "input[1].arguments")):
+        search_call = {"type": "tool_search_call", "call_id": "s1", "execution": "client", "arguments": {}, **bad}
+        assert refused({"tools": [SEARCH], "input": [user("x"), search_call,
+                                                     {"type": "tool_search_output", "call_id": "s1", "tools": []}]
+                        }).field == field
+    assert refused({"input": "x", "tools": [{**SEARCH, "execution": "server"}]}).field == "tools[0].type"
+    assert refused({"input": "x", "tools": [{**AGENTS, "tools": [{"type": "local_shell"}]}]}).field == \
+        "tools[0].tools[0].type"
+
+
+def test_namespaced_and_tool_search_calls_come_back_as_codex_reads_them() -> None:
+    context = reply_context({"tools": [SEARCH, AGENTS, NOTES]})
+    got = response(message([
+        {"type": "tool_use", "id": "t1", "name": "tool_search", "input": {"query": "calendar", "limit": 1}},
+        {"type": "tool_use", "id": "t2", "name": "multi_agent_v1__spawn_agent", "input": {"task": "x"}},
+        {"type": "tool_use", "id": "t3", "name": "notes__jot", "input": {"input": "milk"}}], "tool_use"), context)
+    search, spawn, jot = got.output
+    assert (search.type, search.call_id, search.execution, search.arguments) == (  # type: ignore[union-attr]
+        "tool_search_call", "t1", "client", {"query": "calendar", "limit": 1})
+    assert (spawn.type, spawn.namespace, spawn.name) == ("function_call", "multi_agent_v1", "spawn_agent")  # type: ignore[union-attr]
+    assert (jot.type, jot.namespace, jot.name, jot.input) == ("custom_tool_call", "notes", "jot", "milk")  # type: ignore[union-attr]
+    raw = sse(MESSAGE_START, start(0, {"type": "tool_use", "id": "t1", "name": "tool_search", "input": {}}),
+              delta(0, type="input_json_delta", partial_json='{"query": "cal'),
+              delta(0, type="input_json_delta", partial_json='endar"}'), stop(0),
+              start(1, {"type": "tool_use", "id": "t2", "name": "multi_agent_v1__spawn_agent", "input": {}}),
+              delta(1, type="input_json_delta", partial_json='{"task": "x"}'), stop(1), *finish("tool_use"))
+    final, _ = accumulate(run(raw, context)[0])
+    search, spawn = final.output
+    assert (search.type, search.arguments) == ("tool_search_call", {"query": "calendar"})  # type: ignore[union-attr]
+    assert (spawn.namespace, spawn.name, spawn.arguments) == ("multi_agent_v1", "spawn_agent", '{"task": "x"}')  # type: ignore[union-attr]
+
+
+# --- what Codex CLI really sends ---------------------------------------------------------
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("codex_responses_*.json")))
+def test_every_captured_codex_request_translates(name: str) -> None:
+    captured = orjson.loads((FIXTURES / name).read_bytes())["body"]
+    body = translate(captured)
+    assert body["stream"] is True and body["system"].startswith(captured["input"][0]["content"][0]["text"])
+    assert body["messages"][0]["role"] == "user" and body["messages"][-1]["role"] == "user"
+    offered = {t["name"] for t in body["tools"]} if "tools" in body else set()
+    kinds = {t["type"] for t in captured["tools"]}
+    assert ("apply_patch" in offered) == ("custom" in kinds)
+    assert ("tool_search" in offered) == ("tool_search" in kinds)
+    if "namespace" in kinds:
+        assert "multi_agent_v1__spawn_agent" in offered
+    # OpenAI's own reasoning items (the fakes') never reach Anthropic; effort asks for thinking, but
+    # not in a tool loop whose thinking was OpenAI's (dropped).
+    assert "ZmFrZS1lbmNyeXB0ZWQtcmVhc29uaW5n" not in orjson.dumps(body).decode()
+    looping = any(block["type"] == "tool_result" for block in body["messages"][-1]["content"])
+    assert ("thinking" in body) == (captured["reasoning"].get("effort") is not None and not looping)
+    context = reply_context(captured)
+    assert context.summary == ("summary" in captured["reasoning"])
+    assert ("apply_patch" in context.custom_tools) == ("custom" in kinds)
+    for pair in (anthropic_openai_chat, anthropic_openai_responses, anthropic_gemini):
+        pair.request(body, RequestOptions(model="gemini-2.5-pro" if pair is anthropic_gemini else "gpt-5"))
+
+
+def test_a_captured_codex_tool_loop_answered_by_claude_round_trips() -> None:
+    captured = orjson.loads((FIXTURES / "codex_responses_custom_tool_result.json").read_bytes())["body"]
+    body = translate(captured)
+    assert body["messages"][-2]["content"] == [{"type": "tool_use", "id": "call_fake", "name": "apply_patch",
+                                                "input": {"input": captured["input"][-2]["input"]}}]
+    assert body["messages"][-1]["content"][0]["tool_use_id"] == "call_fake"
+    # The fakes' reasoning was OpenAI's: dropped, so this tool loop has lost its thinking and asks for none.
+    assert "thinking" not in body
 
 
 # --- the request composed with the Anthropic-client pairs ----------------------------

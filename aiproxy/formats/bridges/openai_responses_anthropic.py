@@ -49,7 +49,9 @@ tool with its `parameters`; its `tool_search_call` items a `tool_use`, and its
 offered from then on (a search that finds a tool again adds nothing). The
 function and custom tools of a `namespace` become `<namespace>__<name>`
 (answer module's `NAMESPACE_SEPARATOR`), their descriptions led by the
-namespace's, and calls that name a `namespace` are matched so.
+namespace's, and calls (and a `tool_choice`) that name a `namespace` are
+matched so. Tools marked `defer_loading` are offered at once (Anthropic
+accounts here have no deferred tools).
 `web_search` / `web_search_preview` are dropped: a hosted search offered to the
 model, which Anthropic accounts here cannot run (the model answers without
 it; Codex offers it on every request). Every other hosted tool
@@ -290,8 +292,10 @@ class _Tools:
         if namespace is not None:
             own = made["name"]
             made["name"] = namespace["name"] + NAMESPACE_SEPARATOR + own
-            if isinstance(namespace.get("description"), str) and namespace["description"]:
-                made["description"] = namespace["description"] + "\n\n" + made.get("description", "")
+            described = [text for text in (namespace.get("description"), made.get("description"))
+                         if isinstance(text, str) and text]
+            if described:
+                made["description"] = "\n\n".join(described)
             self.namespaced[made["name"]] = (namespace["name"], own)
         if made["name"] in self.kinds:
             if loaded:
@@ -370,6 +374,8 @@ def _tool_choice(choice: Any, kinds: dict[str, str], parallel: Any) -> dict[str,
         made: dict[str, Any] = {"type": "any"}
     elif isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
         name = _string(choice.get("name"), "tool_choice.name")
+        if choice.get("namespace") is not None:
+            name = _string(choice["namespace"], "tool_choice.namespace") + NAMESPACE_SEPARATOR + name
         if name not in kinds:
             raise Untranslatable("tool_choice.name", f"names no tool of this request: {name!r}")
         made = {"type": "tool", "name": name}

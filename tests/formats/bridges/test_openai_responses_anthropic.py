@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import orjson
 import pydantic
 import pytest
@@ -909,3 +911,37 @@ def test_fuzzed_bodies_translate_or_are_refused_by_name() -> None:
         orjson.dumps(out.body)
         reply_context(body)
     assert translated > 50
+
+
+# --- the openai SDK itself, over HTTP ------------------------------------------------------------
+
+
+def _sdk(body: bytes, stream: bool) -> openai.OpenAI:
+    headers = {"content-type": "text/event-stream" if stream else "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body, headers=headers))
+    return openai.OpenAI(api_key="k", base_url="http://gateway.test/v1", http_client=httpx.Client(transport=transport),
+                         max_retries=0)
+
+
+def test_the_openai_sdk_reads_the_answer_and_the_stream() -> None:
+    whole = answer(message([{"type": "text", "text": "Hello there."}]), "gpt-5-codex")
+    got = _sdk(whole, stream=False).responses.create(model="gpt-5-codex", input="hi")
+    assert got.output_text == "Hello there." and got.usage is not None and got.usage.input_tokens == 120
+    out, _ = run(RECORDED)
+    with _sdk(out, stream=True).responses.stream(model="gpt-5-codex", input="hi") as stream:
+        texts = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(texts) == "Let me look ✓. Now." and final.output_text == "Let me look ✓. Now."
+    assert [item.type for item in final.output] == ["reasoning", "message", "function_call", "custom_tool_call",
+                                                   "function_call"]
+
+
+def test_the_openai_sdk_sees_a_failed_stream_as_failed() -> None:
+    cut = sse(MESSAGE_START, start(0, {"type": "text", "text": ""}), delta(0, type="text_delta", text="Hi"))
+    out, _ = run(cut + sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    with _sdk(out, stream=True).responses.stream(model="m", input="hi") as stream:
+        failed = [event for event in stream if event.type == "response.failed"]
+        assert failed and failed[0].response.error is not None
+        assert failed[0].response.error.message == "Overloaded"
+        with pytest.raises(RuntimeError):
+            stream.get_final_response()  # no response.completed: the SDK does not take it for an answer

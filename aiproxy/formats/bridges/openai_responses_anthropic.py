@@ -217,6 +217,16 @@ def reply_context(body: Any) -> ReplyContext:
     return offered.context(summary)
 
 
+def answer_for(body: Any, upstream: bytes, model: str) -> bytes:
+    """The Anthropic answer to the client's `body`, as its Responses answer (`answer` with its context)."""
+    return answer(upstream, model, reply_context(body))
+
+
+def stream_for(body: Any, model: str) -> AnthropicToResponsesStream:
+    """A stream translator for the client's `body` (`BRIDGE.stream` with its context)."""
+    return AnthropicToResponsesStream(model, reply_context(body))
+
+
 def _refuse_state(body: dict[str, Any]) -> None:
     """Fields that name state kept on OpenAI's side, which an Anthropic account cannot read."""
     for name, what in (("previous_response_id", "an earlier response"), ("conversation", "a stored conversation"),
@@ -696,6 +706,9 @@ def _file(part: dict[str, Any], at: str) -> dict[str, Any]:
     return block
 
 
+# `answer` and `stream` here know nothing of the request: every tool call comes
+# back a function_call and no summary is shown. The relay gives them the
+# request's context through `answer_for` and `stream_for`.
 BRIDGE = Bridge(
     client=wire.OPENAI_RESPONSES,
     upstream=wire.ANTHROPIC_MESSAGES,

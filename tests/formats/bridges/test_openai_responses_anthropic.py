@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,12 +22,14 @@ from openai.types.responses import Response, ResponseStreamEvent
 from aiproxy.formats import wire
 from aiproxy.formats.bridges import anthropic_gemini, anthropic_openai_chat, anthropic_openai_responses
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
+from aiproxy.formats.bridges.compose import compose
 from aiproxy.formats.bridges.openai_responses_anthropic import (
     BRIDGE,
     DEFAULT_MAX_TOKENS,
     EFFORT_BUDGETS,
     reply_context,
     request,
+    stream_for,
 )
 from aiproxy.formats.bridges.openai_responses_anthropic_answer import (
     THINKING_PREFIX,
@@ -945,3 +948,29 @@ def test_the_openai_sdk_sees_a_failed_stream_as_failed() -> None:
         assert failed[0].response.error.message == "Overloaded"
         with pytest.raises(RuntimeError):
             stream.get_final_response()  # no response.completed: the SDK does not take it for an answer
+
+
+# --- composed with the Anthropic-client pairs (compose.py) -----------------------------------------
+
+
+def test_a_codex_turn_on_a_gemini_account_through_the_pivot() -> None:
+    captured = orjson.loads((FIXTURES / "codex_responses_custom_tool_result.json").read_bytes())["body"]
+    bridge = compose(BRIDGE, anthropic_gemini.BRIDGE)
+    composed = bridge.request(captured, RequestOptions(model="gemini-2.5-pro"))
+    assert composed.stream and "contents" in composed.body
+    gemini_stream = (
+        b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Patched ","thoughtSignature":"c2ln"}]}}]}'
+        b'\n\ndata: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"apply_patch",'
+        b'"args":{"input":"*** Begin Patch\\n"}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":'
+        b'100,"cachedContentTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":109}}\n\n')
+    # The request's context given to the client-side stream, as the relay will.
+    with_context = dataclasses.replace(BRIDGE, stream=lambda model: stream_for(captured, model))
+    chained = compose(with_context, anthropic_gemini.BRIDGE).stream("gpt-5.5")
+    out = b"".join(chained.feed(gemini_stream[i:i + 13]) for i in range(0, len(gemini_stream), 13)) + chained.end()
+    final, _ = accumulate(out)
+    assert final.status == "completed" and final.output_text == "Patched "
+    patch = final.output[-1]
+    assert (patch.type, patch.name, patch.input) == ("custom_tool_call", "apply_patch", "*** Begin Patch\n")  # type: ignore[union-attr]
+    assert final.usage is not None and (final.usage.input_tokens, final.usage.input_tokens_details.cached_tokens,
+                                        final.usage.output_tokens) == (100, 40, 9)
+    assert (chained.usage.input_tokens, chained.usage.cache_read_tokens) == (60, 40)

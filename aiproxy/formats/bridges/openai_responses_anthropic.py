@@ -72,8 +72,8 @@ these back as the same effort. The budget must stay under `max_tokens`: with
 it, and under `MIN_THINKING_BUDGET` no thinking is asked for; without it,
 `max_tokens` is `DEFAULT_MAX_TOKENS` + the budget, capped at
 `MAX_TOKENS_WITH_THINKING` (the smallest output limit of current Claude
-models). Thinking is also left off where Anthropic would refuse it: a forced
-tool choice, or a tool loop whose last assistant turn has no thinking block to
+models). Thinking is also left off where Anthropic would refuse it: a model
+from before extended thinking (Claude 3.5 and older), a forced tool choice, or a tool loop whose last assistant turn has no thinking block to
 begin with (a conversation started elsewhere, or a client that dropped
 reasoning items).
 
@@ -117,6 +117,10 @@ MIN_THINKING_BUDGET = 1024
 # through the other pairs' budget rule (xhigh as high: the rule tops out there).
 EFFORT_BUDGETS = {"minimal": 1024, "low": 4096, "medium": 16384, "high": 24576, "xhigh": 28672}
 _EFFORTS = frozenset(EFFORT_BUDGETS) | {"none"}
+# Claude models from before extended thinking (3.7 Sonnet was the first): they
+# refuse a `thinking` field, so reasoning.effort asks for nothing there. Found
+# anywhere in the name, so Bedrock ids (`us.anthropic.claude-3-5-haiku-…`) match.
+_NO_THINKING = re.compile(r"claude-(instant|2|3-opus|3-sonnet|3-haiku|3-5-)")
 # Anthropic's limit on metadata.user_id.
 MAX_USER_ID = 256
 
@@ -182,7 +186,7 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
             out["tool_choice"] = choice
             forced = choice["type"] in ("any", "tool")
     budget = _budget(body.get("reasoning"), limit)
-    if budget is not None and not forced and _thinking_allowed(messages):
+    if budget is not None and not forced and _thinking_allowed(messages) and not _NO_THINKING.search(options.model):
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if limit is None:
             out["max_tokens"] = min(DEFAULT_MAX_TOKENS + budget, MAX_TOKENS_WITH_THINKING)

@@ -306,6 +306,10 @@ def test_reasoning_effort_becomes_a_thinking_budget() -> None:
 
 
 def test_thinking_is_left_off_where_anthropic_would_refuse_it() -> None:
+    for model in ("claude-3-5-haiku-latest", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-opus-20240229"):
+        assert "thinking" not in translate({"input": "x", "reasoning": {"effort": "low"}}, model=model)
+    for model in ("claude-3-7-sonnet-latest", "claude-opus-4-1", "anthropic.claude-sonnet-4-5-20250929-v1:0"):
+        assert "thinking" in translate({"input": "x", "reasoning": {"effort": "low"}}, model=model)
     forced = translate({"input": "x", "tools": [SHELL], "tool_choice": "required", "reasoning": {"effort": "low"}})
     assert "thinking" not in forced
     loop = [user("go"), call("c1"), output("c1")]

@@ -51,15 +51,14 @@ function and custom tools of a `namespace` become `<namespace>__<name>`
 (answer module's `NAMESPACE_SEPARATOR`), their descriptions led by the
 namespace's, and calls (and a `tool_choice`) that name a `namespace` are
 matched so. Tools marked `defer_loading` are offered at once (Anthropic
-accounts here have no deferred tools).
-`web_search` / `web_search_preview` are dropped: a hosted search offered to the
-model, which Anthropic accounts here cannot run (the model answers without
-it; Codex offers it on every request). Every other hosted tool
-(`file_search`, `computer_use_preview`, `code_interpreter`, `image_generation`,
-`mcp`, a server-run `tool_search`, `shell`, `apply_patch`, ...) is refused
-naming it. `tool_choice`: auto / required (any)
-/ none / a function or custom tool by name; `parallel_tool_calls: false` ->
-`disable_parallel_tool_use`. A request that offers no tools but whose
+accounts here have no deferred tools). `web_search` / `web_search_preview`
+are dropped: a hosted search offered to the model, which Anthropic accounts
+here cannot run (the model answers without it; Codex offers it on every
+request). Every other hosted tool (`file_search`, `computer_use_preview`,
+`code_interpreter`, `image_generation`, `mcp`, a server-run `tool_search`,
+`shell`, `apply_patch`, ...) is refused naming it. `tool_choice`: auto /
+required (any) / none / a function or custom tool by name;
+`parallel_tool_calls: false` -> `disable_parallel_tool_use`. A request that offers no tools but whose
 conversation holds tool calls (Codex's compaction turn sends `tools: []`) gets
 a stand-in tool per name called, with `tool_choice: none`: Anthropic refuses
 tool calls in a conversation without tools, and the model still calls none.
@@ -73,9 +72,9 @@ it, and under `MIN_THINKING_BUDGET` no thinking is asked for; without it,
 `max_tokens` is `DEFAULT_MAX_TOKENS` + the budget, capped at
 `MAX_TOKENS_WITH_THINKING` (the smallest output limit of current Claude
 models). Thinking is also left off where Anthropic would refuse it: a model
-from before extended thinking (Claude 3.5 and older), a forced tool choice, or a tool loop whose last assistant turn has no thinking block to
-begin with (a conversation started elsewhere, or a client that dropped
-reasoning items).
+from before extended thinking (Claude 3.5 and older), a forced tool choice,
+or a tool loop whose last assistant turn has no thinking block to begin with
+(a conversation started elsewhere, or a client that dropped reasoning items).
 
 Other fields: `max_output_tokens` -> `max_tokens` (else `DEFAULT_MAX_TOKENS`,
 8192: Anthropic requires one, and this is the output limit every Claude model
@@ -83,6 +82,11 @@ since 3.5 takes); `text.format` json_schema -> `output_config.format` (json_obje
 mode has no schema to give: 400); `safety_identifier`, else `user`, ->
 `metadata.user_id` (hashed beyond `MAX_USER_ID`); `stream` as asked.
 `DROPPED_FIELDS` and `SAMPLING_FIELDS` list what is dropped knowingly.
+
+The answer and the stream are in the sibling modules `_answer` and `_stream`;
+what they need of the request (which tools were custom, namespaced or the
+search, whether summaries were asked for) is `reply_context(body)`, and
+`answer_for` / `stream_for` hand it to them.
 """
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ string inside its JSON fragments (`{"input": "..."}`): it is decoded as the
 fragments come (`_StringValue`) and relayed as
 `custom_tool_call_input.delta`s, so Codex shows a patch while it is written.
 What cannot be relayed before it is whole is held for its one item only: a
-`local_shell_call`'s action is parsed at its end; a thinking block's text and
+`local_shell_call`'s action and a `tool_search_call`'s arguments are parsed at
+their end; a thinking block's text and
 signature go into `encrypted_content` at its end (its text streams as
 `reasoning_summary_text.delta`s when summaries were asked for).
 
 An Anthropic `error` event, or a stream that ends without `message_stop`,
-becomes `response.failed` with `error{code, message}` (both Codex and the SDK
-read it there; Codex retries a failed response, and reads
-`rate_limit_exceeded` as a limit). Nothing is read after a terminal event.
+becomes `response.failed` with `error{code, message}`: Codex (codex-api's
+sse/responses.rs) reads the failure there and retries it (with a delay for
+`rate_limit_exceeded`), while it passes over an `error` event; the openai SDK
+yields the event and its `get_final_response()` then raises, as no
+`response.completed` came. Nothing is read after a terminal event.
 """
 
 from __future__ import annotations

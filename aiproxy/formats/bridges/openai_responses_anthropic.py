@@ -287,6 +287,8 @@ class _Tools:
         if not isinstance(tool, dict):
             raise Untranslatable(at, "must be an object")
         kind = tool.get("type")
+        if not isinstance(kind, str):
+            raise Untranslatable(f"{at}.type", "must be a string")
         if kind in _HOSTED_DROPPED and namespace is None:
             return
         if kind == "namespace" and namespace is None:
@@ -319,7 +321,7 @@ class _Tools:
             if loaded:
                 return
             raise Untranslatable(f"{at}.name", f"a second tool named {made['name']!r}")
-        self.kinds[made["name"]] = str(kind)
+        self.kinds[made["name"]] = kind
         self.tools.append(made)
 
     def context(self, summary: bool) -> ReplyContext:
@@ -497,6 +499,8 @@ class _Conversation:
         if not isinstance(item, dict):
             raise Untranslatable(at, "must be an object")
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise Untranslatable(f"{at}.type", "must be a string")
         if kind == "message":
             self._message(item, at)
         elif kind == "function_call":
@@ -536,7 +540,7 @@ class _Conversation:
 
     def _message(self, item: dict[str, Any], at: str) -> None:
         role = item.get("role")
-        if role not in _MESSAGE_ROLES:
+        if not isinstance(role, str) or role not in _MESSAGE_ROLES:
             raise Untranslatable(f"{at}.role", "must be user, assistant, system or developer")
         content = item.get("content")
         parts = [{"type": "input_text", "text": content}] if isinstance(content, str) else content

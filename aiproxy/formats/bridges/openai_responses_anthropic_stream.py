@@ -434,7 +434,7 @@ class AnthropicToResponsesStream:
     def _error(self, data: dict[str, Any]) -> bytes:
         failure = data.get("error") if isinstance(data.get("error"), dict) else {}
         assert isinstance(failure, dict)
-        code = "rate_limit_exceeded" if failure.get("type") in _LIMIT_ERRORS else "server_error"
+        code = "rate_limit_exceeded" if _text(failure.get("type")) in _LIMIT_ERRORS else "server_error"
         return self._fail(code, _text(failure.get("message")) or "the upstream stream reported an error")
 
     def _fail(self, code: str, message: str) -> bytes:

@@ -978,3 +978,33 @@ def test_a_codex_turn_on_a_gemini_account_through_the_pivot() -> None:
     assert final.usage is not None and (final.usage.input_tokens, final.usage.input_tokens_details.cached_tokens,
                                         final.usage.output_tokens) == (100, 40, 9)
     assert (chained.usage.input_tokens, chained.usage.cache_read_tokens) == (60, 40)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _paths(child, (*path, key))
+
+
+def test_mutated_codex_requests_translate_or_are_refused_by_name() -> None:
+    """The captured Codex requests with one value at a random place swapped for an odd one."""
+    rng = random.Random(1313)
+    captured = [orjson.loads(p.read_bytes())["body"] for p in sorted(FIXTURES.glob("codex_responses_*.json"))]
+    odd: list[Any] = [None, 0, -1, "", "x", [], {}, True, [None], {"type": "bogus"}, 1.5]
+    refusals = 0
+    for _ in range(400):
+        body = orjson.loads(orjson.dumps(rng.choice(captured)))
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(list(_paths(body))[1:])
+            parent = body
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = rng.choice(odd)
+        try:
+            orjson.dumps(request(body, RequestOptions(model="claude-sonnet-4-5")).body)
+        except Untranslatable as refused:
+            assert refused.field and refused.message.startswith(refused.field)
+            refusals += 1
+        reply_context(body)
+    assert 0 < refusals < 400

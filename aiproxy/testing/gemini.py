@@ -82,11 +82,11 @@ def chunks_for(model: str, body: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [tool_response(model, tool)] if tool is not None else stream_chunks(model)
 def words(value: Any) -> int:
     """The fake tokenizer: whitespace-separated words of every string in `value`
-    (object keys not counted)."""
+    (object keys and a content's `role` not counted)."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, dict):
-        return sum(words(v) for v in value.values())
+        return sum(words(v) for k, v in value.items() if k != "role")
     if isinstance(value, list):
         return sum(words(v) for v in value)
     return 0

@@ -59,6 +59,7 @@ async def test_count_tokens_on_a_gemini_api_account_asks_gemini_for_the_whole_re
     [rec] = await gw.records()
     assert (rec.endpoint, rec.status, rec.account_id, rec.input_tokens, rec.output_tokens) == (
         "count_tokens", 200, account, 0, 0)
+    assert (rec.client_format, rec.upstream_format, rec.cost_usd) == ("anthropic-messages", "gemini", 0)
 
 
 async def test_count_tokens_on_a_code_assist_account_counts_system_and_tools_in_the_contents(
@@ -85,6 +86,9 @@ async def test_count_tokens_on_openai_accounts_is_estimated_with_no_upstream_cal
     assert up.openai.requests == [] and up.azure.requests == [] and up.codex.requests == []
     [rec] = await gw.records()
     assert (rec.endpoint, rec.status, rec.account_id, rec.input_tokens) == ("count_tokens", 200, account, 0)
+    # The format the account's pair speaks, though the count was answered here.
+    assert (rec.client_format, rec.upstream_format) == (
+        "anthropic-messages", "openai-chat" if name in ("chat", "azure") else "openai-responses")
     assert await gw.gateway.state.held(f"account:{account}") == 0
 
 

@@ -5,6 +5,7 @@ upstream's and what translating accounts serve the key, or made here without a C
 
 from __future__ import annotations
 
+import json
 from typing import Any, AsyncIterator
 
 import anthropic.types
@@ -16,7 +17,15 @@ from tests.fakes.code_assist_upstream import CODE_ASSIST, gemini_oauth_settings
 from tests.fakes.gemini_upstream import words
 from tests.fakes.openai_oauth import CODEX_BASE
 from tests.harness import UPSTREAM, Harness, start_harness
-from tests.routes.test_bridged_messages import BY_NAME, GEMINI_BASE, OPENAI_BASE, TOOLS, Upstreams, auth
+from tests.routes.test_bridged_messages import (
+    BY_NAME,
+    CLAUDE_CODE_REQUEST,
+    GEMINI_BASE,
+    OPENAI_BASE,
+    TOOLS,
+    Upstreams,
+    auth,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -197,3 +206,23 @@ async def test_the_list_is_narrowed_by_the_keys_models_platforms_and_accounts(gw
     bound, _ = await gw.add_key(account_id=chat.id)
     assert ids(await gw.http.get("/claude/v1/models", headers=auth(bound))) == ["gpt-4.1", "claude-sonnet-4-5"]
     assert len(up.anthropic.requests) == asked
+
+
+@pytest.mark.parametrize("name", ["chat", "azure", "responses-key", "codex", "gemini-api", "gemini-oauth"])
+async def test_claude_codes_own_request_is_counted_on_every_translating_account(
+        gw: Harness, up: Upstreams, name: str):
+    # What Claude Code sent (24 tools, ~75 KB), as its count_tokens call would send it.
+    body = json.loads(CLAUDE_CODE_REQUEST.read_text())
+    body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
+    upstream = "gemini-2.5-flash" if name.startswith("gemini") else "gpt-4.1"
+    await BY_NAME[name].add(gw, {"claude-*": upstream})
+    r = await gw.http.post(COUNT_PATH + "?beta=true", json=body, headers=auth(gw.key))
+    assert r.status_code == 200, r.text
+    counted = r.json()["input_tokens"]
+    if name == "gemini-api":
+        assert counted == _counted(up.gemini.requests[0].json["generateContentRequest"])
+    elif name == "gemini-oauth":
+        [seen] = up.code_assist.of("countTokens")
+        assert counted == words(seen.json["request"]["contents"])
+    else:
+        assert counted == estimate(body)

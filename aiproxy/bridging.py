@@ -20,7 +20,7 @@ import orjson
 
 from .adapters.base import UpstreamCall
 from .formats.bridges import registry
-from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator
+from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator, Untranslatable, UpstreamCount
 from .formats.usage import Usage
 from .formats.wire import CHAT_PATH, GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH, RESPONSES_PATH, WireFormat
 from .headers import allowed_for_format, upstream_request_headers
@@ -49,6 +49,8 @@ class _TypeLike(Protocol):
     def paths(self) -> tuple[str, ...] | None: ...
     @property
     def bridge_drop(self) -> Callable[[Mapping[str, Any]], frozenset[str]] | None: ...
+    @property
+    def models(self) -> tuple[str, ...]: ...
     def speaks(self, options: Mapping[str, Any]) -> tuple[WireFormat, ...]: ...
 
 
@@ -61,6 +63,9 @@ class BridgedType:
     client: WireFormat
     speaks: Callable[[Mapping[str, Any]], tuple[WireFormat, ...]]
     drop: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
+    # The models the type is known to serve (AccountType.models): what a model
+    # list shows for its accounts that list none of their own.
+    models: tuple[str, ...] = ()
 
     def bridge(self, options: Mapping[str, Any]) -> Bridge | None:
         """The pair for an account of this type with these options (its formats may narrow)."""
@@ -80,20 +85,29 @@ def bridged_types(types: Iterable[_TypeLike]) -> dict[WireFormat, dict[str, Brid
                 continue
             if t.paths is not None and not set(_PATHS.get(bridge.upstream, ())) & set(t.paths):
                 continue
-            table.setdefault(client, {})[t.name] = BridgedType(t.name, t.platform, client, t.speaks, t.bridge_drop)
+            table.setdefault(client, {})[t.name] = BridgedType(t.name, t.platform, client, t.speaks, t.bridge_drop,
+                                                               tuple(t.models))
     return table
 
 
 @dataclass(frozen=True, slots=True)
 class Crossing:
-    """One attempt's translation: the pair, the client's model name, and whether it streams."""
+    """One attempt's translation: the pair, the client's model name, whether it
+    streams, and whether it is a token count (answered by the pair's `count`)."""
 
     bridge: Bridge
     model: str
     stream: bool
+    counting: bool = False
 
     def tap(self, route_tap: Any) -> BridgedTap:
         return BridgedTap(self.bridge.stream(self.model), route_tap)
+
+    def answer(self, body: bytes) -> bytes:
+        """A 2xx upstream answer in the client's format."""
+        if self.counting and isinstance(self.bridge.count, UpstreamCount):
+            return self.bridge.count.answer(body)
+        return self.bridge.answer(body, self.model)
 
 
 def bridged_call(
@@ -104,8 +118,11 @@ def bridged_call(
     upstream_model: str,
     drop: frozenset[str],
     caps: OutputCaps | None = None,
+    *,
+    count: bool = False,
 ) -> UpstreamCall:
-    """The client's body translated into the account's format, as the adapter is handed it.
+    """The client's body translated into the account's format, as the adapter is handed it
+    (with `count`, the pair's token count request: `Bridge.count`, an `UpstreamCount`).
 
     Raises `Untranslatable` (a 400 for the client) or `UnsafePathValue`. The
     client's query string is not forwarded: it was written for the client's
@@ -114,7 +131,12 @@ def bridged_call(
     model's cap.
     """
     max_output = caps.max_output(upstream_model) if caps is not None else None
-    translated = bridge.request(data, RequestOptions(model=upstream_model, drop=drop, max_output=max_output))
+    translate = bridge.request
+    if count:
+        if not isinstance(bridge.count, UpstreamCount):
+            raise Untranslatable("model", f"a {bridge.upstream} account cannot count this API's tokens")
+        translate = bridge.count.request
+    translated = translate(data, RequestOptions(model=upstream_model, drop=drop, max_output=max_output))
     return UpstreamCall(
         method=method,
         path=fill_model(translated.path, upstream_model),  # Gemini names the model in the path

@@ -12,25 +12,27 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Protocol, cast
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence, cast
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import anyio.lowlevel
 import httpx
 import orjson
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from .adapters.base import Adapter, UpstreamCall
 from .bridging import BridgedType, Crossing, bridged_call
 from .context import context
 from .errors import error_response
-from .formats.bridges.base import Untranslatable
+from .formats.bridges.base import Bridge, LocalCount, RequestOptions, Untranslatable
 from .formats.dialect import Dialect
 from .formats.usage import Usage
 from .formats.wire import WireFormat
 from .headers import allowed_for, client_response_headers, upstream_request_headers
 from .inbound import BadRequest, InboundRequest, read_inbound
+from .key_models import model_allowed
 from .model_limits import OutputCaps
 from .scheduler import model_match, sessions
 from .scheduler.faults import OK, Fault, FaultDefaults, classify
@@ -121,6 +123,14 @@ class RouteSpec:
     translatable: bool = False
     # For a route whose answers later requests may continue by id (Responses).
     continuation: Continuation | None = None
+    # A token count route (`count_tokens`): translated through the pair's
+    # `count` (Bridge.count), which may answer it here without an upstream call.
+    counts_tokens: bool = False
+    # A model list route: (the upstream's list after rewrite_for_key, or None
+    # when no account of the route's platform is in reach; the models accounts
+    # reached through a translator serve the key, Relay.reachable_models) ->
+    # the list the client gets.
+    merge_models: Callable[[bytes | None, Sequence[str]], bytes] | None = None
 
 
 Ending = Literal["delivered", "withheld", "client-gone", "refused"]
@@ -191,10 +201,33 @@ class Relay:
         }
         # Models' output caps, which a translated request's limit is clamped to (model_limits).
         self._output_caps = output_caps if output_caps is not None else OutputCaps.load()
+        # Of those, the types whose pair answers the client's token count.
+        self._counting_names: dict[WireFormat, frozenset[str]] = {
+            client: frozenset(name for name, t in types.items() if _counts(t.bridge({})))
+            for client, types in self._bridged.items()
+        }
 
     def platforms_reached(self, client_format: WireFormat) -> frozenset[str]:
         """The account platforms a route of this client format may reach through a translator."""
         return frozenset(t.platform for t in self._bridged.get(client_format, {}).values())
+
+    def reachable_models(self, client_format: WireFormat, key: ApiKey | None) -> list[str]:
+        """The models that accounts reached from `client_format` through a translator
+        serve for `key`, for a model list: of each account in the key's reach (its
+        own, its `platforms`) the plain names of its `models` and `model_mapping`,
+        or, listing none, its type's known models of its family; those the key's
+        `models` allow, each once, in the order the accounts would be tried.
+        Accounts that speak the client's format list their own (their upstream's list)."""
+        types = self._bridged.get(client_format, {})
+        names: dict[str, None] = {}
+        for a in self._scheduler.reachable(key):
+            crossing = types.get(a.account.type)
+            if crossing is None or crossing.bridge(a.account.options or {}) is None:
+                continue
+            for name in a.bridged_models(crossing.models):
+                if key is None or model_allowed(key, name):
+                    names.setdefault(name)
+        return list(names)
 
     async def serve(self, spec: RouteSpec, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context(scope)
@@ -212,7 +245,8 @@ class Relay:
         # prefixed model, which names its account type.
         bridged: frozenset[str] = frozenset()
         if spec.translatable and model == requested:
-            bridged = self._bridged_names.get(spec.client_format, bridged)
+            names = self._counting_names if spec.counts_tokens else self._bridged_names
+            bridged = names.get(spec.client_format, bridged)
         if self._limited_paths:
             # Types that serve only some upstream paths (`paths`) are
             # left out of every other route.
@@ -235,6 +269,12 @@ class Relay:
             retry = {"retry-after": str(math.ceil(refusal.retry_after))} if refusal.retry_after else None
             await error_response(spec.dialect, refusal.status, refusal.message, retry)(scope, receive, send)
             return
+        listed: Sequence[str] | None = None
+        if spec.merge_models is not None:
+            listed = self.reachable_models(spec.client_format, ctx.key)
+            if not plan.candidates:  # no upstream list to ask for: the translated accounts' alone
+                await Response(spec.merge_models(None, listed), media_type="application/json")(scope, receive, send)
+                return
         if not plan.candidates and plan.denied:
             denial = f"API key may not use the {', '.join(sorted(plan.denied))} platform"
             meter.error = denial
@@ -244,6 +284,12 @@ class Relay:
         for i, chosen in enumerate(plan.candidates):
             if attempts >= self._attempts:
                 break
+            local = self._local_count(spec, chosen)
+            if local is not None:
+                # Counted here: no upstream call, so no concurrency slot and no outcome to report.
+                meter.account_id = chosen.id
+                await self._count_here(local, spec, inbound, meter, chosen, model, scope, receive, send)
+                return
             slot = await self._scheduler.acquire(chosen)
             if slot is None:
                 limit = chosen.account.max_concurrency
@@ -256,6 +302,7 @@ class Relay:
             meter.account_id = chosen.id
             exchange = _Exchange(spec, inbound, meter, scope, receive, send, self._fault_defaults, may_retry=not last)
             exchange.continuation = continuation
+            exchange.listed = listed
             try:
                 outcome = await self._attempt(exchange, chosen, requested, model)
             finally:
@@ -330,30 +377,59 @@ class Relay:
             # 400 before any upstream call (another account would translate it alike).
             return Outcome("refused", error=exc.message)
 
-    def _bridged_call(self, exchange: _Exchange, chosen: PoolAccount, model: str | None) -> UpstreamCall:
-        """The request translated for an account of another format; the exchange told how to answer."""
-        spec, account = exchange.spec, chosen.account
-        assert model is not None and exchange.inbound.json is not None
-        if spec.continuation is not None and spec.continuation.previous(exchange.inbound.json) is not None:
-            # The history lives upstream, and a translated target keeps none: answering
-            # without it would be answering another conversation.
-            raise Untranslatable("previous_response_id", f"account {account.name!r} keeps no server-side "
-                                 "conversation state; send the full input instead")
+    def _pair(self, spec: RouteSpec, chosen: PoolAccount, model: str, meter: UsageMeter) -> tuple[Bridge, RequestOptions]:
+        """The pair for an account of another format, and what it needs to know of the upstream."""
+        account = chosen.account
         crossing_type = self._bridged[spec.client_format][account.type]
         bridge = crossing_type.bridge(account.options or {})
         # What this attempt sends (a native try before it sent another), recorded
         # also when the translation is refused: the record says what was tried.
-        exchange.meter.upstream_format = bridge.upstream if bridge is not None else ""
+        meter.upstream_format = bridge.upstream if bridge is not None else ""
         if bridge is None:
             # Its options narrowed its formats to none a pair reaches.
             raise Untranslatable("model", f"account {account.name!r} cannot serve this API's requests")
         upstream_model = model_match.upstream_model(model, account.model_mapping)
         drop = crossing_type.drop(chosen.credentials) if crossing_type.drop is not None else frozenset()
-        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, upstream_model, drop,
-                            self._output_caps)
-        exchange.crossing = Crossing(bridge, model, call.stream)
+        return bridge, RequestOptions(model=upstream_model, drop=drop)
+
+    def _local_count(self, spec: RouteSpec, chosen: PoolAccount) -> LocalCount | None:
+        """The pair's own count for an account of another format on a count route, if it counts locally."""
+        if not spec.counts_tokens or chosen.account.platform == spec.platform:
+            return None
+        crossing_type = self._bridged[spec.client_format][chosen.account.type]
+        bridge = crossing_type.bridge(chosen.account.options or {})
+        count = bridge.count if bridge is not None else None
+        return count if isinstance(count, LocalCount) else None
+
+    async def _count_here(self, count: LocalCount, spec: RouteSpec, inbound: InboundRequest, meter: UsageMeter,
+                          chosen: PoolAccount, model: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        """A token count the pair answers itself (its estimate), or its 400."""
+        assert model is not None and inbound.json is not None
+        try:
+            _, options = self._pair(spec, chosen, model, meter)
+            body = count.answer(inbound.json, options)
+        except Untranslatable as exc:
+            # What /v1/messages would refuse on this account, refused alike.
+            meter.error = exc.message
+            await error_response(spec.dialect, 400, exc.message)(scope, receive, send)
+            return
+        await Response(body, media_type="application/json")(scope, receive, send)
+
+    def _bridged_call(self, exchange: _Exchange, chosen: PoolAccount, model: str | None) -> UpstreamCall:
+        """The request translated for an account of another format; the exchange told how to answer."""
+        spec = exchange.spec
+        assert model is not None and exchange.inbound.json is not None
+        if spec.continuation is not None and spec.continuation.previous(exchange.inbound.json) is not None:
+            # The history lives upstream, and a translated target keeps none: answering
+            # without it would be answering another conversation.
+            raise Untranslatable("previous_response_id", f"account {chosen.account.name!r} keeps no server-side "
+                                 "conversation state; send the full input instead")
+        bridge, options = self._pair(spec, chosen, model, exchange.meter)
+        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, options.model,
+                            options.drop, self._output_caps, count=spec.counts_tokens)
+        exchange.crossing = Crossing(bridge, model, call.stream, spec.counts_tokens)
         # Another vendor's model served it: its prices apply, not the requested name's.
-        exchange.meter.priced_model = upstream_model
+        exchange.meter.priced_model = options.model
         return call
 
 
@@ -367,6 +443,10 @@ _SESSION_HEADERS = frozenset(
         *sessions.CODEX_CONVERSATION_HEADERS,
     )
 )
+
+
+def _counts(bridge: Bridge | None) -> bool:
+    return bridge is not None and bridge.count is not None
 
 
 def _header_map(scope: Scope) -> dict[str, str]:
@@ -479,6 +559,8 @@ class _Exchange:
             answer_id: str | None = getattr(self._tap, "response_id", None)
             return answer_id
         return self._body_answer_id
+        # On a model list route: the models reached through a translator, merged into the answer.
+        self.listed: Sequence[str] | None = None
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> Outcome:
         # The watcher is a bare asyncio task, not an anyio task group: the
@@ -617,7 +699,7 @@ class _Exchange:
         if status < 400:
             if self.crossing is not None:
                 # Usage is read from the translated answer: the pair counts in the client's terms.
-                body = self.crossing.bridge.answer(body, self.crossing.model)
+                body = self.crossing.answer(body)
             usage: Usage | None = None
             model: str | None = None
             if self.continuation is not None:
@@ -633,6 +715,8 @@ class _Exchange:
             key = context(self.scope).key
             if self.spec.rewrite_for_key is not None and key is not None:
                 body = self.spec.rewrite_for_key(body, key)
+            if self.spec.merge_models is not None and self.listed is not None:
+                body = self.spec.merge_models(body, self.listed)
         else:
             self.meter.error = body[:500].decode("utf-8", "replace")
         headers.append((b"content-length", str(len(body)).encode()))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
+import pytest
+
 from aiproxy.accounts import ACCOUNT_TYPES
-from aiproxy.bridging import BridgedTap, bridged_call, bridged_types
+from aiproxy.bridging import BridgedTap, Crossing, bridged_call, bridged_types
 from aiproxy.formats import anthropic, openai_responses, wire
 from aiproxy.formats.bridges import registry
+from aiproxy.formats.bridges.base import Untranslatable
 from aiproxy.formats.usage import Usage
 from aiproxy.model_limits import OutputCaps
 from aiproxy.testing.openai import chat_stream
@@ -79,3 +83,22 @@ def test_the_tap_hands_on_the_translated_answers_response_id():
              b'"status":"completed","usage":{"input_tokens":1,"output_tokens":1}}}\n\n')
     assert tap.response_id == "resp_gw_1" and tap.complete
     assert BridgedTap(Passing(), anthropic.StreamUsage()).response_id is None  # a tap that has none
+
+
+def test_a_count_call_is_the_pairs_count_request_and_its_answer_the_pairs_count_answer():
+    gemini = registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.GEMINI)]
+    call = bridged_call(gemini, ASK, [], "POST", "gemini-2.5-flash", frozenset(), count=True)
+    assert (call.path, call.query, call.stream) == ("/v1beta/models/gemini-2.5-flash:countTokens", "", False)
+    assert call.json is not None and call.json["generateContentRequest"]["model"] == "models/gemini-2.5-flash"
+    crossing = Crossing(gemini, "claude-sonnet-4-5", call.stream, counting=True)
+    assert orjson.loads(crossing.answer(b'{"totalTokens": 12}')) == {"input_tokens": 12}
+    # A pair that counts locally has no count request to send.
+    chat = registry.BRIDGES[(wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT)]
+    with pytest.raises(Untranslatable):
+        bridged_call(chat, ASK, [], "POST", "gpt-4.1", frozenset(), count=True)
+
+
+def test_the_types_known_models_come_along():
+    reached = bridged_types(ACCOUNT_TYPES)[wire.ANTHROPIC_MESSAGES]
+    assert reached["gemini-oauth"].models == ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite")
+    assert reached["gemini-api"].models == ()

@@ -3,7 +3,7 @@
 
 Requests: `{model, project, user_prompt_id, request: <native body>}` for
 generateContent and streamGenerateContent, `{request: {model: "models/<m>",
-contents}}` for countTokens. Answers: `{response: <native answer>, traceId}`,
+contents}}` for countTokens (nothing else: gemini-cli's CaCountTokenRequest). Answers: `{response: <native answer>, traceId}`,
 per SSE event when streamed (Code Assist streams only as SSE); countTokens
 answers `{totalTokens}` as the native API does. Pure: bytes and dicts in and out.
 """
@@ -58,12 +58,31 @@ def wrap_generate(body: dict[str, Any], model: str, project: str, user_prompt_id
 
 
 def wrap_count_tokens(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """A native countTokens body (`contents`, or `generateContentRequest.contents`)
-    in Code Assist's envelope."""
+    """A native countTokens body (`contents`, or `generateContentRequest`) in Code
+    Assist's envelope. Code Assist counts `contents` only (its request has no other
+    field): a generateContentRequest's system instruction and function
+    declarations go in front as a user turn of text (the declarations as their
+    JSON), so that they are counted too, near what they count in their own fields."""
     contents = body.get("contents")
-    if contents is None and isinstance(body.get("generateContentRequest"), dict):
-        contents = body["generateContentRequest"].get("contents")
+    nested = body.get("generateContentRequest")
+    if contents is None and isinstance(nested, dict):
+        contents = nested.get("contents")
+        steering = _steering_parts(nested)
+        if steering and isinstance(contents, list):
+            contents = [{"role": "user", "parts": steering}, *contents]
     return {"request": {"model": f"models/{model}", "contents": contents if contents is not None else []}}
+
+
+def _steering_parts(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The system instruction's parts and the tools as text parts."""
+    parts: list[dict[str, Any]] = []
+    system = request.get("systemInstruction")
+    if isinstance(system, dict) and isinstance(system.get("parts"), list):
+        parts.extend(p for p in system["parts"] if isinstance(p, dict))
+    tools = request.get("tools")
+    if isinstance(tools, list) and tools:
+        parts.append({"text": orjson.dumps(tools).decode()})
+    return parts
 
 
 def unwrap(data: Any) -> Any:

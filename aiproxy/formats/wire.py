@@ -33,3 +33,4 @@ MODELS_PATH = "/v1/models"
 GEMINI_GENERATE_PATH = "/v1beta/models/{model}:generateContent"
 # Streamed, with the query `alt=sse` (else Gemini streams one JSON array).
 GEMINI_STREAM_PATH = "/v1beta/models/{model}:streamGenerateContent"
+GEMINI_COUNT_PATH = "/v1beta/models/{model}:countTokens"

@@ -8,7 +8,7 @@ from ..formats import anthropic, wire
 from ..formats.dialect import ANTHROPIC
 from ..relay import Relay, RouteSpec
 from .endpoint import NotFound, RelayEndpoint
-from .model_lists import anthropic_models_for_key
+from .model_lists import anthropic_models_for_key, anthropic_models_merged
 
 MESSAGES = RouteSpec(
     platform="claude",
@@ -31,6 +31,10 @@ COUNT_TOKENS = RouteSpec(
     dialect=ANTHROPIC,
     client_format=wire.ANTHROPIC_MESSAGES,
     needs_json_body=True,
+    # Served by the accounts /v1/messages reaches: Gemini's countTokens, or the
+    # pair's estimate (formats/bridges/anthropic_count) where the target counts nothing.
+    translatable=True,
+    counts_tokens=True,
 )
 MODELS = RouteSpec(
     platform="claude",
@@ -40,6 +44,8 @@ MODELS = RouteSpec(
     dialect=ANTHROPIC,
     client_format=wire.ANTHROPIC_MESSAGES,
     rewrite_for_key=anthropic_models_for_key,
+    # Also what the accounts reached through a translator serve the key.
+    merge_models=anthropic_models_merged,
 )
 
 

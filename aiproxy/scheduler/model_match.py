@@ -81,6 +81,13 @@ def listed(model: str, models: Iterable[str], mapping: Mapping[str, str]) -> boo
     return best_match(model, models) is not None or best_match(model, mapping) is not None
 
 
+def plain_names(models: Iterable[str], mapping: Mapping[str, str]) -> list[str]:
+    """The names these lists spell out (`models` entries, then `model_mapping`
+    keys), without wildcards and repeats: what a model list can show."""
+    names = dict.fromkeys(e for e in (*models, *mapping) if not _is_pattern(e))
+    return list(names)
+
+
 def serves(model: str, platform: str, models: Iterable[str], mapping: Mapping[str, str]) -> bool:
     """Does an account of `platform` with these lists serve `model`?
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Collection
+from typing import Any, Collection, Iterable
 
 import anyio
 
@@ -50,6 +50,14 @@ class PoolAccount:
         model, or, listing none, a model of its own platform's family."""
         a = self.account
         return model is not None and model_match.serves(model, a.platform, a.models, a.model_mapping)
+
+    def bridged_models(self, declared: Iterable[str]) -> list[str]:
+        """The names a model list shows for it on another platform's routes: the
+        plain names of its lists, or, listing none, those of `declared` (its
+        type's known models) it serves there by the rule above."""
+        a = self.account
+        names = model_match.plain_names(a.models, a.model_mapping) if a.models or a.model_mapping else declared
+        return [name for name in names if self.serves_bridged(name)]
 
 
 class AccountPool:

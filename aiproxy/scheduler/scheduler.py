@@ -240,6 +240,15 @@ class Scheduler:
             why = "this API key or route may not use"
         plan.refusal = Refusal(400, f"{made_by}, which {why}; send the full input without previous_response_id")
 
+    def reachable(self, key: ApiKey | None) -> list[PoolAccount]:
+        """The enabled, schedulable accounts a key's requests may reach (its own
+        first, as `plan` tries them; its `platforms`), by priority then id: what
+        a model list is made from. Health marks do not count: they lapse."""
+        accounts = [a for a in self._pool.accounts if a.account.enabled and a.account.schedulable]
+        if key is not None and key.platforms:
+            accounts = [a for a in accounts if a.account.platform in key.platforms]
+        return [a for tier in self._tiers(accounts, key) for a in sorted(tier, key=lambda a: (a.account.priority, a.id))]
+
     def _tiers(self, serving: list[PoolAccount], key: ApiKey | None) -> list[list[PoolAccount]]:
         """The groups of accounts to try in turn: the key's own, then (maybe) the shared pool."""
         shared = [a for a in serving if a.account.group is None]

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from aiproxy.settings import OAuthSettings
 
 from .anthropic import Seen
-from .gemini import COUNT, answer_for, chunks_for, error, limit_refused
+from .gemini import answer_for, chunks_for, error, limit_refused, words
 from .upstream import FakeUpstream
 
 CODE_ASSIST = "http://code-assist.test"
@@ -85,8 +85,13 @@ class FakeCodeAssist(FakeUpstream):
                 answer["cloudaicompanionProject"] = self.project
             return JSONResponse(answer)
         if method == "countTokens":
-            assert set(body) == {"request"} and body["request"]["model"].startswith("models/")
-            return JSONResponse(COUNT)
+            # Its count request has a model and contents, nothing else (gemini-cli's CaCountTokenRequest).
+            request_fields = set(body.get("request") or {})
+            if set(body) != {"request"} or request_fields - {"model", "contents"}:
+                return error(400, f"Invalid JSON payload received. Unknown name in {sorted(request_fields)}")
+            if not str(body["request"].get("model", "")).startswith("models/"):
+                return error(400, "model must name models/{model}")
+            return JSONResponse({"totalTokens": words(body["request"].get("contents"))})
         if not body.get("project"):
             return error(403, "no project")
         model = body["model"]

@@ -8,7 +8,9 @@ declarations and does not end with a functionResponse is answered with a call
 of the first one (`TOOL_ARGS`, with a `thoughtSignature`), as a model starting
 an agent loop would. A `generationConfig.maxOutputTokens` above the model's
 cap is answered 400 INVALID_ARGUMENT as Google answers it (`limit_refused`);
-the caps are the gateway's own table (aiproxy/model_limits).
+the caps are the gateway's own table (aiproxy/model_limits). countTokens
+counts from what it was sent (`fake_count`), so a test sees whether the
+system instruction and tools reached it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ USAGE = {
 }
 # What the gateway records for USAGE: input excludes the cached tokens, output includes thoughts.
 RECORDED = {"input_tokens": 20, "output_tokens": 12, "cache_creation_tokens": 0, "cache_read_tokens": 100}
-COUNT = {"totalTokens": 42}
 TOOL_ARGS = {"path": "README.md"}
 THOUGHT_SIGNATURE = "c2lnLWZha2U="
 CAPS = OutputCaps.load()
@@ -79,6 +80,31 @@ def chunks_for(model: str, body: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The stream's elements for `body`: a function call in one element, or the text."""
     tool = tool_to_call(body)
     return [tool_response(model, tool)] if tool is not None else stream_chunks(model)
+def words(value: Any) -> int:
+    """The fake tokenizer: whitespace-separated words of every string in `value`
+    (object keys and a content's `role` not counted)."""
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, dict):
+        return sum(words(v) for k, v in value.items() if k != "role")
+    if isinstance(value, list):
+        return sum(words(v) for v in value)
+    return 0
+
+
+def fake_count(body: dict[str, Any]) -> int | str:
+    """countTokens' total for `body` (`contents`, or a `generateContentRequest`:
+    its contents, system instruction and tools), or why the real API refuses it."""
+    nested = body.get("generateContentRequest")
+    if nested is None:
+        return words(body.get("contents"))
+    if "contents" in body:
+        return "contents and generateContentRequest are mutually exclusive"
+    if not isinstance(nested, dict) or not str(nested.get("model", "")).startswith("models/"):
+        return "generateContentRequest.model must name models/{model}"
+    return sum(words(nested.get(f)) for f in ("contents", "systemInstruction", "tools"))
+
+
 MODELS = ["gemini-2.5-flash", "gemini-2.5-pro"]
 
 
@@ -183,7 +209,10 @@ class FakeGemini(FakeUpstream):
         if method == "generateContent":
             return JSONResponse(answer_for(model, body))
         if method == "countTokens":
-            return JSONResponse(COUNT)
+            total = fake_count(body or {})
+            if isinstance(total, str):
+                return error(400, total)
+            return JSONResponse({"totalTokens": total} if total else {})  # protobuf JSON leaves a 0 out
         if method == "streamGenerateContent":
             if request.query_params.get("alt") == "sse":
                 return StreamingResponse(_each(sse_pieces(model, body)), media_type="text/event-stream")

@@ -15,10 +15,11 @@ import anyio
 import pytest
 
 from aiproxy import MemoryStores, create_app
+from aiproxy.formats.bridges.anthropic_count import estimate
 from aiproxy.settings import UpstreamURLs
 from aiproxy.stores.entities import UsageRecord
 from aiproxy.testing import Seed
-from tests.fakes.gemini_upstream import RECORDED, FakeGemini
+from tests.fakes.gemini_upstream import RECORDED, FakeGemini, words
 from tests.fakes.openai_oauth import FakeCodex, id_token
 from tests.fakes.openai_upstream import TEXT, TOOL_ARGS, FakeOpenAI
 from tests.harness import ENCRYPTION_KEY, gateway_settings
@@ -35,6 +36,7 @@ TOOLS = [{"name": "read_file", "description": "Reads a file",
 TOKENS = {"chat": (20, 7, 10), "responses-key": (24, 9, 16), "codex": (24, 9, 16),
           "gemini": (RECORDED["input_tokens"], RECORDED["output_tokens"], RECORDED["cache_read_tokens"])}
 TARGETS = list(TOKENS)
+LISTED = "claude-haiku-4-5"
 
 
 @dataclass
@@ -88,6 +90,8 @@ async def gw(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterato
     key, _ = await seed.key(user)
     with upstream_for(request.param) as (_, fake, fields, urls):
         credentials = fields.pop("credentials")
+        # One exact name beside the wildcard: what the model list shows.
+        fields["model_mapping"] = {**fields["model_mapping"], LISTED: fields["model_mapping"]["claude-*"]}
         await seed.account(credentials, name=request.param, **fields)
         app = create_app(stores, gateway_settings(upstream=urls))
         with running(app) as url:
@@ -147,3 +151,22 @@ async def test_a_tool_loop(gw: Gateway, streamed: bool):
     assert "# Readme" in str(gw.seen[-1].json)  # the tool's result reached the upstream
     records = await gw.records(2)
     assert [usage_of(r) for r in records] == [tokens, tokens] and all(r.status == 200 for r in records)
+
+
+async def test_count_tokens_and_the_model_list(gw: Gateway):
+    # The SDK's own calls: count_tokens counted by Gemini, or estimated by the gateway for
+    # the OpenAI accounts; models.list made by the gateway (no Claude account at all).
+    ask = {k: v for k, v in ASK.items() if k != "max_tokens"}
+    async with gw.client() as client:
+        counted = await client.messages.count_tokens(**ask, tools=TOOLS)  # type: ignore[arg-type]
+        models = [m async for m in client.models.list()]
+    if gw.target == "gemini":  # type: ignore[attr-defined]
+        [seen] = gw.seen
+        sent = seen.json["generateContentRequest"]
+        assert counted.input_tokens == sum(words(sent.get(f)) for f in ("contents", "systemInstruction", "tools"))
+    else:
+        assert counted.input_tokens == estimate({**ask, "tools": TOOLS}) and gw.seen == []
+    # Its mapping's plain name (claude-* is a wildcard, not a name to list), in Anthropic's shape.
+    assert [(m.id, m.type, m.display_name) for m in models] == [(LISTED, "model", LISTED)]
+    records = await gw.records(2)
+    assert [(r.endpoint, r.status) for r in records] == [("count_tokens", 200), ("models", 200)]

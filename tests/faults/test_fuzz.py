@@ -108,7 +108,7 @@ def upstream(request: httpx.Request) -> httpx.Response:
     if path.endswith(":generateContent"):
         return httpx.Response(200, json=gemini_upstream.response(model))
     if path.endswith(":countTokens"):
-        return httpx.Response(200, json=gemini_upstream.COUNT)
+        return httpx.Response(200, json={"totalTokens": gemini_upstream.words(request.content.decode())})
     if path.endswith("/models"):
         return httpx.Response(200, json={"data": [{"id": model}], "models": [gemini_upstream.model_info(model)]})
     # Anything else: a 404 in the shape of the upstream asked.

@@ -50,6 +50,19 @@ def test_wrap_count_tokens():
     assert code_assist.wrap_count_tokens(nested, "m")["request"]["contents"] == BODY["contents"]
 
 
+def test_count_tokens_carries_system_and_tools_in_the_contents():
+    # Code Assist's count takes model and contents only: the rest goes in front as text.
+    tools = [{"functionDeclarations": [{"name": "read_file", "parametersJsonSchema": {"type": "object"}}]}]
+    nested = {"generateContentRequest": {"model": "models/x", "contents": BODY["contents"],
+                                         "systemInstruction": {"parts": [{"text": "Be brief."}]},
+                                         "tools": tools, "generationConfig": {"temperature": 0}}}
+    wrapped = code_assist.wrap_count_tokens(nested, "m")
+    assert set(wrapped["request"]) == {"model", "contents"}
+    first, *rest = wrapped["request"]["contents"]
+    assert rest == BODY["contents"]
+    assert first == {"role": "user", "parts": [{"text": "Be brief."}, {"text": json.dumps(tools, separators=(",", ":"))}]}
+
+
 def test_unwrap_body():
     inner = stream_chunks("gemini-2.5-pro")[-1]
     out = json.loads(code_assist.unwrap_body(json.dumps({"response": inner, "traceId": "tr-1"}).encode()))

@@ -19,7 +19,7 @@ from tests.fakes.code_assist_upstream import (
     FakeGoogleToken,
     gemini_oauth_settings,
 )
-from tests.fakes.gemini_upstream import RECORDED, TEXT_PIECES, stream_chunks
+from tests.fakes.gemini_upstream import RECORDED, TEXT_PIECES, stream_chunks, words
 from tests.fakes.oauth_provider import HostRouter
 from tests.harness import UPSTREAM, Harness, start_harness
 
@@ -100,7 +100,7 @@ async def test_stream_native_in_and_out(h: Harness, code_assist: FakeCodeAssist,
 
 async def test_count_tokens(h: Harness, code_assist: FakeCodeAssist):
     r = await h.http.post(url("countTokens"), json={"contents": BODY["contents"]}, headers={"x-goog-api-key": h.key})
-    assert r.status_code == 200 and r.json() == {"totalTokens": 42}
+    assert r.status_code == 200 and r.json() == {"totalTokens": words(BODY["contents"])}
     [count] = code_assist.requests
     assert count.json == {"request": {"model": f"models/{MODEL}", "contents": BODY["contents"]}}
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import httpx
+import orjson
 import pytest
 
-from aiproxy.routes.model_lists import anthropic_models_for_key, gemini_models_for_key, openai_models_for_key
+from aiproxy.routes.model_lists import (
+    anthropic_model,
+    anthropic_models_for_key,
+    anthropic_models_merged,
+    gemini_models_for_key,
+    openai_models_for_key,
+)
 from aiproxy.settings import UpstreamURLs
 from aiproxy.stores.entities import ApiKey
 from tests.harness import UPSTREAM, Harness, start_harness
@@ -94,3 +101,27 @@ def test_bodies_that_are_not_lists_pass_unchanged() -> None:
         assert rewrite(b"not json", key) == b"not json"
         assert rewrite(b'{"error": {}}', key) == b'{"error": {}}'
         assert rewrite(b"[1]", key) == b"[1]"
+
+
+def _page(ids: list[str], has_more: bool = False) -> bytes:
+    return orjson.dumps({"data": [{"type": "model", "id": i} for i in ids], "has_more": has_more,
+                         "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None})
+
+
+def test_translated_models_join_the_last_page_once() -> None:
+    merged = orjson.loads(anthropic_models_merged(_page(["claude-a", "gpt-x"]), ["gpt-x", "gemini-y"]))
+    assert [m["id"] for m in merged["data"]] == ["claude-a", "gpt-x", "gemini-y"]
+    assert merged["data"][-1] == anthropic_model("gemini-y")
+    assert (merged["first_id"], merged["last_id"], merged["has_more"]) == ("claude-a", "gemini-y", False)
+    # A page with more after it is left as it is: they come after the last one.
+    assert anthropic_models_merged(_page(["claude-a"], has_more=True), ["gpt-x"]) == _page(["claude-a"], True)
+    assert anthropic_models_merged(_page(["claude-a"]), []) == _page(["claude-a"])
+    for raw in (b"not json", b'{"error": {}}', b"[1]"):
+        assert anthropic_models_merged(raw, ["gpt-x"]) == raw
+
+
+def test_without_an_upstream_list_the_translated_models_are_the_list() -> None:
+    assert orjson.loads(anthropic_models_merged(None, ["gpt-x", "gpt-x"])) == {
+        "data": [anthropic_model("gpt-x")], "has_more": False, "first_id": "gpt-x", "last_id": "gpt-x"}
+    assert orjson.loads(anthropic_models_merged(None, [])) == {
+        "data": [], "has_more": False, "first_id": None, "last_id": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.scheduler.model_match import best_match, family, serves, upstream_model
+from aiproxy.scheduler.model_match import best_match, family, plain_names, serves, upstream_model
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,9 @@ def test_no_lists_means_the_own_family() -> None:
     assert not serves("claude-sonnet-4-5", "openai", [], {})
     assert serves("claude-sonnet-4-5", "claude", [], {})
     assert not serves("deepseek-chat", "openai", [], {})  # no family: the route's platform decides, not this
+
+
+def test_plain_names_are_what_a_model_list_can_show() -> None:
+    assert plain_names(["gpt-4.1", "gpt-*", "o[13]"], {"claude-sonnet-4-5": "gpt-4.1", "gpt-4.1": "x",
+                                                      "claude-?": "y"}) == ["gpt-4.1", "claude-sonnet-4-5"]
+    assert plain_names([], {}) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from aiproxy.scheduler.pool import AccountPool
+from aiproxy.scheduler.pool import AccountPool, PoolAccount
 from aiproxy.security.cipher import CredentialCipher
 from aiproxy.stores.entities import Account
 from aiproxy.stores.memory import MemoryAccountStore
@@ -50,3 +50,13 @@ async def test_refresh_keeps_the_accounts_and_logs_once_per_change(caplog: pytes
     assert "failed: ConnectionRefusedError" in lines[0].getMessage() and "keeping the 1" in lines[0].getMessage()
     assert "works again" in lines[1].getMessage()
     assert all(r.exc_info is None for r in lines)
+
+
+def test_bridged_models_are_its_lists_plain_names_else_its_types_known_ones_of_its_family() -> None:
+    def account(**fields: object) -> PoolAccount:
+        return PoolAccount(Account(name="a", platform="gemini", type="gemini-oauth", **fields), {})  # type: ignore[arg-type]
+
+    listed = account(models=["gemini-2.5-pro", "gemini-*"], model_mapping={"claude-sonnet-4-5": "gemini-2.5-pro"})
+    assert listed.bridged_models(["ignored"]) == ["gemini-2.5-pro", "claude-sonnet-4-5"]
+    # Listing none: its type's known models that it serves on another platform's routes (its family).
+    assert account().bridged_models(["gemini-2.5-flash", "gpt-4o"]) == ["gemini-2.5-flash"]

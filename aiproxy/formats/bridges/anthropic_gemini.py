@@ -28,10 +28,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import wire
+import orjson
+
+from .. import anthropic, wire
+from .anthropic_count import answer as count_answer
 from .anthropic_gemini_answer import SIGNATURE_PREFIX, answer, error, stream
 from .anthropic_system import last_user_index, system_message_text
-from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
+from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable, UpstreamCount
 
 # Top-level Messages fields that change nothing essential on Gemini, dropped:
 # Gemini has no end-user id (metadata.user_id), no service tiers or speed/region
@@ -402,5 +405,27 @@ def _thinking_config(thinking: Any, effort: Any, options: RequestOptions) -> dic
     return config
 
 
+def count_request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
+    """Gemini's countTokens for a count_tokens body: the whole generateContent
+    request (`generateContentRequest`, which names its model), so the system
+    instruction and the function declarations are counted with the contents."""
+    generate = request({k: v for k, v in body.items() if k != "stream"}, options).body
+    counted = {"generateContentRequest": {"model": f"models/{options.model}", **generate}}
+    return TranslatedRequest(counted, wire.GEMINI_COUNT_PATH, False)
+
+
+def count_answer_of(body: bytes) -> bytes:
+    """Anthropic's `{input_tokens}` for Gemini's `{totalTokens}` (left out when 0, as
+    protobuf JSON leaves zeros out)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    total = data.get("totalTokens", 0) if isinstance(data, dict) else None
+    if isinstance(total, bool) or not isinstance(total, int):
+        return anthropic.error_body(502, "the Gemini token count was not a {totalTokens} object")
+    return count_answer(total)
+
+
 BRIDGE = Bridge(client=wire.ANTHROPIC_MESSAGES, upstream=wire.GEMINI, request=request, answer=answer,
-                error=error, stream=stream)
+                error=error, stream=stream, count=UpstreamCount(count_request, count_answer_of))

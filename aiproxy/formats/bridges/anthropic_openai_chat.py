@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from .. import anthropic, openai_chat, wire
+from .anthropic_count import local_count
 from .anthropic_openai_chat_answer import answer, error
 from .anthropic_openai_chat_stream import ChatToAnthropicStream
 from .anthropic_system import last_user_index, system_message_text
@@ -387,4 +388,6 @@ BRIDGE = Bridge(
     answer=answer,
     error=error,
     stream=ChatToAnthropicStream,
+    # OpenAI counts nothing before a call: estimated here (anthropic_count).
+    count=local_count(request),
 )

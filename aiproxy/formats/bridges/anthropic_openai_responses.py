@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from .. import anthropic, openai_chat, wire
+from .anthropic_count import local_count
 from .anthropic_openai_responses_answer import answer, error
 from .anthropic_openai_responses_stream import ResponsesToAnthropicStream
 from .anthropic_system import last_user_index, system_message_text
@@ -397,4 +398,6 @@ BRIDGE = Bridge(
     answer=answer,
     error=error,
     stream=ResponsesToAnthropicStream,
+    # OpenAI counts nothing before a call: estimated here (anthropic_count).
+    count=local_count(request),
 )

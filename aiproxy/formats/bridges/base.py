@@ -1,4 +1,5 @@
-"""What every translator pair is: a request rewrite, an answer rewrite, a stream translator."""
+"""What every translator pair is: a request rewrite, an answer rewrite, a stream translator
+(and, where the client's API has one, how it answers a token count)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,28 @@ class RequestOptions:
 
 
 @dataclass(frozen=True)
+class UpstreamCount:
+    """A token count the target's own API answers (Gemini's `countTokens`)."""
+
+    # (client body, options) -> the target's count request (validated as the pair's
+    # `request` validates, so a count refuses what a generation would refuse).
+    request: Callable[[dict[str, Any], RequestOptions], TranslatedRequest]
+    # (upstream JSON body of a 2xx count answer) -> client JSON body; errors go
+    # through the pair's `error`, as for a generation.
+    answer: Callable[[bytes], bytes]
+
+
+@dataclass(frozen=True)
+class LocalCount:
+    """A token count the gateway answers itself, no upstream call (the target has no
+    count method): an estimate, written down where the pair declares it."""
+
+    # (client body, options) -> client JSON body; raises Untranslatable for what the
+    # pair's `request` would refuse.
+    answer: Callable[[dict[str, Any], RequestOptions], bytes]
+
+
+@dataclass(frozen=True)
 class Bridge:
     client: WireFormat
     upstream: WireFormat
@@ -90,3 +113,6 @@ class Bridge:
     error: Callable[[int, bytes], bytes]
     # (the client's model name) -> a fresh translator for one stream
     stream: Callable[[str], StreamTranslator]
+    # How the client's token count (Anthropic's count_tokens) is answered on this
+    # target; None: the pair does not serve the client's count route.
+    count: UpstreamCount | LocalCount | None = None

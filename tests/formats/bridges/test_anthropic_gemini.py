@@ -13,9 +13,9 @@ from google.genai import types as genai
 
 from aiproxy.formats import anthropic, wire
 from aiproxy.formats.bridges import anthropic_events
-from aiproxy.formats.bridges.anthropic_gemini import BRIDGE, DROPPED, request
+from aiproxy.formats.bridges.anthropic_gemini import BRIDGE, DROPPED, count_answer_of, count_request, request
 from aiproxy.formats.bridges.anthropic_gemini_answer import SIGNATURE_PREFIX
-from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
+from aiproxy.formats.bridges.base import RequestOptions, Untranslatable, UpstreamCount
 from aiproxy.formats.sse import SSEParser
 from aiproxy.model_limits import OutputCaps
 
@@ -554,3 +554,35 @@ def test_fuzzed_answers_and_streams_always_translate() -> None:
         assert names[-1] in ("message_stop", "error") and names.count(names[-1]) == 1
         if names[-1] == "message_stop":
             Message.model_validate(accumulate(out).to_dict())
+
+
+def test_count_request_is_the_whole_generate_request_so_system_and_tools_count() -> None:
+    assert isinstance(BRIDGE.count, UpstreamCount) and BRIDGE.count.request is count_request
+    body = {"model": "claude-sonnet-4-5", "system": "Be brief.", "tools": [TOOL], "stream": True,
+            "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    counted = count_request(body, OPTS)
+    assert (counted.path, counted.stream, counted.query) == (wire.GEMINI_COUNT_PATH, False, ())
+    generate = request({**body, "stream": False}, OPTS).body
+    assert counted.body == {"generateContentRequest": {"model": "models/gemini-3-pro-preview", **generate}}
+    inner = counted.body["generateContentRequest"]
+    assert inner["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    assert inner["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    # google-genai reads it as a GenerateContentRequest's parts.
+    genai.Content.model_validate(inner["contents"][0])
+    # Refused as /v1/messages refuses it.
+    with pytest.raises(Untranslatable):
+        count_request({**body, "messages": []}, OPTS)
+
+
+@pytest.mark.parametrize(("upstream", "client"), [
+    (b'{"totalTokens": 31}', {"input_tokens": 31}),
+    (b'{"totalTokens": 31, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 31}]}', {"input_tokens": 31}),
+    (b"{}", {"input_tokens": 0}),  # protobuf JSON leaves a zero out
+])
+def test_count_answer(upstream: bytes, client: dict[str, Any]) -> None:
+    assert orjson.loads(count_answer_of(upstream)) == client
+
+
+def test_a_count_answer_that_is_not_one_is_an_error_body() -> None:
+    for raw in (b"oops", b"[]", b'{"totalTokens": "many"}'):
+        assert orjson.loads(count_answer_of(raw))["type"] == "error"

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
+from .. import model_files
 from ..scheduler.model_match import best_match
 
 PACKAGED = "output_caps.json"
@@ -52,18 +51,7 @@ class OutputCaps:
     def load(cls, override: str | Path | None = None) -> OutputCaps:
         """The packaged caps; with `override`, a file whose entries add to them or
         replace theirs of the same name. Raises OutputCapsFileError naming the file."""
-        caps = parse_caps_file(
-            resources.files(__package__).joinpath(PACKAGED).read_bytes(),
-            f"{__package__}/{PACKAGED} (packaged)",
-        )
-        if override is not None:
-            path = Path(override)
-            try:
-                text = path.read_bytes()
-            except OSError as exc:
-                raise OutputCapsFileError(str(path), f"cannot read it: {exc.strerror or exc}") from None
-            caps.update(parse_caps_file(text, str(path)))
-        return cls(caps)
+        return cls(model_files.load(__package__, PACKAGED, override, parse_caps_file, OutputCapsFileError))
 
     @property
     def entries(self) -> Mapping[str, int | None]:
@@ -91,41 +79,9 @@ class OutputCaps:
 
 def parse_caps_file(text: str | bytes, source: str) -> dict[str, int | None]:
     """The entries of one caps file, names lower-cased. Raises OutputCapsFileError."""
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        raise OutputCapsFileError(source, f"duplicate key {exc.key!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise OutputCapsFileError(source, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise OutputCapsFileError(source, "the top level must be a JSON object of model name -> output cap")
-    caps: dict[str, int | None] = {}
-    for name, cap in data.items():
-        if name.startswith("_"):
-            continue
-        key = name.strip().lower()
-        if not key:
-            raise OutputCapsFileError(source, "a model name is empty")
-        if key in caps:
-            raise OutputCapsFileError(source, f"model {name!r} is listed twice (names ignore case)")
+    caps = model_files.read_entries(text, source, error=OutputCapsFileError, what="output cap")
+    for name, cap in caps.items():
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise OutputCapsFileError(source, f"model {name!r}: the cap must be a positive integer or null, "
                                               f"got {json.dumps(cap)}")
-        caps[key] = cap
     return caps
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of two equal keys without a word: a typo'd file would pass.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out

@@ -10,10 +10,11 @@ and are skipped. Numbers are kept as `Decimal`, parsed from the JSON text, so
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
+
+from .. import model_files
 
 FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 TIER_KEY = "above_200k"
@@ -43,25 +44,8 @@ class ModelPrice:
 
 def parse_price_file(text: str | bytes, source: str) -> dict[str, ModelPrice]:
     """The models of one price file, names lower-cased. Raises PriceFileError."""
-    try:
-        data = json.loads(text, parse_float=Decimal, parse_int=Decimal, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        raise PriceFileError(source, f"duplicate key {exc.key!r}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PriceFileError(source, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise PriceFileError(source, "the top level must be a JSON object of model name -> prices")
-    models: dict[str, ModelPrice] = {}
-    for name, entry in data.items():
-        if name.startswith("_"):
-            continue
-        key = name.strip().lower()
-        if not key:
-            raise PriceFileError(source, "a model name is empty")
-        if key in models:
-            raise PriceFileError(source, f"model {name!r} is listed twice (names ignore case)")
-        models[key] = _model(entry, source, name)
-    return models
+    entries = model_files.read_entries(text, source, error=PriceFileError, what="prices", decimals=True)
+    return {key: _model(entry, source, key) for key, entry in entries.items()}
 
 
 def _model(entry: Any, source: str, name: str) -> ModelPrice:
@@ -101,17 +85,3 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
         type(value), "null" if value is None else type(value).__name__
     )
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out

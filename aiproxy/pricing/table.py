@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
+from .. import model_files
 from .cost import Cost, TokenCounts, cost_usd
 from .model import ModelPrice, PriceFileError, parse_price_file
 from .names import longest_prefix, normalise, strip_date
@@ -23,17 +23,7 @@ class PriceTable:
     def load(cls, override: str | Path | None = None) -> PriceTable:
         """The packaged prices; with `override`, a price file whose entries
         replace (whole) or add models. Raises PriceFileError naming the file."""
-        models = parse_price_file(
-            resources.files(__package__).joinpath(PACKAGED).read_bytes(),
-            f"{__package__}/{PACKAGED} (packaged)",
-        )
-        if override is not None:
-            path = Path(override)
-            try:
-                text = path.read_bytes()
-            except OSError as exc:
-                raise PriceFileError(str(path), f"cannot read it: {exc.strerror or exc}") from None
-            models.update(parse_price_file(text, str(path)))
+        models = model_files.load(__package__, PACKAGED, override, parse_price_file, PriceFileError)
         return cls(models)
 
     @property

@@ -176,6 +176,11 @@ class RedisState:
         self._renew_every = math.inf  # a third of the shortest lease asked for
         self._upkeep_task: asyncio.Task[None] | None = None
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client this state talks through (shared with the invalidation channel)."""
+        return self._redis
+
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
 

@@ -217,8 +217,9 @@ class Gateway:
 
         async def save_credentials(account_id: int, credentials: dict[str, Any]) -> None:
             # How refreshed tokens are kept: encrypted into the store, then the pool
-            # re-reads (and the other instances' pools, told). Runs only when a token was refreshed (rarely), so the
-            # request that triggered it waits on the store just this once.
+            # re-reads (other instances' pools too, told). Runs only when a token
+            # was refreshed (rarely), so the request that triggered it waits on
+            # the store just this once.
             account = await stores.accounts.get(account_id)
             if account is None:
                 return  # deleted while its token was refreshed

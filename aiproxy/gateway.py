@@ -43,7 +43,8 @@ from .security.login_throttle import LoginThrottle
 from .security.passwords import PasswordHashing, hash_password
 from .security.tokens import TokenIssuer
 from .settings import Settings
-from .state import ResilientState, SharedState, state_from_url
+from .state import Invalidation, ResilientState, SharedState, invalidation_for, state_from_url
+from .state.invalidation import Changes
 from .stores.entities import UsageRecord, User
 from .stores.key_cache import KeyCache
 from .stores.key_first_use import KeyFirstUse
@@ -83,9 +84,11 @@ class Gateway:
     aiproxy.testing's fakes), else on the fastest installed transport.
     Accounts' outbound proxies are applied by the client built here; an
     `http_client` of the caller's own applies them only if it is built on
-    `ProxyRoutingTransport(...)`. Account health, concurrency slots and sticky
-    bindings live in `state` if given (its owner closes it), else in Redis when
-    `settings.redis_url` is set, else in this process's memory.
+    `ProxyRoutingTransport(...)`. Account health, concurrency slots, sticky
+    bindings and pending OAuth logins live in `state` if given (its owner
+    closes it), else in Redis when `settings.redis_url` is set, else in this
+    process's memory. On Redis, the admin API's changes are also told to the
+    other instances on it (`invalidation`), and theirs applied here.
     `account_types` are the kinds of upstream account served (a host adds its
     own with `ACCOUNT_TYPES.plus(...)`); `adapters` replaces how their
     adapters are built (`AdapterFactory`).
@@ -97,6 +100,7 @@ class Gateway:
     client: httpx.AsyncClient
     state: SharedState
     quota_state: SharedState  # `state`, or its strict view under failure mode `closed`
+    invalidation: Invalidation | None  # change notices between instances on the state's Redis; None: one process
     slot_lease: float  # seconds a concurrency slot is held should its holder die
     cipher: CredentialCipher
     tokens: TokenIssuer
@@ -149,9 +153,11 @@ class Gateway:
         # Prometheus counters of this process (GET /metrics), fed by every usage record.
         self.metrics = Metrics()
         self.record_usage = _usage_sink(self.usage_writer, self.metrics)
+        # Before OAuth: pending logins are kept in the state.
+        self._build_state(state)
+        self.invalidation = invalidation_for(self.state)
         self._build_oauth()
         self.adapters = self._build_adapters(adapters)
-        self._build_state(state)
         self.scheduler = Scheduler(
             self.pool,
             self.state,
@@ -201,20 +207,25 @@ class Gateway:
     def _build_oauth(self) -> None:
         # OAuth (subscription) accounts: pending logins for the admin API, and
         # access tokens kept fresh for the adapters.
-        settings, stores, cipher, pool = self.settings, self.stores, self.cipher, self.pool
+        settings, stores, cipher = self.settings, self.stores, self.cipher
+        accounts_changed = self._accounts_changed
         providers = self.account_types.oauth_providers(settings.oauth)
-        self.oauth_flows = OAuthFlows(providers, self.client, ttl=settings.oauth.session_ttl_seconds)
+        # Pending logins in the shared state, sealed: any instance on it finishes one.
+        self.oauth_flows = OAuthFlows(
+            providers, self.client, logins=self.state, cipher=cipher, ttl=settings.oauth.session_ttl_seconds
+        )
 
         async def save_credentials(account_id: int, credentials: dict[str, Any]) -> None:
             # How refreshed tokens are kept: encrypted into the store, then the pool
-            # re-reads. Runs only when a token was refreshed (rarely), so the
-            # request that triggered it waits on the store just this once.
+            # re-reads (other instances' pools too, told). Runs only when a token
+            # was refreshed (rarely), so the request that triggered it waits on
+            # the store just this once.
             account = await stores.accounts.get(account_id)
             if account is None:
                 return  # deleted while its token was refreshed
             account.credentials = cipher.encrypt(credentials)
             await stores.accounts.update(account)
-            await pool.reload()
+            await accounts_changed()
 
         async def stored_credentials(account_id: int) -> dict[str, Any] | None:
             account = await stores.accounts.get(account_id)
@@ -283,6 +294,27 @@ class Gateway:
             output_caps=self.output_caps,
         )
 
+    # -- change hooks: applied here, then told to the other instances -------
+
+    def _key_changed(self, key_hash: str) -> None:
+        self.keys.invalidate(key_hash)
+        if self.invalidation is not None:
+            self.invalidation.key_changed(key_hash)
+
+    async def _accounts_changed(self) -> None:
+        try:
+            await self.pool.reload()
+        finally:
+            # The store changed even if this re-read failed: the others re-read too.
+            if self.invalidation is not None:
+                self.invalidation.accounts_changed()
+
+    def _changes(self) -> Changes:
+        # What another instance's notice does here.
+        return Changes(
+            key_changed=self.keys.invalidate, keys_missed=self.keys.refresh_all, accounts_changed=self.pool.reload
+        )
+
     def admin_context(self) -> AdminContext:
         """What the admin API works with: the stores, secrets, and the change hooks into the running parts."""
         settings = self.settings
@@ -290,8 +322,8 @@ class Gateway:
             stores=self.stores,
             cipher=self.cipher,
             tokens=self.tokens,
-            keys_changed=self.keys.invalidate,
-            accounts_changed=self.pool.reload,
+            keys_changed=self._key_changed,
+            accounts_changed=self._accounts_changed,
             oauth=self.oauth_flows,
             test_account=self.probe,
             monitor=self.scheduler,
@@ -333,6 +365,7 @@ class Gateway:
     @asynccontextmanager
     async def _lifetime(self) -> AsyncIterator[None]:
         settings, stores, pool, writer = self.settings, self.stores, self.pool, self.usage_writer
+        invalidation = self.invalidation
         await stores.open()
         await ensure_default_admin(stores, settings)
         await pool.reload()
@@ -345,6 +378,8 @@ class Gateway:
                 async with anyio.create_task_group() as loops:
                     loops.start_soon(pool.refresh_forever, settings.account_refresh_seconds)
                     loops.start_soon(recheck_forever, self.scheduler, pool, self.probe, settings.error_recheck_seconds)
+                    if invalidation is not None:
+                        loops.start_soon(invalidation.run, self._changes())
 
         try:
             async with anyio.create_task_group() as tg:
@@ -356,6 +391,8 @@ class Gateway:
                     refresh.cancel()
                     writer.stop()  # its loop writes what is buffered, then returns
                     await self.first_use.drain()
+                    if invalidation is not None:
+                        await invalidation.drain()
         finally:
             if self._owns_state:
                 await self.state.aclose()

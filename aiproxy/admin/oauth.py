@@ -100,7 +100,7 @@ class OAuthEndpoints:
         await current_admin(request, self.ctx)
         flows, provider = self._flows(request)
         try:
-            authorization = flows.start(provider.account_type)
+            authorization = await flows.start(provider.account_type)
         except FlowError as exc:
             raise ApiError(400, "oauth_error", str(exc)) from None
         return JSONResponse({

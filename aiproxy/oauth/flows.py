@@ -1,27 +1,38 @@
 """Pending OAuth logins: start one (an authorize URL to open), finish it (the code pasted back).
 
-Pending authorizations live in this process's memory for a few minutes: the
-PKCE verifier must never leave the server, and a login started on one
-instance must be finished on the same one (sticky admin sessions, or a single
-admin instance). A shared store for them is a possible follow-up.
+A started login is kept in the shared state for a few minutes (the OAuth
+session TTL), so any instance on the same Redis can finish it, whichever
+one the admin's next request reaches; on a gateway without Redis it stays
+in this process's memory, as before. What is kept is sealed with the
+gateway's credential cipher: the PKCE verifier never reaches the browser
+and never lies in Redis in the clear. Its entry is named by a hash of the
+session id, so what Redis holds does not even name the session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from ..security.cipher import CredentialCipher, CredentialsError
+from ..state.memory import MemoryState
 from .exchange import credentials_from_answer, not_configured, token_request
-from .pkce import Pkce, new_pkce, new_state
+from .pkce import new_pkce, new_state
 from .providers import OAuthProvider
 
-# Pending logins beyond this are refused: each holds a verifier in memory.
-MAX_PENDING = 1000
+
+class PendingLogins(Protocol):
+    """Where started logins wait for their code: the SharedState's part for it."""
+
+    async def keep_login(self, login_id: str, sealed: str, ttl_seconds: float) -> bool: ...
+    async def pending_login(self, login_id: str) -> str | None: ...
+    async def drop_login(self, login_id: str) -> None: ...
 
 
 class FlowError(Exception):
@@ -37,12 +48,11 @@ class Authorization:
     expires_in: int  # seconds left to finish it
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     provider: OAuthProvider
-    pkce: Pkce
+    verifier: str
     state: str
-    deadline: float  # on the monotonic clock
 
 
 def parse_code(pasted: str) -> tuple[str, str | None]:
@@ -70,38 +80,46 @@ def parse_code(pasted: str) -> tuple[str, str | None]:
     return code, state or None
 
 
+def _login_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 class OAuthFlows:
+    """Started logins are kept in `logins` (the gateway's shared state; by
+    default this process's memory), sealed with `cipher` (the gateway's; by
+    default a key of this object's own, which only this process can open)."""
+
     def __init__(
         self,
         providers: Mapping[str, OAuthProvider],
         client: httpx.AsyncClient,
         *,
+        logins: PendingLogins | None = None,
+        cipher: CredentialCipher | None = None,
         ttl: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._providers = providers
         self._client = client
+        self._logins: PendingLogins = logins if logins is not None else MemoryState()
+        self._cipher = cipher or CredentialCipher(CredentialCipher.generate_key())
         self._ttl = ttl
-        self._clock = clock
         self._wall_clock = wall_clock  # for expires_at, which is stored
-        self._pending: dict[str, _Pending] = {}
 
     def provider(self, account_type: str) -> OAuthProvider | None:
         return self._providers.get(account_type)
 
-    def start(self, account_type: str) -> Authorization:
+    async def start(self, account_type: str) -> Authorization:
         provider = self._providers.get(account_type)
         if provider is None:
             raise FlowError(f"account type {account_type!r} has no OAuth login")
         if provider.missing_settings:
             raise FlowError(not_configured(provider))
-        self._drop_expired()
-        if len(self._pending) >= MAX_PENDING:
-            raise FlowError("too many logins pending; finish or let some expire first")
         pkce, state = new_pkce(), new_state()
         session_id = secrets.token_urlsafe(24)
-        self._pending[session_id] = _Pending(provider, pkce, state, self._clock() + self._ttl)
+        sealed = self._cipher.encrypt({"type": account_type, "verifier": pkce.verifier, "state": state})
+        if not await self._logins.keep_login(_login_id(session_id), sealed, self._ttl):
+            raise FlowError("too many logins pending; finish or let some expire first")
         params = {
             **provider.authorize_params,
             "client_id": provider.client_id,
@@ -124,10 +142,8 @@ class OAuthFlows:
         session is used up only by a successful exchange, so a mistyped code
         can be pasted again.
         """
-        self._drop_expired()
-        pending = self._pending.get(session_id)
-        if pending is None:
-            raise FlowError("unknown or expired OAuth session; start the login again")
+        login_id = _login_id(session_id)
+        pending = self._opened(await self._logins.pending_login(login_id))
         if account_type is not None and pending.provider.account_type != account_type:
             raise FlowError(f"this OAuth session was started for {pending.provider.account_type}, not {account_type}")
         code, state = parse_code(pasted)
@@ -140,15 +156,26 @@ class OAuthFlows:
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": provider.redirect_uri,
-            "code_verifier": pending.pkce.verifier,
+            "code_verifier": pending.verifier,
         }
         if provider.state_in_token_request:
             fields["state"] = pending.state
         answer = await token_request(self._client, provider, fields)
-        self._pending.pop(session_id, None)
+        await self._logins.drop_login(login_id)
         return credentials_from_answer(answer, self._wall_clock(), provider=provider)
 
-    def _drop_expired(self) -> None:
-        now = self._clock()
-        for session_id in [s for s, p in self._pending.items() if p.deadline <= now]:
-            del self._pending[session_id]
+    def _opened(self, sealed: str | None) -> _Pending:
+        if sealed is None:
+            raise FlowError("unknown or expired OAuth session; start the login again")
+        try:
+            login = self._cipher.decrypt(sealed)
+        except CredentialsError:
+            raise FlowError(
+                "this OAuth session was started by a gateway with another encryption key; start the login again"
+            ) from None
+        provider = self._providers.get(login.get("type", ""))
+        verifier, state = login.get("verifier"), login.get("state")
+        if provider is None or not isinstance(verifier, str) or not isinstance(state, str):
+            # Started by an instance that knows a type this one does not (a rolling upgrade).
+            raise FlowError("this OAuth session cannot be finished here; start the login again")
+        return _Pending(provider, verifier, state)

@@ -3,6 +3,8 @@
 `state_from_url(settings' REDIS_URL)` gives Redis-backed state when a Redis
 URL is set (a ResilientState: Redis behind a circuit breaker, this process's
 memory while Redis does not answer), else state in this process's memory.
+`invalidation_for(state)` gives the channel on that Redis that tells other
+instances of changes (state/invalidation.py); None for state in memory.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .protocols import (
 from .resilient import ResilientState
 
 if TYPE_CHECKING:
+    from .invalidation import Invalidation
     from .redis import RedisState
 
 __all__ = [
@@ -31,12 +34,14 @@ __all__ = [
     "AccountHealth",
     "CircuitBreaker",
     "HealthState",
+    "Invalidation",
     "LastError",
     "MemoryState",
     "RedisState",
     "ResilientState",
     "SharedState",
     "StateUnavailable",
+    "invalidation_for",
     "state_from_url",
     "state_status",
 ]
@@ -72,6 +77,21 @@ def state_from_url(
     return MemoryState(prefix=prefix)
 
 
+def invalidation_for(state: SharedState) -> Invalidation | None:
+    """The change notices between instances on the Redis under `state`; None when there is none (one process)."""
+    if isinstance(state, MemoryState):
+        return None
+    try:
+        from .invalidation import Invalidation
+        from .redis import RedisState
+    except ImportError:  # no redis extra: a host's own state, not ours on Redis
+        return None
+    redis_state = state.primary if isinstance(state, ResilientState) else state
+    if not isinstance(redis_state, RedisState):
+        return None
+    return Invalidation(redis_state.client, redis_state.prefix)
+
+
 def state_status(state: SharedState) -> dict[str, str]:
     """What /health says of the state: its backend, and whether it is degraded (and why)."""
     if isinstance(state, ResilientState):
@@ -91,4 +111,8 @@ def __getattr__(name: str) -> Any:
         from .redis import RedisState
 
         return RedisState
+    if name == "Invalidation":
+        from .invalidation import Invalidation
+
+        return Invalidation
     raise AttributeError(name)

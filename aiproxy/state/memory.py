@@ -24,6 +24,9 @@ _SWEEP_EVERY = 1000
 # 200 bytes each: 100 000 of them are some 20 MB. Past the cap the oldest are
 # forgotten; a follow-up naming one goes wherever the scheduler sends it.
 MAX_RESPONSES = 100_000
+# Pending OAuth logins held at most: each is an admin's started login, kept
+# for minutes; past this, new ones are refused until some finish or lapse.
+MAX_LOGINS = 1000
 
 
 class MemoryState:
@@ -43,6 +46,7 @@ class MemoryState:
         # response id → (account, expiry), in the order written: the oldest first
         # (an OrderedDict: dropping from the front of a plain dict is not O(1)).
         self._responses: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._logins: dict[str, tuple[str, float]] = {}  # login id → (sealed login, expiry)
         self._last_used: dict[int, float] = {}
         self._windows: dict[tuple[str, int], tuple[int, int]] = {}  # → (window index, total)
         self._floats: dict[str, tuple[float, float]] = {}  # key → (total, expiry)
@@ -139,6 +143,30 @@ class MemoryState:
             del self._responses[response_id]
             return None
         return made[0]
+
+    # --- pending OAuth logins --------------------------------------------
+    async def keep_login(self, login_id: str, sealed: str, ttl_seconds: float) -> bool:
+        now = self._clock()
+        logins = self._logins
+        if len(logins) >= MAX_LOGINS:
+            for lapsed in [i for i, (_, expiry) in logins.items() if expiry <= now]:
+                del logins[lapsed]
+            if len(logins) >= MAX_LOGINS:
+                return False
+        logins[login_id] = (sealed, now + ttl_seconds)
+        return True
+
+    async def pending_login(self, login_id: str) -> str | None:
+        kept = self._logins.get(login_id)
+        if kept is None:
+            return None
+        if kept[1] <= self._clock():
+            del self._logins[login_id]
+            return None
+        return kept[0]
+
+    async def drop_login(self, login_id: str) -> None:
+        self._logins.pop(login_id, None)
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:

@@ -3,7 +3,7 @@
 Stores hold what an admin configures; this holds what the traffic changes
 many times a second: account health, concurrency slots, sticky bindings,
 the account that made each stored Responses answer, last-used times, rate
-windows and cost counters. `MemoryState` keeps it in
+windows and cost counters; and the admin's pending OAuth logins, for minutes. `MemoryState` keeps it in
 this process; `RedisState` shares it between every worker and instance on
 one Redis, so limits and health marks hold across the whole deployment.
 """
@@ -93,6 +93,20 @@ class SharedState(Protocol):
     async def response_account(self, response_id: str) -> int | None:
         """The account that made `response_id`, if remembered and not lapsed (one read)."""
         ...
+
+    # --- pending OAuth logins --------------------------------------------
+    # A login started on one instance may be finished on another. What is kept
+    # is sealed (encrypted) by the caller: the state never holds a PKCE verifier
+    # in the clear.
+    async def keep_login(self, login_id: str, sealed: str, ttl_seconds: float) -> bool:
+        """Keep a pending login for `ttl_seconds`; False when too many are pending (a process-local cap)."""
+        ...
+
+    async def pending_login(self, login_id: str) -> str | None:
+        """The sealed login, if kept and not lapsed."""
+        ...
+
+    async def drop_login(self, login_id: str) -> None: ...
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None: ...

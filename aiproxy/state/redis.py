@@ -10,6 +10,8 @@ Keys used, after the prefix:
     slots:<key>          sorted set: slot token → lease expiry (ms, Redis clock)
     bind:<session>       account id, with the binding's TTL
     resp:<response id>   the account that made a stored Responses answer, with its TTL
+    login:<login id>     a pending OAuth login, sealed by the gateway's cipher, with its TTL
+    invalidate           pub/sub channel: other instances' changes (state/invalidation.py)
     last_used            hash: account id → epoch seconds
     win:<key>:<w>:<n>    count of the n-th window of w seconds
     float:<key>          float counter, with its TTL
@@ -174,6 +176,11 @@ class RedisState:
         self._renew_every = math.inf  # a third of the shortest lease asked for
         self._upkeep_task: asyncio.Task[None] | None = None
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The Redis client this state talks through (shared with the invalidation channel)."""
+        return self._redis
+
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
 
@@ -318,6 +325,19 @@ class RedisState:
     async def response_account(self, response_id: str) -> int | None:
         raw = await self._redis.get(self._k("resp", response_id))
         return int(raw) if raw is not None else None
+
+    # --- pending OAuth logins --------------------------------------------
+    async def keep_login(self, login_id: str, sealed: str, ttl_seconds: float) -> bool:
+        # No cap here: each key lapses by itself, and only admins start logins.
+        await self._redis.set(self._k("login", login_id), sealed, px=max(1, math.ceil(ttl_seconds * 1000)))
+        return True
+
+    async def pending_login(self, login_id: str) -> str | None:
+        raw = await self._redis.get(self._k("login", login_id))
+        return _s(raw) if raw is not None else None
+
+    async def drop_login(self, login_id: str) -> None:
+        await self._redis.delete(self._k("login", login_id))
 
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:

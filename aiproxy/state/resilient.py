@@ -178,6 +178,18 @@ class ResilientState:
     async def response_account(self, response_id: str) -> int | None:
         return await self._call(self.primary.response_account, self.fallback.response_account, response_id)
 
+    # --- pending OAuth logins --------------------------------------------
+    # A login started during an outage is kept locally: it is finished on this
+    # instance, or started again.
+    async def keep_login(self, login_id: str, sealed: str, ttl_seconds: float) -> bool:
+        return await self._call(self.primary.keep_login, self.fallback.keep_login, login_id, sealed, ttl_seconds)
+
+    async def pending_login(self, login_id: str) -> str | None:
+        return await self._call(self.primary.pending_login, self.fallback.pending_login, login_id)
+
+    async def drop_login(self, login_id: str) -> None:
+        await self._call(self.primary.drop_login, self.fallback.drop_login, login_id)
+
     # --- last used ------------------------------------------------------
     async def touch(self, account_id: int, at: float) -> None:
         await self._call(self.primary.touch, self.fallback.touch, account_id, at)

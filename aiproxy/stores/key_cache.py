@@ -5,7 +5,11 @@ TTL it is still answered from memory while one background read refreshes it
 (stale-while-revalidate), so even a refresh costs the request nothing. Unknown
 keys are remembered for a shorter time, so a flood of bad keys reaches the
 store once per key and TTL, and a key created on another instance is seen soon.
-Changes made through this process call `invalidate` and take effect at once.
+Changes made through this process call `invalidate` and take effect at once;
+so do other instances' changes, told through Redis (state/invalidation.py),
+and after a gap in those notices `refresh_all` has every entry re-read.
+A read already under way when its key is invalidated may have read the old
+row: its answer goes to the requests that were waiting for it, but is not kept.
 Given the user store, a key whose owner is disabled or gone reads as disabled.
 
 While the store fails, a known key keeps working from memory, for up to
@@ -61,6 +65,8 @@ class KeyCache:
         self._entries: dict[str, tuple[float, ApiKey | None, float]] = {}
         # Reads in flight, one per key hash; referenced here while they run.
         self._loading: dict[str, asyncio.Task[ApiKey | None]] = {}
+        # Reads begun before their key was invalidated: run to their end, not kept.
+        self._superseded: set[asyncio.Task[ApiKey | None]] = set()
         self._store_failing = False
 
     async def lookup(self, key_hash: str) -> ApiKey | None:
@@ -78,8 +84,23 @@ class KeyCache:
     def invalidate(self, key_hash: str | None = None) -> None:
         if key_hash is None:
             self._entries.clear()
+            self._supersede(list(self._loading))
         else:
             self._entries.pop(key_hash, None)
+            self._supersede([key_hash])
+
+    def refresh_all(self) -> None:
+        """Every entry due for a re-read: known keys are served meanwhile, as past their TTL.
+
+        For when changes may have gone unnoticed (other instances' notices missed)."""
+        self._entries = {h: (0.0, key, usable) for h, (_, key, usable) in self._entries.items()}
+        self._supersede(list(self._loading))
+
+    def _supersede(self, key_hashes: list[str]) -> None:
+        for key_hash in key_hashes:
+            task = self._loading.pop(key_hash, None)
+            if task is not None:
+                self._superseded.add(task)
 
     @property
     def store_available(self) -> bool:
@@ -111,6 +132,7 @@ class KeyCache:
     def _read_done(self, key_hash: str, task: asyncio.Task[ApiKey | None]) -> None:
         if self._loading.get(key_hash) is task:
             del self._loading[key_hash]
+        self._superseded.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: a background refresh has nobody awaiting it
 
@@ -135,6 +157,8 @@ class KeyCache:
         if self._store_failing:
             self._store_failing = False
             log.warning("key store back: API keys are read again")
+        if asyncio.current_task() in self._superseded:
+            return key  # the key changed while it was read: the next lookup reads it again
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
         now = self._clock()

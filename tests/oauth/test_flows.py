@@ -11,6 +11,7 @@ from aiproxy.oauth.exchange import InvalidGrant, OAuthError
 from aiproxy.oauth.flows import FlowError, OAuthFlows, parse_code
 from aiproxy.oauth.pkce import challenge_for
 from aiproxy.oauth.providers import CLAUDE_CLIENT_ID, oauth_providers
+from aiproxy.state import MemoryState
 from tests.fakes.oauth_provider import (
     AUTHORIZE_URL,
     GOOD_CODE,
@@ -46,7 +47,8 @@ def clock() -> Clock:
 @pytest.fixture
 async def flows(fake: FakeTokenEndpoint, clock: Clock):
     async with httpx.AsyncClient(transport=fake.transport()) as client:
-        yield OAuthFlows(oauth_providers(oauth_settings()), client, ttl=600, clock=clock, wall_clock=lambda: NOW)
+        yield OAuthFlows(oauth_providers(oauth_settings()), client, logins=MemoryState(clock=clock), ttl=600,
+                         wall_clock=lambda: NOW)
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -81,7 +83,7 @@ def test_oauth_urls_from_env():
 
 
 async def test_authorize_url_carries_client_redirect_scope_challenge_and_state(flows: OAuthFlows):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     assert auth.authorize_url.startswith(AUTHORIZE_URL + "?")
     q = query_of(auth.authorize_url)
     assert q["client_id"] == CLAUDE_CLIENT_ID
@@ -91,11 +93,11 @@ async def test_authorize_url_carries_client_redirect_scope_challenge_and_state(f
     assert q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43
     assert len(q["state"]) >= 32 and q["code"] == "true"
     assert auth.expires_in == 600 and auth.session_id
-    assert flows.start("claude-official").session_id != auth.session_id
+    assert (await flows.start("claude-official")).session_id != auth.session_id
 
 
 async def test_finish_with_pasted_code_and_state(flows: OAuthFlows, fake: FakeTokenEndpoint):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     q = query_of(auth.authorize_url)
     credentials = await flows.finish(auth.session_id, f"  {GOOD_CODE}#{q['state']}\n")
 
@@ -116,7 +118,7 @@ async def test_finish_with_pasted_code_and_state(flows: OAuthFlows, fake: FakeTo
 
 
 async def test_finish_with_callback_url(flows: OAuthFlows, fake: FakeTokenEndpoint):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     state = query_of(auth.authorize_url)["state"]
     url = REDIRECT_URI + "?" + urlencode({"code": GOOD_CODE, "state": state})
     credentials = await flows.finish(auth.session_id, url, account_type="claude-official")
@@ -125,12 +127,12 @@ async def test_finish_with_callback_url(flows: OAuthFlows, fake: FakeTokenEndpoi
 
 
 async def test_finish_with_bare_code(flows: OAuthFlows):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     assert (await flows.finish(auth.session_id, GOOD_CODE))["access_token"] == "at-login"
 
 
 async def test_wrong_state_is_refused_and_the_session_kept(flows: OAuthFlows, fake: FakeTokenEndpoint):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     with pytest.raises(FlowError, match="state does not match"):
         await flows.finish(auth.session_id, f"{GOOD_CODE}#someone-elses-state")
     assert fake.requests == []  # refused before any exchange
@@ -141,7 +143,7 @@ async def test_wrong_state_is_refused_and_the_session_kept(flows: OAuthFlows, fa
 async def test_unknown_and_expired_sessions(flows: OAuthFlows, clock: Clock):
     with pytest.raises(FlowError, match="unknown or expired"):
         await flows.finish("no-such-session", GOOD_CODE)
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     clock.now += 601
     with pytest.raises(FlowError, match="unknown or expired"):
         await flows.finish(auth.session_id, GOOD_CODE)
@@ -149,14 +151,14 @@ async def test_unknown_and_expired_sessions(flows: OAuthFlows, clock: Clock):
 
 async def test_unknown_type_and_type_mismatch(flows: OAuthFlows):
     with pytest.raises(FlowError, match="no OAuth login"):
-        flows.start("claude-console")
-    auth = flows.start("claude-official")
+        await flows.start("claude-console")
+    auth = await flows.start("claude-official")
     with pytest.raises(FlowError, match="started for claude-official"):
         await flows.finish(auth.session_id, GOOD_CODE, account_type="openai-oauth")
 
 
 async def test_refused_code_and_provider_outage(flows: OAuthFlows, fake: FakeTokenEndpoint):
-    auth = flows.start("claude-official")
+    auth = await flows.start("claude-official")
     with pytest.raises(InvalidGrant, match="invalid_grant"):
         await flows.finish(auth.session_id, "wrong-code")
     fake.fail_with = 503

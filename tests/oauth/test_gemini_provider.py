@@ -64,7 +64,7 @@ async def test_authorize_url_and_form_encoded_exchange(anyio_backend: str):
     fake = FakeGoogleToken()
     async with httpx.AsyncClient(transport=fake.transport()) as client:
         flows = OAuthFlows(oauth_providers(gemini_oauth_settings()), client, wall_clock=lambda: NOW)
-        auth = flows.start("gemini-oauth")
+        auth = await flows.start("gemini-oauth")
         assert auth.authorize_url.startswith(GOOGLE_AUTHORIZE_URL + "?")
         q = query_of(auth.authorize_url)
         assert (q["client_id"], q["redirect_uri"], q["scope"], q["response_type"]) == (
@@ -90,7 +90,7 @@ async def test_unconfigured_client_refused_with_the_settings_to_set(anyio_backen
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as client:
         flows = OAuthFlows(oauth_providers(settings), client)
         with pytest.raises(FlowError, match="set AIPROXY_GEMINI_OAUTH_CLIENT_SECRET"):
-            flows.start("gemini-oauth")
+            await flows.start("gemini-oauth")
         with pytest.raises(OAuthError, match="AIPROXY_GEMINI_OAUTH_CLIENT_SECRET"):
             from aiproxy.oauth.exchange import token_request
 

@@ -72,7 +72,7 @@ def test_openai_urls_from_the_environment():
 
 async def test_authorize_url_and_code_exchange(fake: FakeOpenAIAuth, client: httpx.AsyncClient):
     flows = OAuthFlows(oauth_providers(openai_oauth_settings()), client, wall_clock=lambda: NOW)
-    auth = flows.start("openai-responses")
+    auth = await flows.start("openai-responses")
     parts = urlsplit(auth.authorize_url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == AUTHORIZE_URL
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}

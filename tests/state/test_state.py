@@ -196,6 +196,37 @@ async def test_a_response_id_is_kept_apart_from_a_session_of_the_same_name(env: 
     assert await s.response_account("resp_x") == 2
 
 
+# --- pending OAuth logins ------------------------------------------------------
+
+
+async def test_pending_logins_are_kept_until_their_ttl_and_seen_by_another_instance(env: StateEnv) -> None:
+    s = env.state
+    assert await s.pending_login("login-a") is None
+    assert await s.keep_login("login-a", "sealed-a", 0.2)
+    assert await s.keep_login("login-b", "sealed-b", 60)
+    assert await s.pending_login("login-a") == "sealed-a"
+    assert await env.another().pending_login("login-b") == "sealed-b"  # finished on another instance
+    await env.advance(0.3)
+    assert await s.pending_login("login-a") is None
+    await s.drop_login("login-b")
+    await s.drop_login("login-b")  # twice: a no-op
+    assert await s.pending_login("login-b") is None
+
+
+async def test_memory_refuses_logins_past_its_cap_until_some_lapse() -> None:
+    from aiproxy.state.memory import MAX_LOGINS
+    from tests.state.conftest import FakeClock
+
+    clock = FakeClock()
+    s = MemoryState(clock=clock)
+    for i in range(MAX_LOGINS):
+        assert await s.keep_login(f"l{i}", "x", 10 if i == 0 else 600)
+    assert not await s.keep_login("one-more", "x", 600)
+    clock.now += 11  # the first lapses: room for one
+    assert await s.keep_login("one-more", "x", 600)
+    assert not await s.keep_login("and-another", "x", 600)
+
+
 # --- last used ----------------------------------------------------------------
 
 

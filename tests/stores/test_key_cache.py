@@ -78,6 +78,52 @@ async def test_invalidate_takes_effect_at_once():
     assert (await cache.lookup("h")).enabled is False
 
 
+class LaggingStore(CountingStore):
+    """Reads the row, then waits at the gate before answering: a read that sees the row as it was."""
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        gate, self.gate = self.gate, None
+        row = await super().get_by_hash(key_hash)
+        if gate is not None:
+            await gate.wait()
+        return row
+
+
+async def test_a_read_under_way_when_its_key_is_invalidated_is_not_kept():
+    store, clock = LaggingStore(), Clock()
+    key = await store.create(ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p"))
+    cache = KeyCache(store, ttl=30, clock=clock)
+    await cache.lookup("h")
+    clock.now += 31
+    store.gate = gate = anyio.Event()
+    assert (await cache.lookup("h")).enabled  # stale, served; its refresh reads the enabled row and waits
+    await settle()
+    key.enabled = False
+    await store.update(key)
+    cache.invalidate("h")  # another instance's notice, or this one's admin API
+    gate.set()
+    await settle()
+    assert (await cache.lookup("h")).enabled is False  # the old read's answer was not kept
+    assert store.reads == 3
+
+
+async def test_refresh_all_serves_known_keys_while_each_is_read_again():
+    store, clock = CountingStore(), Clock()
+    key = await store.create(ApiKey(user_id=1, name="old", key_hash="h", key_prefix="p"))
+    cache = KeyCache(store, ttl=30, negative_ttl=5, clock=clock)
+    await cache.lookup("h")
+    assert await cache.lookup("unknown") is None
+    key.name = "renamed"
+    await store.update(key)
+    await store.create(ApiKey(user_id=1, name="new", key_hash="unknown", key_prefix="q"))
+    cache.refresh_all()  # well within the TTL
+    assert (await cache.lookup("h")).name == "old"  # at once, from memory
+    await settle()
+    assert (await cache.lookup("h")).name == "renamed"
+    assert (await cache.lookup("unknown")).name == "new"  # an unknown one is not served from memory
+    assert store.reads == 4
+
+
 async def test_concurrent_misses_share_one_read():
     store = CountingStore()
     await store.create(ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p"))

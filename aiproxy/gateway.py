@@ -357,12 +357,12 @@ class Gateway:
                     writer.stop()  # its loop writes what is buffered, then returns
                     await self.first_use.drain()
         finally:
+            self.metrics.close()  # no I/O: first, so a failing close below cannot skip it
             if self._owns_state:
                 await self.state.aclose()
             if self._owns_client:
                 await self.client.aclose()
             await stores.close()
-            self.metrics.close()
 
     @staticmethod
     def of(app: Starlette) -> Gateway:

@@ -394,6 +394,7 @@ class Gateway:
                     if invalidation is not None:
                         await invalidation.drain()
         finally:
+            self.metrics.close()  # no I/O: first, so a failing close below cannot skip it
             if self._owns_state:
                 await self.state.aclose()
             if self._owns_client:
@@ -423,14 +424,21 @@ async def ensure_default_admin(stores: Stores, settings: Settings) -> None:
     """On first start (no users at all), create the default admin, who must change the password."""
     if await stores.users.list():
         return
-    await stores.users.create(
-        User(
-            username=settings.admin_username,
-            password_hash=hash_password(settings.admin_password),
-            role="admin",
-            must_change_password=True,
+    try:
+        await stores.users.create(
+            User(
+                username=settings.admin_username,
+                password_hash=hash_password(settings.admin_password),
+                role="admin",
+                must_change_password=True,
+            )
         )
-    )
+    except ValueError:
+        # The name exists: another worker (or instance) starting on the same
+        # new database made it between our look and our insert.
+        if not await stores.users.list():
+            raise
+        return
     log.warning(
         "created the default admin %r with the default password; it must be changed at first login",
         settings.admin_username,

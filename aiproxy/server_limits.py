@@ -23,7 +23,8 @@ most once per head timeout), never cancelled when a head completes; when it
 fires it looks at where the connection is and cuts it, re-arms for the deadline
 in force, or lets itself go. Bytes are counted only until the head is complete.
 
-`limited_protocol(limits)` builds the class to pass as `uvicorn.Config(http=...)`;
+`limited_protocol(limits)` builds the class to pass as `uvicorn.Config(http=...)`,
+`LimitedConfig` a Config that builds it in each worker process;
 `fit_to_descriptors` raises RLIMIT_NOFILE and keeps the cap below it;
 `redact_access_log` keeps API keys in query strings out of the access log.
 """
@@ -37,6 +38,8 @@ import logging
 import re
 import time
 from typing import Any, ClassVar
+
+import uvicorn
 
 from .errors import error_body_for_path
 from .settings import ServerLimits
@@ -404,6 +407,15 @@ def _h11_class() -> type:
     return LimitedH11Protocol
 
 
+def _parser(http: str) -> str:
+    """uvicorn's parser named by `http`: "auto" is httptools (the fast one) when installed, else h11."""
+    if http == "auto":
+        return "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if http not in ("httptools", "h11"):
+        raise ValueError(f"unknown http implementation {http!r}")
+    return http
+
+
 def limited_protocol(limits: ServerLimits, http: str = "auto") -> type[asyncio.Protocol]:
     """The HTTP protocol class for `uvicorn.Config(http=...)`, enforcing `limits`.
 
@@ -411,22 +423,48 @@ def limited_protocol(limits: ServerLimits, http: str = "auto") -> type[asyncio.P
     when installed), "h11", or "auto". Each call builds its own class, so each
     server has its own connection registry.
     """
-    if http == "auto":
-        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    base = _httptools_class() if http == "httptools" else _h11_class() if http == "h11" else None
-    if base is None:
-        raise ValueError(f"unknown http implementation {http!r}")
+    base = _httptools_class() if _parser(http) == "httptools" else _h11_class()
     return type(base.__name__, (base,), {"limits": limits, "evictable": {}, "warnings": _Warnings()})
 
 
-def uvicorn_options(limits: ServerLimits, http: str = "auto") -> dict[str, Any]:
-    """The uvicorn.Config arguments that carry `limits`: the protocol class, and the
-    limits uvicorn enforces itself (keep-alive; h11's buffer, kept above our cap)."""
+def _enforced_by_uvicorn(limits: ServerLimits) -> dict[str, Any]:
+    """The limits uvicorn enforces itself: keep-alive, and h11's buffer, kept above our head cap."""
     return {
-        "http": limited_protocol(limits, http),
         "timeout_keep_alive": limits.keepalive_timeout,
         "h11_max_incomplete_event_size": limits.max_head_bytes + 1,
     }
+
+
+def uvicorn_options(limits: ServerLimits, http: str = "auto") -> dict[str, Any]:
+    """The uvicorn.Config arguments that carry `limits` in this process: the protocol class,
+    and the limits uvicorn enforces itself. (Worker processes: `LimitedConfig`.)"""
+    return {"http": limited_protocol(limits, http), **_enforced_by_uvicorn(limits)}
+
+
+class LimitedConfig(uvicorn.Config):
+    """uvicorn's Config that serves on the protocol enforcing `limits`, in whichever process serves.
+
+    uvicorn hands each worker process its Config pickled, and a protocol class
+    made at run time (`limited_protocol`'s) cannot travel that way; each worker
+    needs a connection registry of its own anyway (the cap holds per worker).
+    So this Config carries the limits and the parser's name, and builds the
+    class in `load()`, which uvicorn calls in the process that serves; the
+    access log's redaction is installed where uvicorn sets up its loggers,
+    once in each process too.
+    """
+
+    def __init__(self, app: Any, *, limits: ServerLimits, http: str = "auto", **options: Any) -> None:
+        self.limits = limits
+        super().__init__(app, http=_parser(http), **_enforced_by_uvicorn(limits), **options)
+
+    def load(self) -> None:
+        super().load()
+        assert isinstance(self.http, str)
+        self.http_protocol_class = limited_protocol(self.limits, self.http)
+
+    def configure_logging(self) -> None:
+        super().configure_logging()
+        redact_access_log()
 
 
 def fit_to_descriptors(limits: ServerLimits) -> ServerLimits:

@@ -536,6 +536,10 @@ class ServerSettings:
 
     host: str = field(default="0.0.0.0", metadata=env_var("HOST", "address to listen on"))
     port: int = field(default=8080, metadata=env_var("PORT", "port to listen on"))
+    # More than one needs REDIS_URL: server.py refuses to start without it.
+    workers: int = field(
+        default=1, metadata=env_var("WORKERS", "uvicorn worker processes serving the port", minimum=1)
+    )
     # From DATABASE_URL or DB_* (DATABASE_ENV), else SQLite in data_dir: see from_env.
     database_url: str = "sqlite+aiosqlite:///aiproxy.db"
     data_dir: str = field(

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from aiproxy import ACCOUNT_TYPES, AdapterDeps, Gateway, MemoryState, Settings, create_app
 from aiproxy.adapters.base import Adapter, UpstreamCall
 from aiproxy.model_limits import OutputCapsFileError
-from aiproxy.stores.entities import Account, UsageRecord
+from aiproxy.stores.entities import Account, UsageRecord, User
 from aiproxy.stores.protocols import UsageFilter
 from aiproxy.testing import FakeAnthropic, Seed, running
 
@@ -111,3 +111,24 @@ async def test_a_host_replaces_the_adapter_set() -> None:
     counting = gateway.adapters["claude-console"]
     assert isinstance(counting, CountingAdapter) and counting.calls == 1
     assert len(fake.requests) == 1
+
+
+async def test_a_default_admin_made_meanwhile_by_another_worker_is_kept() -> None:
+    # Two workers start on a new database: both find no user, and the other one inserts the admin first.
+    seed = Seed()
+    users = seed.stores.users
+    truth = users.list
+    looks = 0
+
+    async def look() -> list[User]:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            await seed.user("admin")  # the other worker's insert, right after our look
+            return []
+        return await truth()
+
+    users.list = look  # type: ignore[method-assign]
+    async with Gateway(seed.stores, settings(seed), transport=FakeAnthropic().transport()):
+        pass  # started: the name taken meanwhile was no error
+    assert [u.username for u in await truth()] == ["admin"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pickle
 import socket
 import threading
 import time
@@ -418,6 +419,43 @@ def test_the_access_log_of_a_real_server_shows_no_key() -> None:
             for f in [f for f in access.filters if isinstance(f, RedactQueryKeys)]:
                 access.removeFilter(f)
     assert handler.lines == ['127.0.0.1:%d - "GET /?alt=sse&key=REDACTED HTTP/1.1" 200' % port]
+
+
+# --- worker processes ---
+
+
+@pytest.mark.parametrize("http", PARSERS)
+def test_a_worker_config_travels_pickled_and_builds_its_protocol_where_it_serves(http: str) -> None:
+    # uvicorn hands each worker process its Config pickled; a class made at run
+    # time cannot travel that way, so the Config carries the limits and builds it in load().
+    access = logging.getLogger("uvicorn.access")
+    port = free_port()
+    config = server_limits.LimitedConfig("tests.test_server_limits:App", factory=True, limits=LIMITS, http=http,
+                                         host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    try:
+        # Installed where uvicorn sets up its loggers (a worker does so again after unpickling).
+        assert any(isinstance(f, RedactQueryKeys) for f in access.filters)
+        worker = pickle.loads(pickle.dumps(config))
+        assert worker.http == http and worker.limits == LIMITS and worker.timeout_keep_alive == T  # a name, no class
+        server = uvicorn.Server(worker)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        try:
+            protocol = worker.http_protocol_class
+            assert issubclass(protocol, server_limits.LimitsMixin) and protocol.limits == LIMITS
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * LIMITS.max_head_bytes + b"\r\n\r\n")
+                assert read_response(s).startswith(b"HTTP/1.1 431")
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+    finally:
+        for f in [f for f in access.filters if isinstance(f, RedactQueryKeys)]:
+            access.removeFilter(f)
 
 
 # --- descriptors and settings ---

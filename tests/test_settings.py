@@ -26,6 +26,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 # Environment variables the page names that are not aiproxy settings, and why.
 NOT_SETTINGS = {
     "LOG_LEVEL": "read by server.py's logging setup, not a Settings field",
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus_client's own variable (server.py sets it for its workers)",
     "FORWARDED_ALLOW_IPS": "uvicorn's own trusted-proxy variable",
     "HTTP_PROXY": "named as not used for upstream requests",
     "HTTPS_PROXY": "named as not used for upstream requests",

@@ -1,18 +1,23 @@
 """The Prometheus exposition: parsed line by line, escaping, counters, histograms, the series cap,
-and GET /metrics through the gateway (requests, tokens, a 429 counted; no secret shown)."""
+multiprocess mode (two processes' counts in one answer, the same families as in memory), and
+GET /metrics through the gateway (requests, tokens, a 429 counted; no secret shown)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from aiproxy.stores.entities import UsageRecord
-from aiproxy.usage.metrics import DURATION_BUCKETS, MAX_LABEL_CHARS, Metrics, escape_label
+from aiproxy.usage.metrics import DURATION_BUCKETS, MAX_LABEL_CHARS, Metrics
 from tests.fakes.anthropic_upstream import USAGE
 from tests.harness import UPSTREAM_KEY, start_harness
 
@@ -132,11 +137,11 @@ def test_histogram_buckets_cumulative_with_inf_sum_count() -> None:
 
 
 def test_label_escaping() -> None:
-    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     m = Metrics()
     nasty = 'we"ird\\model\nname'
     m.observe(record(model=nasty, account_id=1, status=200, input_tokens=3))
     text = m.render()
+    assert 'model="we\\"ird\\\\model\\nname"' in text  # backslash, quote and newline escaped
     assert "\nname" not in text.replace("\\nname", "")  # no raw newline inside a value
     _, samples = parse(text)
     assert value(samples, "aiproxy_requests_total", model=nasty) == 1
@@ -166,6 +171,92 @@ def test_cardinality_cap() -> None:
     _, s3 = parse(m3.render())
     errors = [ls for n, ls, _ in s3 if n == "aiproxy_upstream_errors_total"]
     assert len(errors) == 3 and value(s3, "aiproxy_upstream_errors_total", account="other") == 8
+
+
+# --- multiprocess mode ----------------------------------------------------------
+
+# A worker in a process of its own: observes the records given as JSON, and with
+# "render" prints the scrape it would answer. (prometheus_client reads
+# PROMETHEUS_MULTIPROC_DIR when first imported: a fresh process is the only way.)
+WORKER = """
+import json, sys
+from aiproxy.stores.entities import UsageRecord
+from aiproxy.usage.metrics import Metrics
+m = Metrics()
+job = json.loads(sys.argv[1])
+for fields in job["records"]:
+    m.observe(UsageRecord(**fields))
+for fault in job["faults"]:
+    m.observe_fault(*fault)
+if job["render"]:
+    sys.stdout.write(m.render())
+m.close()
+"""
+
+
+def run_worker(directory: Path, records: list[dict[str, Any]], faults: list[list[Any]],
+               render: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    job = json.dumps({"records": records, "faults": faults, "render": render})
+    return subprocess.run([sys.executable, "-c", WORKER, job], env=env, capture_output=True, text=True, timeout=60)
+
+
+FIRST = [
+    dict(platform="claude", endpoint="/v1/messages", model="claude-sonnet-4-5", account_id=3, status=200,
+         input_tokens=10, output_tokens=5, cache_read_tokens=7, duration_ms=1200, ttfb_ms=300, cost_usd=0.25),
+    dict(platform="openai", endpoint="/v1/chat/completions", model="gpt-5", account_id=4, status=429,
+         duration_ms=30),
+]
+SECOND = [
+    dict(platform="claude", endpoint="/v1/messages", model="claude-sonnet-4-5", account_id=3, status=200,
+         input_tokens=1, output_tokens=2, cache_creation_tokens=4, duration_ms=70_000, ttfb_ms=None, cost_usd=0.5),
+    dict(platform="claude", endpoint="/v1/messages", model='we"ird\\name', account_id=None, status=0,
+         duration_ms=5),
+]
+
+
+def by_series(samples: list[tuple[str, dict[str, str], float]]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(n, tuple(sorted(ls.items()))): v for n, ls, v in samples}
+
+
+def test_multiprocess_one_answer_for_every_process(tmp_path: Path) -> None:
+    first = run_worker(tmp_path, FIRST, faults=[["openai", 4, "rate_limited"]])
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name.split("_")[0] for p in tmp_path.iterdir()) == ["counter", "histogram"]
+    second = run_worker(tmp_path, SECOND, faults=[["claude", 3, "server_error"], ["claude", 3, "ok"]], render=True)
+    assert second.returncode == 0, second.stderr
+    assert len({p.name.split("_", 1)[1] for p in tmp_path.iterdir()}) == 2, "one file per process and type"
+    families, merged = parse(second.stdout)
+
+    # The same records in one process's memory answer the same families, series and values.
+    alone = Metrics()
+    for fields in FIRST + SECOND:
+        alone.observe(record(**fields))
+    alone.observe_fault("openai", 4, "rate_limited")
+    alone.observe_fault("claude", 3, "server_error")
+    memory_families, in_memory = parse(alone.render())
+    assert families == memory_families
+    got, want = by_series(merged), by_series(in_memory)
+    assert got.keys() == want.keys()
+    for series, v in want.items():
+        assert math.isclose(got[series], v), series
+    # The first process had exited: what it counted is in the second's answer.
+    assert value(merged, "aiproxy_requests_total") == 4
+    assert value(merged, "aiproxy_requests_total", account="3", status="200") == 2
+    assert value(merged, "aiproxy_tokens_total", kind="input") == 11
+    assert value(merged, "aiproxy_upstream_errors_total", platform="openai", kind="rate_limited") == 1
+    assert value(merged, "aiproxy_request_duration_seconds_bucket", platform="claude", le="120.0") == 3
+    assert value(merged, "aiproxy_request_duration_seconds_bucket", platform="claude", le="60.0") == 2
+
+
+def test_multiprocess_directory_must_be_set_before_the_import(tmp_path: Path) -> None:
+    late = "import os, sys, prometheus_client\nos.environ['PROMETHEUS_MULTIPROC_DIR'] = sys.argv[2]\n" + WORKER
+    job = json.dumps({"records": [], "faults": [], "render": True})
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run([sys.executable, "-c", late, job, str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR must be set (or unset) before prometheus_client is first imported" in done.stderr
 
 
 # --- through the gateway ------------------------------------------------------

@@ -47,6 +47,9 @@ class AnthropicToGeminiStream:
         self.usage = Usage()
         self._model = model
         self._json_array = json_array
+        # What the client is told the stream is (BridgedTap reads it): Gemini
+        # answers its JSON-array stream as application/json.
+        self.media_type = b"application/json" if json_array else b"text/event-stream; charset=utf-8"
         self._sse = SSEParser()
         self._usage_fields: dict[str, Any] = {}
         self._response_id = ""

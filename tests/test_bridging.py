@@ -29,6 +29,23 @@ def test_anthropic_clients_reach_every_openai_and_gemini_type_and_no_claude_one(
     assert reached["openai-responses"].bridge({}).upstream == wire.OPENAI_RESPONSES
 
 
+def test_openai_and_gemini_clients_reach_every_other_type_and_a_narrowed_openai_account():
+    table = bridged_types(ACCOUNT_TYPES)
+    claude = {"claude-console", "claude-official", "ccr", "bedrock"}
+    assert set(table[wire.OPENAI_CHAT]) == claude | {"gemini-api", "gemini-oauth", "openai-responses", "openai",
+                                                     "azure-openai"}
+    assert set(table[wire.OPENAI_RESPONSES]) == claude | {"gemini-api", "gemini-oauth", "openai", "azure-openai"}
+    assert set(table[wire.GEMINI]) == claude | {"openai", "azure-openai", "openai-responses"}
+    chat, responses = table[wire.OPENAI_CHAT], table[wire.OPENAI_RESPONSES]
+    # Per account: an openai account speaks both OpenAI formats (native), unless narrowed to chat.
+    assert chat["openai"].crossing({}) is None and responses["openai"].crossing({}) is None
+    narrowed = responses["openai"].crossing({"chat_only": True})
+    assert narrowed is registry.BRIDGES[(wire.OPENAI_RESPONSES, wire.OPENAI_CHAT)]
+    # An openai-responses account serves chat clients through Messages (its one path is the Responses one).
+    assert chat["openai-responses"].crossing({}) is registry.BRIDGES[(wire.OPENAI_CHAT, wire.OPENAI_RESPONSES)]
+    assert chat["claude-console"].crossing({}) is registry.BRIDGES[(wire.OPENAI_CHAT, wire.ANTHROPIC_MESSAGES)]
+
+
 def test_the_codex_backend_drops_what_it_refuses_and_a_key_does_not():
     drop = bridged_types(ACCOUNT_TYPES)[wire.ANTHROPIC_MESSAGES]["openai-responses"].drop
     assert drop is not None

@@ -116,6 +116,22 @@ async def test_the_pool_adds_translating_accounts_by_their_lists_or_family() -> 
     assert names(pool.candidates("claude", "gpt-4.1", CLAUDE_TYPES)) == ["a1"]
 
 
+async def test_a_bridged_account_of_the_routes_platform_serves_by_its_platforms_rule() -> None:
+    # An openai-responses account on the chat route: bridged (its id in the set), of the
+    # route's own platform, so it serves any name when it lists none, as on its own routes.
+    pool = await pool_of(
+        {"platform": "openai", "type": "openai-responses"},  # a1
+        {"platform": "openai", "type": "openai-responses", "models": ["gpt-5*"]},  # a2
+        {"platform": "openai", "type": "openai"},  # a3: native
+    )
+    ids = frozenset(a.id for a in pool.accounts if a.account.type == "openai-responses")
+    found = lambda model: names(pool.candidates("openai", model, {"openai"}, ids))  # noqa: E731
+    assert found("gpt-5-codex") == ["a1", "a2", "a3"]
+    assert found("deepseek-chat") == ["a1", "a3"]
+    plan = await Scheduler(pool, MemoryState()).plan("openai", "gpt-5-codex", {"openai"}, bridged=ids)
+    assert names(plan.candidates)[0] == "a3"  # the one that speaks chat goes first in its priority
+
+
 async def test_native_first_within_a_priority_and_the_family_rule() -> None:
     pool = await pool_of(
         {"priority": 5},  # a1: Claude, no lists

@@ -77,3 +77,21 @@ def test_a_stream_runs_through_both_translators_and_ends_both() -> None:
 def test_only_pairs_through_messages_compose() -> None:
     with pytest.raises(ValueError):
         compose(MESSAGES_TO_GEMINI, CHAT_TO_MESSAGES)
+
+
+def test_the_registry_has_every_crossing_direct_or_through_messages() -> None:
+    from aiproxy.formats import wire
+    from aiproxy.formats.bridges import registry
+
+    formats = (wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT, wire.OPENAI_RESPONSES, wire.GEMINI)
+    assert set(registry.BRIDGES) == {(c, t) for c in formats for t in formats if c != t}
+    for (client, target), bridge in registry.BRIDGES.items():
+        assert (bridge.client, bridge.upstream) == (client, target)
+        if wire.ANTHROPIC_MESSAGES in (client, target):
+            assert bridge is registry.PAIRS[(client, target)]  # written by hand, never composed
+    # A composed crossing runs the client's pair, then the target's: chat -> Messages -> Gemini.
+    composed = registry.BRIDGES[(wire.OPENAI_CHAT, wire.GEMINI)]
+    out = composed.request({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                           RequestOptions(model="gemini-2.5-pro", client_model="gpt-4o"))
+    assert out.path == wire.GEMINI_GENERATE_PATH and out.body["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
+    assert out.reply[1] == "gpt-4o"  # the Messages -> Gemini step's reply: the client's model

@@ -7,7 +7,9 @@ Anthropic API takes: user/assistant turns alternating from a user turn (same
 roles merged, `tool` messages folded into the user turn after their call, its
 tool_result blocks first), every tool_use answered, `max_tokens` always set.
 The answer and error rewrites are in `openai_chat_anthropic_answer`, the stream
-in `openai_chat_anthropic_stream`; `BRIDGE` joins them.
+in `openai_chat_anthropic_stream`; `BRIDGE` joins them, its answer and stream
+handed the request's `Reply` (the client's model, and whether it asked for the
+stream's usage chunk).
 
 Choices a reader would otherwise wonder about:
 - `max_tokens` is `max_completion_tokens`, else the legacy `max_tokens`, else

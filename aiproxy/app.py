@@ -111,17 +111,20 @@ def platform_routes(gateway: Gateway, middleware: Sequence[Layer]) -> list[BaseR
         place = Place(platform, dialect, reaches)
         return lambda app: compose(app, middleware, gateway, place)
 
-    # Anthropic clients may be served by OpenAI and Gemini accounts too (formats/bridges).
+    # Each client may be served by accounts of the other platforms too (formats/bridges).
     claude_reaches = relay.platforms_reached(wire.ANTHROPIC_MESSAGES)
+    openai_reaches = relay.platforms_reached(wire.OPENAI_CHAT) | relay.platforms_reached(wire.OPENAI_RESPONSES)
+    responses_reach = relay.platforms_reached(wire.OPENAI_RESPONSES)
+    gemini_reaches = relay.platforms_reached(wire.GEMINI)
     return [
         Mount("/claude", app=behind("claude", ANTHROPIC, claude_reaches)(claude_router(relay))),
-        Mount("/openai", app=behind("openai", OPENAI)(openai_router(relay))),
+        Mount("/openai", app=behind("openai", OPENAI, openai_reaches)(openai_router(relay))),
         # Codex CLI pointed at the bare host calls /responses (or /v1/responses).
-        *responses_routes(relay, behind("openai", OPENAI)),
+        *responses_routes(relay, behind("openai", OPENAI, responses_reach)),
         # /gemini/v1/chat speaks OpenAI's chat format, its errors included; listed
         # before the /gemini mount, which would otherwise take it.
         *gemini_chat_routes(relay, behind("gemini", OPENAI), max_request_bytes=max_body),
-        Mount("/gemini", app=behind("gemini", GEMINI)(gemini_router(relay, max_request_bytes=max_body))),
+        Mount("/gemini", app=behind("gemini", GEMINI, gemini_reaches)(gemini_router(relay, max_request_bytes=max_body))),
     ]
 
 

@@ -1,12 +1,15 @@
-"""The relay's half of serving a client on an account of another format (issue 12).
+"""The relay's half of serving a client on an account of another format (issues 12 and 13).
 
-An account type that does not speak a route's client format is reached
-through a translator pair (formats/bridges): the request is translated before
-the adapter sees it, the answer (whole, error, or stream) after. `BridgedType`
-is what the relay knows of such a type, derived once from the account-type
-registry (`bridged_types`); `BridgedTap` feeds a stream through the pair's
-translator and then through the route's own tap, which so reads the
-translated events and records exact usage. Adapters never learn that a
+An account that does not speak a route's client format is reached through a
+translator pair (formats/bridges): the request is translated before the
+adapter sees it, the answer (whole, error, or stream) after. `BridgedType` is
+what the relay knows of an account type such accounts may be of, derived once
+from the account-type registry (`bridged_types`); whether one account is
+(its options may narrow its formats: a chat-only OpenAI-compatible server on
+the Responses routes) is `BridgedType.crossing`. `BridgedTap` feeds a stream
+through the pair's translator and then through the route's own tap, so the
+route's tap reads the translated events, and the usage recorded is the
+translator's, exact in the client's terms. Adapters never learn that a
 request was translated: they get an `UpstreamCall` in their own format.
 """
 
@@ -22,7 +25,14 @@ from .adapters.base import UpstreamCall
 from .formats.bridges import registry
 from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator, Untranslatable, UpstreamCount
 from .formats.usage import Usage
-from .formats.wire import CHAT_PATH, GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH, RESPONSES_PATH, WireFormat
+from .formats.wire import (
+    CHAT_PATH,
+    GEMINI_GENERATE_PATH,
+    GEMINI_STREAM_PATH,
+    MESSAGES_PATH,
+    RESPONSES_PATH,
+    WireFormat,
+)
 from .headers import allowed_for_format, upstream_request_headers
 from .model_limits import OutputCaps
 from .upstream_path import fill_model
@@ -31,6 +41,7 @@ from .upstream_path import fill_model
 # account type limited to some paths (AccountType.paths) is bridged only if
 # they include these.
 _PATHS: Mapping[WireFormat, tuple[str, ...]] = {
+    "anthropic-messages": (MESSAGES_PATH,),
     "openai-chat": (CHAT_PATH,),
     "openai-responses": (RESPONSES_PATH,),
     "gemini": (GEMINI_GENERATE_PATH, GEMINI_STREAM_PATH),
@@ -71,16 +82,27 @@ class BridgedType:
         """The pair for an account of this type with these options (its formats may narrow)."""
         return registry.find(self.client, self.speaks(options))
 
+    def crossing(self, options: Mapping[str, Any]) -> Bridge | None:
+        """The pair an account of this type with these options is reached through
+        from the client's format; None when it speaks that format itself (it is
+        served natively) or no pair reaches what it speaks."""
+        formats = self.speaks(options)
+        return None if self.client in formats else registry.find(self.client, formats)
+
 
 def bridged_types(types: Iterable[_TypeLike]) -> dict[WireFormat, dict[str, BridgedType]]:
-    """Client format -> the account types reached from it through a pair, by name."""
+    """Client format -> the account types whose accounts may be reached from it through a pair, by name.
+
+    A type that speaks the client's format is listed too when a pair reaches
+    one of its other formats: an option may narrow an account's formats to
+    those (`BridgedType.crossing` says per account).
+    """
     clients = {client for client, _ in registry.BRIDGES}
     table: dict[WireFormat, dict[str, BridgedType]] = {}
     for client in sorted(clients):
         for t in types:
-            if client in t.formats:
-                continue  # it speaks the client's format itself
-            bridge = registry.find(client, t.formats)
+            others = tuple(f for f in t.formats if f != client)
+            bridge = registry.find(client, others)
             if bridge is None:
                 continue
             if t.paths is not None and not set(_PATHS.get(bridge.upstream, ())) & set(t.paths):
@@ -92,22 +114,23 @@ def bridged_types(types: Iterable[_TypeLike]) -> dict[WireFormat, dict[str, Brid
 
 @dataclass(frozen=True, slots=True)
 class Crossing:
-    """One attempt's translation: the pair, the client's model name, whether it
-    streams, and whether it is a token count (answered by the pair's `count`)."""
+    """One attempt's translation: the pair, what its answer needs of the request
+    (`TranslatedRequest.reply`), whether it streams, and whether it is a token
+    count (answered by the pair's `count`)."""
 
     bridge: Bridge
-    model: str
+    reply: Any
     stream: bool
     counting: bool = False
 
     def tap(self, route_tap: Any) -> BridgedTap:
-        return BridgedTap(self.bridge.stream(self.model), route_tap)
+        return BridgedTap(self.bridge.stream(self.reply), route_tap)
 
     def answer(self, body: bytes) -> bytes:
         """A 2xx upstream answer in the client's format."""
         if self.counting and isinstance(self.bridge.count, UpstreamCount):
             return self.bridge.count.answer(body)
-        return self.bridge.answer(body, self.model)
+        return self.bridge.answer(body, self.reply)
 
 
 def bridged_call(
@@ -120,15 +143,21 @@ def bridged_call(
     caps: OutputCaps | None = None,
     *,
     count: bool = False,
-) -> UpstreamCall:
+    client_model: str = "",
+    stream: bool = False,
+    client_query: tuple[tuple[str, str], ...] = (),
+) -> tuple[UpstreamCall, Crossing]:
     """The client's body translated into the account's format, as the adapter is handed it
-    (with `count`, the pair's token count request: `Bridge.count`, an `UpstreamCount`).
+    (with `count`, the pair's token count request: `Bridge.count`, an `UpstreamCount`),
+    and how its answer is translated back.
 
     Raises `Untranslatable` (a 400 for the client) or `UnsafePathValue`. The
     client's query string is not forwarded: it was written for the client's
-    API (Claude Code's `?beta=true`); the target's own comes from the pair.
-    With `caps`, the pair clamps the client's output limit to the upstream
-    model's cap.
+    API (Claude Code's `?beta=true`); the target's own comes from the pair,
+    which reads the client's (`client_query`: Gemini's `alt=sse`). With
+    `caps`, the pair clamps the client's output limit to the upstream model's
+    cap. `client_model` is the name the client asked for (its answers carry
+    it), `stream` whether it asked for a stream.
     """
     max_output = caps.max_output(upstream_model) if caps is not None else None
     translate = bridge.request
@@ -136,8 +165,9 @@ def bridged_call(
         if not isinstance(bridge.count, UpstreamCount):
             raise Untranslatable("model", f"a {bridge.upstream} account cannot count this API's tokens")
         translate = bridge.count.request
-    translated = translate(data, RequestOptions(model=upstream_model, drop=drop, max_output=max_output))
-    return UpstreamCall(
+    translated = translate(data, RequestOptions(model=upstream_model, drop=drop, max_output=max_output,
+                                                client_model=client_model, stream=stream, client_query=client_query))
+    call = UpstreamCall(
         method=method,
         path=fill_model(translated.path, upstream_model),  # Gemini names the model in the path
         query=urlencode(translated.query),
@@ -147,6 +177,8 @@ def bridged_call(
         model=upstream_model,
         stream=translated.stream,
     )
+    # A count's answer needs no reply: the pair's count answer reads the body alone.
+    return call, Crossing(bridge, translated.reply, translated.stream, count)
 
 
 class _Passing:
@@ -163,12 +195,17 @@ class _Passing:
         return b""
 
 
+_SSE = b"text/event-stream; charset=utf-8"
+
+
 class BridgedTap:
     """A stream translated on its way, then read by the route's tap (a relay.StreamTap).
 
     The route's tap sees the client's format, as it would from a native
-    account: the Anthropic tap's usage, model, error and `complete` are the
-    translated stream's.
+    account: its model, error, `complete` and `response_id` are the translated
+    stream's. Usage is the translator's own: it counts the upstream's events
+    in the client's terms (cache writes too, which a client format such as
+    Chat's may not carry, or carry only when the client asked for a usage chunk).
     """
 
     def __init__(self, translator: StreamTranslator, route_tap: Any | None) -> None:
@@ -177,8 +214,15 @@ class BridgedTap:
 
     @property
     def usage(self) -> Usage:
-        usage: Usage = self._tap.usage
-        return usage
+        # Read again at the stream's end (relay): a translator may replace its Usage as it goes.
+        return self._translator.usage
+
+    @property
+    def media_type(self) -> bytes:
+        """The content type of the client's stream: SSE, unless the translator
+        says otherwise (an optional `media_type`: Gemini's JSON-array stream)."""
+        media_type: bytes = getattr(self._translator, "media_type", _SSE)
+        return media_type
 
     @property
     def model(self) -> str | None:

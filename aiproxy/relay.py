@@ -196,16 +196,33 @@ class Relay:
             client: {name: t for name, t in types.items() if name in self._adapters and name not in prefixed}
             for client, types in (bridged or {}).items()
         }
-        self._bridged_names: dict[WireFormat, frozenset[str]] = {
-            client: frozenset(types) for client, types in self._bridged.items() if types
-        }
         # Models' output caps, which a translated request's limit is clamped to (model_limits).
         self._output_caps = output_caps if output_caps is not None else OutputCaps.load()
-        # Of those, the types whose pair answers the client's token count.
-        self._counting_names: dict[WireFormat, frozenset[str]] = {
-            client: frozenset(name for name, t in types.items() if _counts(t.bridge({})))
-            for client, types in self._bridged.items()
-        }
+        # Client format -> which pool accounts it reaches through a pair, derived
+        # again when the pool reloads (its generation): per request, one lookup.
+        self._reaches: dict[WireFormat, _Reach] = {}
+        self._reaches_of = -1
+
+    def _reach(self, client_format: WireFormat) -> _Reach:
+        """The ids of the accounts `client_format` reaches through a pair (an account's
+        options may narrow its formats, so this is decided per account, not per type)."""
+        if self._pool.generation != self._reaches_of:
+            self._reaches, self._reaches_of = {}, self._pool.generation
+        reach = self._reaches.get(client_format)
+        if reach is None:
+            types = self._bridged.get(client_format, {})
+            bridged: set[int] = set()
+            counting: set[int] = set()
+            for a in self._pool.accounts:
+                crossing_type = types.get(a.account.type)
+                bridge = crossing_type.crossing(a.account.options or {}) if crossing_type is not None else None
+                if bridge is None:
+                    continue  # it speaks the client's format itself, or nothing a pair reaches
+                bridged.add(a.id)
+                if bridge.count is not None:
+                    counting.add(a.id)
+            reach = self._reaches[client_format] = _Reach(frozenset(bridged), frozenset(counting))
+        return reach
 
     def platforms_reached(self, client_format: WireFormat) -> frozenset[str]:
         """The account platforms a route of this client format may reach through a translator."""
@@ -219,12 +236,12 @@ class Relay:
         `models` allow, each once, in the order the accounts would be tried.
         Accounts that speak the client's format list their own (their upstream's list)."""
         types = self._bridged.get(client_format, {})
+        reach = self._reach(client_format)
         names: dict[str, None] = {}
         for a in self._scheduler.reachable(key):
-            crossing = types.get(a.account.type)
-            if crossing is None or crossing.bridge(a.account.options or {}) is None:
+            if a.id not in reach.bridged:
                 continue
-            for name in a.bridged_models(crossing.models):
+            for name in a.bridged_models(types[a.account.type].models):
                 if key is None or model_allowed(key, name):
                     names.setdefault(name)
         return list(names)
@@ -241,12 +258,12 @@ class Relay:
         # A routing prefix ("ccr,<model>") picks the account types and is not
         # part of the model's name: usage records and upstreams see it stripped.
         model, types = self._prefixes.route(requested, self._adapters.keys())
-        # Accounts of other formats, reached through a translator; not for a
-        # prefixed model, which names its account type.
-        bridged: frozenset[str] = frozenset()
+        # Accounts of other formats, reached through a translator, by id; not
+        # for a prefixed model, which names its account type.
+        bridged: frozenset[int] = frozenset()
         if spec.translatable and model == requested:
-            names = self._counting_names if spec.counts_tokens else self._bridged_names
-            bridged = names.get(spec.client_format, bridged)
+            reach = self._reach(spec.client_format)
+            bridged = reach.counting if spec.counts_tokens else reach.bridged
         if self._limited_paths:
             # Types that serve only some upstream paths (`paths`) are
             # left out of every other route.
@@ -284,7 +301,7 @@ class Relay:
         for i, chosen in enumerate(plan.candidates):
             if attempts >= self._attempts:
                 break
-            local = self._local_count(spec, chosen)
+            local = self._local_count(spec, chosen, bridged)
             if local is not None:
                 # Counted here: no upstream call, so no concurrency slot and no outcome to report.
                 meter.account_id = chosen.id
@@ -304,7 +321,7 @@ class Relay:
             exchange.continuation = continuation
             exchange.listed = listed
             try:
-                outcome = await self._attempt(exchange, chosen, requested, model)
+                outcome = await self._attempt(exchange, chosen, requested, model, chosen.id in bridged)
             finally:
                 await self._scheduler.release(chosen, slot)
             answer_id = exchange.answer_id
@@ -349,13 +366,13 @@ class Relay:
         return inbound
 
     async def _attempt(
-        self, exchange: _Exchange, chosen: PoolAccount, requested: str | None, model: str | None
+        self, exchange: _Exchange, chosen: PoolAccount, requested: str | None, model: str | None, bridged: bool
     ) -> Outcome:
-        """One account's try at the request (the caller holds its concurrency slot)."""
+        """One account's try at the request (the caller holds its concurrency slot);
+        `bridged`: it is reached through a translator."""
         account = chosen.account
         try:
-            if account.platform != exchange.spec.platform:
-                # Only accounts reached through a translator come from another platform.
+            if bridged:
                 call = self._bridged_call(exchange, chosen, model)
             else:
                 exchange.meter.priced_model = None  # a bridged try before this one priced otherwise
@@ -381,7 +398,7 @@ class Relay:
         """The pair for an account of another format, and what it needs to know of the upstream."""
         account = chosen.account
         crossing_type = self._bridged[spec.client_format][account.type]
-        bridge = crossing_type.bridge(account.options or {})
+        bridge = crossing_type.crossing(account.options or {})
         # What this attempt sends (a native try before it sent another), recorded
         # also when the translation is refused: the record says what was tried.
         meter.upstream_format = bridge.upstream if bridge is not None else ""
@@ -390,14 +407,14 @@ class Relay:
             raise Untranslatable("model", f"account {account.name!r} cannot serve this API's requests")
         upstream_model = model_match.upstream_model(model, account.model_mapping)
         drop = crossing_type.drop(chosen.credentials) if crossing_type.drop is not None else frozenset()
-        return bridge, RequestOptions(model=upstream_model, drop=drop)
+        return bridge, RequestOptions(model=upstream_model, drop=drop, client_model=model)
 
-    def _local_count(self, spec: RouteSpec, chosen: PoolAccount) -> LocalCount | None:
+    def _local_count(self, spec: RouteSpec, chosen: PoolAccount, bridged: frozenset[int]) -> LocalCount | None:
         """The pair's own count for an account of another format on a count route, if it counts locally."""
-        if not spec.counts_tokens or chosen.account.platform == spec.platform:
+        if not spec.counts_tokens or chosen.id not in bridged:
             return None
         crossing_type = self._bridged[spec.client_format][chosen.account.type]
-        bridge = crossing_type.bridge(chosen.account.options or {})
+        bridge = crossing_type.crossing(chosen.account.options or {})
         count = bridge.count if bridge is not None else None
         return count if isinstance(count, LocalCount) else None
 
@@ -425,9 +442,10 @@ class Relay:
             raise Untranslatable("previous_response_id", f"account {chosen.account.name!r} keeps no server-side "
                                  "conversation state; send the full input instead")
         bridge, options = self._pair(spec, chosen, model, exchange.meter)
-        call = bridged_call(bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, options.model,
-                            options.drop, self._output_caps, count=spec.counts_tokens)
-        exchange.crossing = Crossing(bridge, model, call.stream, spec.counts_tokens)
+        call, exchange.crossing = bridged_call(
+            bridge, exchange.inbound.json, exchange.scope["headers"], spec.method, options.model, options.drop,
+            self._output_caps, count=spec.counts_tokens, client_model=model, stream=exchange.inbound.stream,
+            client_query=_client_query(exchange.scope.get("query_string", b"")))
         # Another vendor's model served it: its prices apply, not the requested name's.
         exchange.meter.priced_model = options.model
         return call
@@ -445,8 +463,19 @@ _SESSION_HEADERS = frozenset(
 )
 
 
-def _counts(bridge: Bridge | None) -> bool:
-    return bridge is not None and bridge.count is not None
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    """The pool accounts one client format reaches through a pair, by id."""
+
+    bridged: frozenset[int]
+    counting: frozenset[int]  # of those, the ones whose pair answers a token count
+
+
+def _client_query(query_string: bytes) -> tuple[tuple[str, str], ...]:
+    # What a pair may read of the client's query (Gemini's `alt=sse`); never the key.
+    if not query_string:
+        return ()
+    return tuple((k, v) for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if k != "key")
 
 
 def _header_map(scope: Scope) -> dict[str, str]:
@@ -576,6 +605,8 @@ class _Exchange:
             watcher.cancel()
         tap = self._tap
         if tap is not None:  # also when the stream was cut: what the tap saw still counts
+            # Read again at the end: a tap (a translator) may have replaced the Usage it began with.
+            self.meter.usage = tap.usage
             if tap.model and not self.meter.model:
                 self.meter.model = tap.model
             if tap.error:
@@ -649,10 +680,9 @@ class _Exchange:
             # asked for one and the route can read it (Gemini's JSON-array stream
             # comes as application/json).
             if self.crossing is not None:
-                streamed = self.crossing.stream
-                headers = _with_content_type(
-                    headers, b"text/event-stream; charset=utf-8" if streamed else b"application/json"
-                )
+                streamed = self.crossing.stream  # a stream's content type is its translator's (_relay_stream)
+                if not streamed:
+                    headers = _with_content_type(headers, b"application/json")
             else:
                 streamed = content_type.startswith("text/event-stream") or (
                     self.inbound.stream and self.spec.stream_tap is not None
@@ -727,8 +757,10 @@ class _Exchange:
     async def _relay_stream(self, response: httpx.Response, headers: list[tuple[bytes, bytes]]) -> None:
         tap = self.spec.stream_tap(self.inbound) if self.spec.stream_tap else None
         if self.crossing is not None:
+            bridged_tap = self.crossing.tap(tap)
+            headers = _with_content_type(headers, bridged_tap.media_type)
             # Read-only properties over the route's own tap: a StreamTap to the relay.
-            tap = cast(StreamTap, self.crossing.tap(tap))
+            tap = cast(StreamTap, bridged_tap)
         self._tap = tap
         if tap is not None:
             self.meter.usage = tap.usage  # shared, so a cut stream still records what was seen

@@ -4,7 +4,6 @@ each with the fault the scheduler is told of."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, AsyncIterator, Callable
 
 import anyio
@@ -154,8 +153,8 @@ async def test_a_client_gone_mid_stream_still_reports_the_answer_as_ok() -> None
 
 
 async def test_a_bridged_account_never_serves_a_request_continuing_a_stored_answer() -> None:
-    # No route bridges Responses clients yet: a RouteSpec that does, over a bridged type
-    # of its own. The check comes before the pair is looked up, so none is needed.
+    # The Responses route over a bridged type of its own: the check comes before the
+    # request is translated, so no upstream call is made.
     cipher = CredentialCipher(CredentialCipher.generate_key())
     store = MemoryAccountStore()
     await store.create(Account(name="claude-1", platform="claude", type="claude-console",
@@ -170,10 +169,10 @@ async def test_a_bridged_account_never_serves_a_request_continuing_a_stored_answ
             return httpx.Response(500)
 
     bridged = {"openai-responses": {"claude-console": BridgedType(
-        "claude-console", "claude", "openai-responses", speaks=lambda options: ("anthropic",))}}
+        "claude-console", "claude", "openai-responses", speaks=lambda options: ("anthropic-messages",))}}
     relay = Relay(Scheduler(pool, MemoryState()), pool, {"claude-console": Recording()}, max_request_bytes=1 << 20,
                   bridged=bridged)
-    spec = dataclasses.replace(RESPONSES, translatable=True)
+    spec = RESPONSES
 
     async def serve(body: dict[str, Any]) -> tuple[int | None, str]:
         scope: dict[str, Any] = {"type": "http", "method": "POST", "path": "/v1/responses", "headers": [],
@@ -189,7 +188,8 @@ async def test_a_bridged_account_never_serves_a_request_continuing_a_stored_answ
     assert status == 400
     assert message == ("previous_response_id: account 'claude-1' keeps no server-side conversation state; "
                        "send the full input instead")
-    # Without the field the hook stays out of the way (what happens next is the pair's business).
-    status, message = await serve({"model": "claude-sonnet-4-5", "input": "hi"})
-    assert "server-side" not in message
     assert calls == []
+    # Without the field the hook stays out of the way: translated, sent, and the upstream's error passed on.
+    status, message = await serve({"model": "claude-sonnet-4-5", "input": "hi"})
+    assert status == 500 and "server-side" not in message
+    assert [call.path for call in calls] == ["/v1/messages"]

@@ -60,11 +60,18 @@ class UsageKeys:
 
     def fill(self, usage: Usage, u: dict[str, Any]) -> None:
         """Normalise into `usage`, in place (a tap's usage is shared with the
-        meter). The input count includes the cached tokens: ours does not."""
+        meter). The input count includes the cached tokens and those written to
+        the cache (`cache_write_tokens`, where an answer carries it: the
+        gateway's translated ones do, and some OpenAI-compatible servers): ours
+        counts neither."""
         details = u.get(self.details)
-        cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
-        usage.input_tokens = max(token_count(u.get(self.input)) - cached, 0)
+        cached = written = 0
+        if isinstance(details, dict):
+            cached = token_count(details.get("cached_tokens"))
+            written = token_count(details.get("cache_write_tokens"))
+        usage.input_tokens = max(token_count(u.get(self.input)) - cached - written, 0)
         usage.cache_read_tokens = cached
+        usage.cache_creation_tokens = written
         usage.output_tokens = token_count(u.get(self.output))  # includes reasoning tokens
 
     def from_object(self, data: dict[str, Any]) -> Usage | None:

@@ -48,11 +48,12 @@ def _model_specs(version: str) -> dict[str, RouteSpec]:
     """The specs under `models/{model}`, by the method after the colon."""
     base = f"/{version}/models/{{model}}"
     post = {"needs_json_body": True, "prepare_body": _without_body_model}
+    # Generation is also served by Claude and OpenAI accounts, through formats/bridges.
     return {
         "generateContent": _spec("generateContent", "POST", base + ":generateContent",
-                                 body_usage=gemini.usage_from_body, **post),
+                                 body_usage=gemini.usage_from_body, translatable=True, **post),
         "streamGenerateContent": _spec("streamGenerateContent", "POST", base + ":streamGenerateContent",
-                                       stream_tap=lambda inbound: gemini.StreamUsage(), **post),
+                                       stream_tap=lambda inbound: gemini.StreamUsage(), translatable=True, **post),
         "countTokens": _spec("countTokens", "POST", base + ":countTokens", **post),
         "": _spec("models", "GET", base),  # GET models/{model}: no method
     }

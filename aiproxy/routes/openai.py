@@ -33,6 +33,9 @@ CHAT_COMPLETIONS = RouteSpec(
     ),
     prepare_body=openai_chat.prepare_body,
     needs_json_body=True,
+    # Also served by Claude and Gemini accounts and by `openai-responses` ones
+    # (chat -> Messages -> Responses), through formats/bridges.
+    translatable=True,
 )
 RESPONSES = RouteSpec(
     platform="openai",
@@ -44,6 +47,9 @@ RESPONSES = RouteSpec(
     body_usage=openai_responses.usage_from_body,
     stream_tap=lambda inbound: openai_responses.StreamTap(),
     needs_json_body=True,
+    # Also served by Claude and Gemini accounts and by chat-only OpenAI-compatible
+    # ones, through formats/bridges (a bridged account keeps no stored responses).
+    translatable=True,
     # A follow-up naming `previous_response_id` goes to the account that stored that response.
     continuation=Continuation(
         previous=openai_responses.previous_response_id,

@@ -65,6 +65,9 @@ class AccountPool:
         self._store = store
         self._cipher = cipher
         self._accounts: list[PoolAccount] = []
+        # Counts the reloads: what is derived from the accounts (the relay's
+        # bridged ids) is derived again when it changes.
+        self.generation = 0
 
     @property
     def accounts(self) -> list[PoolAccount]:
@@ -86,6 +89,7 @@ class AccountPool:
                 continue
             loaded.append(PoolAccount(account, credentials))
         self._accounts = loaded
+        self.generation += 1
 
     async def refresh_forever(self, interval: float) -> None:
         # The store may stay down for long: one line when re-reading starts
@@ -107,12 +111,15 @@ class AccountPool:
                 log.warning("re-reading accounts works again (%d accounts)", len(self._accounts))
 
     def candidates(
-        self, platform: str, model: str | None, types: Collection[str], bridged: Collection[str] = ()
+        self, platform: str, model: str | None, types: Collection[str], bridged: Collection[int] = ()
     ) -> list[PoolAccount]:
         """The enabled accounts that serve `model`, in no particular order (the
-        scheduler orders them): those of `platform` and `types`, and those of
-        another platform whose type is in `bridged` (reached through a
-        translator from the route's format)."""
+        scheduler orders them): those of `platform` and `types`, and those
+        whose id is in `bridged` (reached through a translator from the route's
+        format: of another platform, or of this one in another format, such as
+        an `openai-responses` account on the chat route). A bridged account of
+        the route's platform serves by its platform's rule (`serves`), one of
+        another platform by `serves_bridged`."""
         if not bridged:
             return [
                 a
@@ -125,9 +132,9 @@ class AccountPool:
             account = a.account
             if not account.enabled:
                 continue
-            if account.platform == platform:
-                if account.type in types and a.serves(model):
+            if account.id in bridged:
+                if a.serves(model) if account.platform == platform else a.serves_bridged(model):
                     found.append(a)
-            elif account.type in bridged and a.serves_bridged(model):
+            elif account.platform == platform and account.type in types and a.serves(model):
                 found.append(a)
         return found

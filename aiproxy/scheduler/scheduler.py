@@ -17,13 +17,13 @@ one record of last use is the shared state's.
    only to the account that made it, which alone holds its history; when
    that account cannot serve, the plan says why (`Plan.refusal`) instead of
    offering another (an id never remembered goes as any request does).
-4. Then by priority (lower first); within a priority the route's own
-   platform's accounts before those reached through a translator, and then by
+4. Then by priority (lower first); within a priority the accounts that speak
+   the route's format before those reached through a translator, and then by
    least recent use when the weights are equal, else in a weighted random
    order, so over many requests each account's share follows its weight.
 
-Accounts of other platforms come in only where the route's format can be
-translated into theirs (`bridged`). A key's `platforms` names the account
+Accounts of other formats come in only where the route's format can be
+translated into theirs (`bridged`: their ids, the relay's to say). A key's `platforms` names the account
 platforms its requests may reach; and an account of the route's platform that
 lists no models, which serves any name there, gives way for a name of another
 platform's family when the key may reach an account of that platform
@@ -149,11 +149,12 @@ class Scheduler:
         *,
         key: ApiKey | None = None,
         session: str | None = None,
-        bridged: Collection[str] = (),
+        bridged: Collection[int] = (),
         continues: str | None = None,
     ) -> Plan:
-        """`continues`: the stored answer the request continues (Responses'
-        `previous_response_id`), whose account alone may serve it."""
+        """`bridged`: the ids of the accounts reached through a translator
+        (AccountPool.candidates). `continues`: the stored answer the request
+        continues (Responses' `previous_response_id`), whose account alone may serve it."""
         serving = self._pool.candidates(platform, model, types, bridged)
         denied: set[str] = set()
         if key is not None and key.platforms:
@@ -192,7 +193,7 @@ class Scheduler:
         ids = [a.id for tier in usable_tiers for a in tier]
         last_used = await self._state.last_used(ids) if ids else {}
         for tier in usable_tiers:
-            plan.candidates.extend(self._order(tier, last_used, platform))
+            plan.candidates.extend(self._order(tier, last_used, bridged))
         if session is not None and plan.candidates:
             bound = await self._state.get_binding(session)
             plan.bound_account = bound
@@ -264,11 +265,12 @@ class Scheduler:
             return [own, [a for a in shared if a not in own]]
         return [own]
 
-    def _order(self, accounts: list[PoolAccount], last_used: dict[int, float], platform: str) -> list[PoolAccount]:
-        # Within a priority, the route's own platform's accounts first: no translation on the way.
+    def _order(self, accounts: list[PoolAccount], last_used: dict[int, float],
+               bridged: Collection[int]) -> list[PoolAccount]:
+        # Within a priority, the accounts that speak the route's format first: no translation on the way.
         by_priority: dict[tuple[int, bool], list[PoolAccount]] = {}
         for a in accounts:
-            by_priority.setdefault((a.account.priority, a.account.platform != platform), []).append(a)
+            by_priority.setdefault((a.account.priority, a.id in bridged), []).append(a)
         ordered: list[PoolAccount] = []
         for priority in sorted(by_priority):
             tier = by_priority[priority]

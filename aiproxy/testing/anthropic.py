@@ -2,6 +2,10 @@
 
 The model name steers it: "fail-<status>" answers that status with an
 Anthropic error body; anything else answers normally with fixed usage.
+With `call_tools`, a request that offers tools and whose last turn holds no
+tool_result is answered with a `tool_use` of its first tool (`TOOL_INPUT`, id
+`TOOL_USE_ID`; streamed as `input_json_delta` fragments split mid-token), as a
+model starting an agent loop would; the turn after the result gets the text.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ USAGE = {
     "cache_read_input_tokens": 200,
 }
 TEXT_PIECES = ["Hello", ", ", "world", "!"]
+TOOL_USE_ID = "toolu_fake"
+TOOL_INPUT = {"path": "README.md"}
+TOOL_INPUT_PIECES = ['{"pa', 'th": "READ', 'ME.md"}']
 
 
 @dataclass
@@ -44,6 +51,41 @@ class Seen:
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def tool_to_call(body: dict[str, Any]) -> str | None:
+    """The tool a request makes the fake call (with `call_tools`): its first, unless
+    the last turn holds a tool's result."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages and isinstance(messages[-1], dict) else {}
+    content = last.get("content")
+    if isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+        return None
+    name = tools[0].get("name")
+    return str(name) if name else None
+
+
+def tool_use_events(model: str, name: str) -> list[bytes]:
+    """A streamed answer that is one call of `name`, its input in fragments."""
+    events = [
+        sse("message_start", {"type": "message_start", "message": {
+            "id": "msg_fake_tool", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {**USAGE, "output_tokens": 1}}}),
+        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": TOOL_USE_ID, "name": name, "input": {}}}),
+    ]
+    for piece in TOOL_INPUT_PIECES:
+        events.append(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                  "delta": {"type": "input_json_delta", "partial_json": piece}}))
+    return events + [
+        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                              "usage": {"output_tokens": USAGE["output_tokens"]}}),
+        sse("message_stop", {"type": "message_stop"}),
+    ]
 
 
 def stream_events(model: str, cache_creation: dict[str, Any] | None = None) -> list[bytes]:
@@ -83,6 +125,8 @@ class FakeAnthropic(FakeUpstream):
     # If set, usage also carries this `cache_creation` split (e.g.
     # {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60}).
     cache_creation: dict[str, Any] | None = None
+    # Answer a request that offers tools with a call of its first one (see the module docstring).
+    call_tools: bool = False
 
     def app(self) -> Starlette:
         return Starlette(routes=[
@@ -104,6 +148,16 @@ class FakeAnthropic(FakeUpstream):
             status = int(model.split("-")[1])
             return JSONResponse({"type": "error", "error": {"type": "api_error", "message": f"fake {status}"}},
                                 status_code=status, headers={"request-id": "req_fake"})
+        tool = tool_to_call(body) if self.call_tools else None
+        if tool is not None:
+            if body.get("stream"):
+                return StreamingResponse(iter(tool_use_events(model, tool)), media_type="text/event-stream",
+                                         headers={"request-id": "req_fake"})
+            return JSONResponse({
+                "id": "msg_fake_tool", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "tool_use", "id": TOOL_USE_ID, "name": tool, "input": TOOL_INPUT}],
+                "stop_reason": "tool_use", "stop_sequence": None, "usage": USAGE,
+            }, headers={"request-id": "req_fake"})
         if body.get("stream"):
             return StreamingResponse(self._stream(model), media_type="text/event-stream",
                                      headers={"request-id": "req_fake"})

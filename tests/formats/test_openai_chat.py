@@ -92,6 +92,13 @@ def test_usage_from_body_subtracts_cached_tokens():
     assert openai_chat.usage_from_body(b"[]") == (None, None)
 
 
+def test_usage_from_body_reads_cache_writes_where_an_answer_has_them():
+    # The gateway's translated answers carry them (a Claude account's cache writes), and so do some servers.
+    body = json.dumps({"model": "m", "usage": {"prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {
+        "cached_tokens": 64, "cache_write_tokens": 30}}})
+    assert openai_chat.usage_from_body(body.encode()) == (Usage(6, 20, 30, 64), "m")
+
+
 @pytest.mark.parametrize("data", [RECORDED + USAGE_CHUNK + DONE, AZURE], ids=["openai", "azure"])
 def test_client_asked_for_usage_every_chunking_passes_bytes_unchanged(data: bytes):
     expected = RECORDED_USAGE if data is not AZURE else Usage(input_tokens=9, output_tokens=2)

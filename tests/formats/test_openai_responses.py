@@ -46,6 +46,9 @@ def test_usage_from_body_subtracts_cached_tokens():
     assert openai_responses.usage_from_body(body.encode()) == (Usage(30, 7, 0, 20), "gpt-5")
     assert openai_responses.usage_from_body(b'{"model":"m","usage":null}') == (None, "m")
     assert openai_responses.usage_from_body(b"nope") == (None, None)
+    written = json.dumps({"model": "m", "usage": {"input_tokens": 50, "output_tokens": 7, "input_tokens_details": {
+        "cached_tokens": 20, "cache_write_tokens": 25}}})
+    assert openai_responses.usage_from_body(written.encode()) == (Usage(5, 7, 25, 20), "m")
 
 
 def test_recorded_stream_every_chunking_unchanged():

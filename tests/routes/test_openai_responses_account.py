@@ -1,6 +1,6 @@
 """/responses, /v1/responses and /openai/v1/responses through an openai-responses account:
 a ChatGPT login served by the (fake) Codex backend, streamed or answered as JSON from the
-collected stream, with tokens recorded; chat completions never routed to such an account;
+collected stream, with tokens recorded; chat completions served on such an account through Messages;
 an expiring login refreshed and stored; the API-key form as a plain Responses relay."""
 
 from __future__ import annotations
@@ -124,23 +124,37 @@ async def test_codex_limit_passed_on_and_recorded(gw: Harness):
     assert record.status == 429 and "usage limit" in (record.error or "")
 
 
-async def test_chat_completions_never_routed_to_a_responses_only_account(gw: Harness, up: Upstreams):
-    await add_codex(gw)
+async def test_chat_completions_on_a_responses_only_account_go_through_messages(gw: Harness, up: Upstreams):
+    # Issue 13: chat -> Messages -> Responses; the Codex backend's forced stream is collected
+    # into the one completion the client asked for.
+    codex_id = await add_codex(gw)
     chat = {"model": "gpt-5-codex", "messages": [{"role": "user", "content": "hi"}]}
     r = await gw.http.post("/openai/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {gw.key}"})
-    assert r.status_code == 503, r.text
-    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-    assert "no enabled openai account" in r.json()["error"]["message"]
-    assert (await gw.http.get("/openai/v1/models", headers={"authorization": f"Bearer {gw.key}"})).status_code == 503
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    answer = r.json()
+    assert answer["object"] == "chat.completion" and answer["model"] == "gpt-5-codex"
+    assert answer["choices"][0]["message"]["content"] == TEXT and answer["choices"][0]["finish_reason"] == "stop"
+    [seen] = up.codex.requests
+    assert (seen.json["stream"], seen.json["store"]) == (True, False)
+    assert seen.json["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
+    [record] = await gw.records()
+    assert (record.client_format, record.upstream_format) == ("openai-chat", "openai-responses")
+    assert tokens(record) == RESPONSES_TOKENS and not record.stream
 
-    # With an ordinary openai account beside it, chat goes there even though the
-    # Codex account has the better priority; Responses still go to the Codex one.
-    await gw.add_account({"api_key": "sk-plain"}, name="plain", platform="openai", type="openai", priority=90)
-    r = await gw.http.post("/openai/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {gw.key}"})
+    # With an ordinary openai account beside it at the same priority, a new conversation
+    # (the one above is bound to the Codex account) goes there: no translation on the
+    # way. Responses still go to the Codex one.
+    codex = await gw.stores.accounts.get(codex_id)
+    assert codex is not None
+    await gw.add_account({"api_key": "sk-plain"}, name="plain", platform="openai", type="openai",
+                         priority=codex.priority)
+    other = {**chat, "messages": [{"role": "user", "content": "something else"}]}
+    r = await gw.http.post("/openai/v1/chat/completions", json=other, headers={"authorization": f"Bearer {gw.key}"})
     assert r.status_code == 200, r.text
     assert [s.path for s in up.openai.requests] == ["/v1/chat/completions"]
     r = await gw.http.post("/responses", json=BODY, headers=codex_headers(gw.key))
-    assert r.status_code == 200 and len(up.codex.requests) == 1
+    assert r.status_code == 200 and len(up.codex.requests) == 2
 
 
 async def test_expiring_login_refreshed_once_and_stored(gw: Harness, up: Upstreams):

@@ -247,4 +247,6 @@ async def test_what_each_request_costs_in_state_calls(hosts: ResponsesHosts) -> 
         state.calls.clear()
         r = await h.http.post("/openai/v1/chat/completions", json={"model": "gpt-5", "messages": []},
                               headers={"authorization": f"Bearer {h.key}"})
-        assert r.status_code == 503 and state.calls == []  # other routes never ask
+        # Other routes never ask (chat reaches the account through Messages, and its
+        # empty conversation is refused before any upstream call).
+        assert r.status_code == 400 and state.calls == []

@@ -87,7 +87,12 @@ async def test_a_request_costs_no_extra_state_calls() -> None:
 
 # --- accounts of other platforms, reached through a translator (issue 12) ----------------
 
-BRIDGED = frozenset({"openai", "gemini-api"})
+BRIDGED_TYPES = frozenset({"openai", "gemini-api"})
+
+
+def bridged(pool: AccountPool) -> frozenset[int]:
+    # The ids the relay would hand over: accounts of the types reached through a translator.
+    return frozenset(a.id for a in pool.accounts if a.account.type in BRIDGED_TYPES)
 CLAUDE_TYPES = {"claude-console"}
 
 
@@ -100,7 +105,7 @@ async def test_the_pool_adds_translating_accounts_by_their_lists_or_family() -> 
         {"platform": "openai", "type": "openai-responses"},  # a5: not among the bridged types
         {"models": ["claude-opus-*"]},  # a6: Claude, wildcard list
     )
-    found = lambda model: names(pool.candidates("claude", model, CLAUDE_TYPES, BRIDGED))  # noqa: E731
+    found = lambda model: names(pool.candidates("claude", model, CLAUDE_TYPES, bridged(pool)))  # noqa: E731
     assert found("claude-sonnet-4-5") == ["a1", "a3"]
     assert found("claude-haiku-4-5") == ["a1", "a3", "a4"]
     assert found("claude-opus-4-1") == ["a1", "a3", "a6"]
@@ -109,6 +114,22 @@ async def test_the_pool_adds_translating_accounts_by_their_lists_or_family() -> 
     assert found(None) == ["a1", "a6"]  # no model: no translation
     # Without bridged types, only the route's platform, as before.
     assert names(pool.candidates("claude", "gpt-4.1", CLAUDE_TYPES)) == ["a1"]
+
+
+async def test_a_bridged_account_of_the_routes_platform_serves_by_its_platforms_rule() -> None:
+    # An openai-responses account on the chat route: bridged (its id in the set), of the
+    # route's own platform, so it serves any name when it lists none, as on its own routes.
+    pool = await pool_of(
+        {"platform": "openai", "type": "openai-responses"},  # a1
+        {"platform": "openai", "type": "openai-responses", "models": ["gpt-5*"]},  # a2
+        {"platform": "openai", "type": "openai"},  # a3: native
+    )
+    ids = frozenset(a.id for a in pool.accounts if a.account.type == "openai-responses")
+    found = lambda model: names(pool.candidates("openai", model, {"openai"}, ids))  # noqa: E731
+    assert found("gpt-5-codex") == ["a1", "a2", "a3"]
+    assert found("deepseek-chat") == ["a1", "a3"]
+    plan = await Scheduler(pool, MemoryState()).plan("openai", "gpt-5-codex", {"openai"}, bridged=ids)
+    assert names(plan.candidates)[0] == "a3"  # the one that speaks chat goes first in its priority
 
 
 async def test_native_first_within_a_priority_and_the_family_rule() -> None:
@@ -120,17 +141,17 @@ async def test_native_first_within_a_priority_and_the_family_rule() -> None:
     )
     scheduler = Scheduler(pool, MemoryState())
     types = CLAUDE_TYPES | {"openai", "gemini-api"}
-    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=bridged(pool))
     assert names(plan.candidates) == ["a1", "a2", "a4"]
     await scheduler.started(plan.candidates[0])
-    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, bridged=bridged(pool))
     assert names(plan.candidates)[0] == "a1"  # even when the least recently used is another
     # A gpt name: the Claude account that lists nothing gives way to the OpenAI one.
-    plan = await scheduler.plan("claude", "gpt-4.1", types, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "gpt-4.1", types, bridged=bridged(pool))
     assert names(plan.candidates) == ["a3"]
     # … unless the key may not reach OpenAI accounts: then it is served as before.
     key = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["claude"])
-    plan = await scheduler.plan("claude", "gpt-4.1", types, key=key, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "gpt-4.1", types, key=key, bridged=bridged(pool))
     assert names(plan.candidates) == ["a1"] and plan.denied == {"openai"}
 
 
@@ -139,10 +160,10 @@ async def test_a_keys_platforms_filter_the_candidates() -> None:
     scheduler = Scheduler(pool, MemoryState())
     types = CLAUDE_TYPES | {"openai"}
     openai_only = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["openai"])
-    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=openai_only, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=openai_only, bridged=bridged(pool))
     assert names(plan.candidates) == ["a2"] and plan.denied == {"claude"}
     gemini_only = ApiKey(user_id=1, name="k", key_hash="h", key_prefix="p", platforms=["gemini"])
-    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=gemini_only, bridged=BRIDGED)
+    plan = await scheduler.plan("claude", "claude-sonnet-4-5", types, key=gemini_only, bridged=bridged(pool))
     assert plan.candidates == [] and plan.denied == {"claude", "openai"}
 
 

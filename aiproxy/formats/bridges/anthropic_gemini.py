@@ -91,8 +91,8 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     out = {k: v for k, v in out.items() if k not in options.drop}
     streamed = body.get("stream") is True
     if streamed:
-        return TranslatedRequest(out, wire.GEMINI_STREAM_PATH, True, (("alt", "sse"),))
-    return TranslatedRequest(out, wire.GEMINI_GENERATE_PATH, False)
+        return TranslatedRequest(out, wire.GEMINI_STREAM_PATH, True, (("alt", "sse"),), reply=options.client_model)
+    return TranslatedRequest(out, wire.GEMINI_GENERATE_PATH, False, reply=options.client_model)
 
 
 def _system(system: Any) -> list[dict[str, Any]]:

@@ -378,7 +378,7 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         out["stream_options"] = {"include_usage": True}
     for name in options.drop:
         out.pop(name, None)
-    return TranslatedRequest(body=out, path=wire.CHAT_PATH, stream=stream)
+    return TranslatedRequest(body=out, path=wire.CHAT_PATH, stream=stream, reply=options.client_model)
 
 
 BRIDGE = Bridge(

@@ -12,7 +12,7 @@ import orjson
 
 from .. import anthropic
 from ..error_message import error_message
-from ..openai_chat import CHAT_USAGE, token_count
+from ..openai_chat import CHAT_USAGE
 from ..usage import Usage
 from . import anthropic_events
 from .anthropic_events import message_id, tool_use_id
@@ -53,13 +53,9 @@ def stop_reason(finish: Any, *, refused: bool, tool_calls: bool) -> str:
 
 def fill_usage(usage: Usage, u: dict[str, Any]) -> None:
     """Chat usage in Anthropic's terms, in place. prompt_tokens includes the cache
-    reads (CHAT_USAGE takes those out) and, where a server reports them, the
-    cache writes, which Anthropic counts apart as cache creation."""
+    reads and, where a server reports them, the cache writes, which Anthropic
+    counts apart as cache creation: CHAT_USAGE takes both out."""
     CHAT_USAGE.fill(usage, u)
-    details = u.get("prompt_tokens_details")
-    written = token_count(details.get("cache_write_tokens")) if isinstance(details, dict) else 0
-    usage.cache_creation_tokens = written
-    usage.input_tokens = max(usage.input_tokens - written, 0)
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         out["safety_identifier"] = user
     for name in options.drop:
         out.pop(name, None)
-    return TranslatedRequest(body=out, path=wire.RESPONSES_PATH, stream=stream)
+    return TranslatedRequest(body=out, path=wire.RESPONSES_PATH, stream=stream, reply=options.client_model)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

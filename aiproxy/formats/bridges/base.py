@@ -37,14 +37,21 @@ class TranslatedRequest:
     stream: bool
     # Query parameters the target needs (Gemini's `alt=sse`), as `k=v` pairs.
     query: tuple[tuple[str, str], ...] = ()
+    # What the pair's answer and stream need of this request, opaque to everyone
+    # else (the client's model name; a pair may add what the client asked of the
+    # answer: custom tools, include_usage, SSE or a JSON array). Handed back
+    # to `Bridge.answer` and `Bridge.stream` for this request's answer.
+    reply: Any = None
 
 
 class StreamTranslator(Protocol):
     """Fed the upstream's stream as it arrives; hands back the client's events."""
 
     # Usage as the client format counts it, filled as the stream passes (and
-    # exact at its end): the route's usage tap reads the translated events.
+    # exact at its end): what the request's usage record carries.
     usage: Usage
+    # Optional: `media_type` (bytes), the content type of the client's stream
+    # when it is not SSE (Gemini's JSON-array stream: application/json).
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -66,6 +73,13 @@ class RequestOptions:
     # client's limit above it would be refused (Claude Code's 64000 on gpt-4o's
     # 16384) and asks for nothing the model could write: the pair clamps it.
     max_output: int | None = None
+    # What the request side cannot read in the body: the model name the client
+    # asked for (its answers carry it), whether the client asked for a stream
+    # (Gemini's streamGenerateContent says so in the path, not the body), and
+    # the client's query parameters (Gemini's `alt=sse`: SSE, else a JSON array).
+    client_model: str = ""
+    stream: bool = False
+    client_query: tuple[tuple[str, str], ...] = ()
 
     def clamp(self, limit: int) -> int:
         """The client's output limit, lowered to the model's cap if it is above it."""
@@ -107,12 +121,12 @@ class Bridge:
     client: WireFormat
     upstream: WireFormat
     request: Callable[[dict[str, Any], RequestOptions], TranslatedRequest]
-    # (upstream JSON body of a 2xx answer, the client's model name) -> client JSON body
-    answer: Callable[[bytes, str], bytes]
+    # (upstream JSON body of a 2xx answer, the request's `TranslatedRequest.reply`) -> client JSON body
+    answer: Callable[[bytes, Any], bytes]
     # (upstream status, upstream error body) -> client error body, same status
     error: Callable[[int, bytes], bytes]
-    # (the client's model name) -> a fresh translator for one stream
-    stream: Callable[[str], StreamTranslator]
+    # (the request's `TranslatedRequest.reply`) -> a fresh translator for one stream
+    stream: Callable[[Any], StreamTranslator]
     # How the client's token count (Anthropic's count_tokens) is answered on this
     # target; None: the pair does not serve the client's count route.
     count: UpstreamCount | LocalCount | None = None

@@ -17,6 +17,7 @@ bridged rows of bench/bench.py measure it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..usage import Usage
@@ -30,6 +31,9 @@ class _Chained:
     def __init__(self, inner: StreamTranslator, outer: StreamTranslator) -> None:
         self._inner = inner  # target -> Messages
         self._outer = outer  # Messages -> client
+        media_type = getattr(outer, "media_type", None)
+        if media_type is not None:  # the client's stream is the outer one's (a Gemini JSON array)
+            self.media_type: bytes = media_type
 
     @property
     def usage(self) -> Usage:
@@ -52,25 +56,35 @@ class _Chained:
 
 
 def compose(to_messages: Bridge, from_messages: Bridge) -> Bridge:
-    """The client of `to_messages` on the upstream of `from_messages`."""
+    """The client of `to_messages` on the upstream of `from_messages`.
+
+    The composed request's reply is both steps' replies, (client side, target
+    side): each step's answer and stream get their own back.
+    """
     if to_messages.upstream != ANTHROPIC_MESSAGES or from_messages.client != ANTHROPIC_MESSAGES:
         raise ValueError("compose joins a pair onto Messages with a pair from Messages")
 
     def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         # The first step's refusals name the client's own fields; the second
         # step only sees a Messages body the first one wrote, so what it
-        # refuses is what the target cannot carry.
-        middle = to_messages.request(data, RequestOptions(model=options.model))
-        return from_messages.request(middle.body, options)
+        # refuses is what the target cannot carry. What the client asked
+        # outside its body (its model, a stream, its query) is the first
+        # step's to read; the target's drop list and cap are the second's.
+        middle = to_messages.request(data, RequestOptions(model=options.model, client_model=options.client_model,
+                                                          stream=options.stream, client_query=options.client_query))
+        onward = from_messages.request(middle.body, replace(options, stream=middle.stream, client_query=()))
+        return replace(onward, reply=(middle.reply, onward.reply))
 
-    def answer(body: bytes, model: str) -> bytes:
-        return to_messages.answer(from_messages.answer(body, model), model)
+    def answer(body: bytes, reply: tuple[Any, Any]) -> bytes:
+        outer, inner = reply
+        return to_messages.answer(from_messages.answer(body, inner), outer)
 
     def error(status: int, body: bytes) -> bytes:
         return to_messages.error(status, from_messages.error(status, body))
 
-    def stream(model: str) -> StreamTranslator:
-        return _Chained(from_messages.stream(model), to_messages.stream(model))
+    def stream(reply: tuple[Any, Any]) -> StreamTranslator:
+        outer, inner = reply
+        return _Chained(from_messages.stream(inner), to_messages.stream(outer))
 
     return Bridge(
         client=to_messages.client,

@@ -3,11 +3,12 @@
 A GenerateContentRequest becomes a Messages body for `wire.MESSAGES_PATH`. The
 client names its model in the URL path (the route drops a `model` in the
 body): `RequestOptions.model` is the upstream's name, and the client's name
-reaches the answer and the stream as their `client_model`. Whether to stream
-is the route's to say (the method, not the body, asks for it): the route puts
-`"stream": true` in the body for `streamGenerateContent` (Gemini has no such
-field); `gemini_anthropic_stream` writes SSE (`alt=sse`) or, through
-`array_stream`, the JSON array.
+reaches the answer and the stream as their `Reply.model` (from
+`RequestOptions.client_model`). Whether to stream is the route's to say (the
+method, not the body, asks for it): `RequestOptions.stream`, set for
+`streamGenerateContent` (Gemini has no body field for it, and one in the
+body is not read); `gemini_anthropic_stream` writes SSE when the client's query
+says `alt=sse` (`RequestOptions.client_query`), else the JSON array.
 
 Field names are read in either spelling protobuf JSON takes (`thinkingBudget`
 or `thinking_budget`: google-genai sends some in snake_case); the client's own
@@ -93,6 +94,7 @@ import base64
 import binascii
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -100,7 +102,7 @@ import orjson
 from .. import wire
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 from .gemini_anthropic_answer import answer, error, unpack_thinking
-from .gemini_anthropic_stream import stream
+from .gemini_anthropic_stream import AnthropicToGeminiStream
 
 DEFAULT_MAX_TOKENS = 8192
 # Anthropic's smallest thinking budget.
@@ -169,10 +171,29 @@ def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         body["thinking"] = thinking
     if output:
         body["output_config"] = output
-    streamed = data.get("stream") is True
+    streamed = options.stream
     body["stream"] = streamed
     body = {k: v for k, v in body.items() if k not in options.drop}
-    return TranslatedRequest(body, wire.MESSAGES_PATH, streamed)
+    # Without `alt=sse` Gemini streams one JSON array (google-genai and Gemini
+    # CLI ask for SSE; a plain REST client may not).
+    json_array = streamed and ("alt", "sse") not in options.client_query
+    return TranslatedRequest(body, wire.MESSAGES_PATH, streamed, reply=Reply(options.client_model, json_array))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a Gemini request's answer and stream need of it (`TranslatedRequest.reply`)."""
+
+    model: str  # the client's model name (from the URL path), which its answer carries as modelVersion
+    json_array: bool = False  # a stream asked for without `alt=sse`: Gemini's JSON array, not SSE
+
+
+def _answer(body: bytes, reply: Reply) -> bytes:
+    return answer(body, reply.model)
+
+
+def _stream(reply: Reply) -> AnthropicToGeminiStream:
+    return AnthropicToGeminiStream(reply.model, json_array=reply.json_array)
 
 
 def _payload(value: Any, where: str) -> dict[str, Any]:
@@ -655,5 +676,5 @@ def _output(config: dict[str, Any]) -> dict[str, Any]:
     return {"format": {"type": "json_schema", "schema": fmt}}
 
 
-BRIDGE = Bridge(client=wire.GEMINI, upstream=wire.ANTHROPIC_MESSAGES, request=request, answer=answer,
-                error=error, stream=stream)
+BRIDGE = Bridge(client=wire.GEMINI, upstream=wire.ANTHROPIC_MESSAGES, request=request, answer=_answer,
+                error=error, stream=_stream)

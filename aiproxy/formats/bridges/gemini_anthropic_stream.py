@@ -3,7 +3,8 @@
 Gemini streams whole GenerateContentResponse objects, each with the parts that
 are new: as `data: {...}\\r\\n\\r\\n` events with `alt=sse` (the default here;
 google-genai and Gemini CLI ask for it), else as one JSON array whose elements
-arrive over time (`[{...},\\r\\n{...}]`, `json_array=True`).
+arrive over time (`[{...},\\r\\n{...}]`, `json_array=True`); which one is
+the request's `Reply` (gemini_anthropic).
 
 Text and thinking deltas are relayed as they come, one chunk each. A tool
 call's `input_json_delta` fragments wait for its `content_block_stop`, since
@@ -47,6 +48,9 @@ class AnthropicToGeminiStream:
         self.usage = Usage()
         self._model = model
         self._json_array = json_array
+        # What the client is told the stream is (BridgedTap reads it): Gemini
+        # answers its JSON-array stream as application/json.
+        self.media_type = b"application/json" if json_array else b"text/event-stream; charset=utf-8"
         self._sse = SSEParser()
         self._usage_fields: dict[str, Any] = {}
         self._response_id = ""
@@ -214,13 +218,3 @@ class AnthropicToGeminiStream:
         out = self._chunk(parts, finish_reason(self._stop_reason))
         self._done = True
         return out + (b"]" if self._json_array else b"")
-
-
-def stream(model: str) -> AnthropicToGeminiStream:
-    """The translator for a streamGenerateContent call with `alt=sse`."""
-    return AnthropicToGeminiStream(model)
-
-
-def array_stream(model: str) -> AnthropicToGeminiStream:
-    """The translator for a streamGenerateContent call without `alt=sse`."""
-    return AnthropicToGeminiStream(model, json_array=True)

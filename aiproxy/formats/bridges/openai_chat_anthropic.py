@@ -7,7 +7,9 @@ Anthropic API takes: user/assistant turns alternating from a user turn (same
 roles merged, `tool` messages folded into the user turn after their call, its
 tool_result blocks first), every tool_use answered, `max_tokens` always set.
 The answer and error rewrites are in `openai_chat_anthropic_answer`, the stream
-in `openai_chat_anthropic_stream`; `BRIDGE` joins them.
+in `openai_chat_anthropic_stream`; `BRIDGE` joins them, its answer and stream
+handed the request's `Reply` (the client's model, and whether it asked for the
+stream's usage chunk).
 
 Choices a reader would otherwise wonder about:
 - `max_tokens` is `max_completion_tokens`, else the legacy `max_tokens`, else
@@ -66,11 +68,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .. import wire
+from .. import openai_chat, wire
 from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
 from .openai_chat_anthropic_answer import answer, error
 from .openai_chat_anthropic_stream import AnthropicToChatStream, stream_for
@@ -467,19 +470,36 @@ def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         out["stream"] = True
     for name in options.drop:
         out.pop(name, None)
-    return TranslatedRequest(body=out, path=wire.MESSAGES_PATH, stream=stream)
+    return TranslatedRequest(body=out, path=wire.MESSAGES_PATH, stream=stream,
+                             reply=Reply(options.client_model, openai_chat.client_wants_usage(data)))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a chat request's answer and stream need of it (`TranslatedRequest.reply`)."""
+
+    model: str  # the client's model name, which its answer carries
+    # The stream's usage chunk, written only when the client asked for it
+    # (`stream_options.include_usage`); the meter reads the translator's own count.
+    include_usage: bool = True
+
+
+def _answer(body: bytes, reply: Reply) -> bytes:
+    return answer(body, reply.model)
+
+
+def _stream(reply: Reply) -> AnthropicToChatStream:
+    return AnthropicToChatStream(reply.model, include_usage=reply.include_usage)
 
 
 BRIDGE = Bridge(
     client=wire.OPENAI_CHAT,
     upstream=wire.ANTHROPIC_MESSAGES,
     request=request,
-    answer=answer,
+    answer=_answer,
     error=error,
-    # The usage chunk by default: the route's chat tap reads the counts from it
-    # and drops it when the client did not ask (`stream_for` writes it only when asked).
-    stream=AnthropicToChatStream,
+    stream=_stream,
 )
 
 # `stream_for(body, model)`: the stream writer for one request, told whether the client asked for usage.
-__all__ = ["BRIDGE", "request", "stream_for", "tool_id"]
+__all__ = ["BRIDGE", "Reply", "request", "stream_for", "tool_id"]

@@ -85,14 +85,16 @@ mode has no schema to give: 400); `safety_identifier`, else `user`, ->
 
 The answer and the stream are in the sibling modules `_answer` and `_stream`;
 what they need of the request (which tools were custom, namespaced or the
-search, whether summaries were asked for) is `reply_context(body)`, and
-`answer_for` / `stream_for` hand it to them.
+search, whether summaries were asked for) is `reply_context(body)`: the
+request hands it, with the client's model, to `BRIDGE.answer` / `BRIDGE.stream`
+as its `Reply`, and `answer_for` / `stream_for` do the same from a body.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import orjson
@@ -203,7 +205,8 @@ def request(body: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
     out["stream"] = stream
     for name in options.drop:
         out.pop(name, None)
-    return TranslatedRequest(body=out, path=wire.MESSAGES_PATH, stream=stream)
+    return TranslatedRequest(body=out, path=wire.MESSAGES_PATH, stream=stream,
+                             reply=Reply(options.client_model, reply_context(body)))
 
 
 def reply_context(body: Any) -> ReplyContext:
@@ -718,14 +721,30 @@ def _file(part: dict[str, Any], at: str) -> dict[str, Any]:
     return block
 
 
-# `answer` and `stream` here know nothing of the request: every tool call comes
-# back a function_call and no summary is shown. The relay gives them the
-# request's context through `answer_for` and `stream_for`.
+@dataclass(frozen=True)
+class Reply:
+    """What a Responses request's answer and stream need of it (`TranslatedRequest.reply`)."""
+
+    model: str  # the client's model name, which its answer carries
+    # Which tools were custom, namespaced or the search, whether summaries were
+    # asked for (`reply_context`); the default knows nothing of the request:
+    # every tool call comes back a function_call and no summary is shown.
+    context: ReplyContext = field(default_factory=ReplyContext)
+
+
+def _answer(body: bytes, reply: Reply) -> bytes:
+    return answer(body, reply.model, reply.context)
+
+
+def _stream(reply: Reply) -> AnthropicToResponsesStream:
+    return AnthropicToResponsesStream(reply.model, reply.context)
+
+
 BRIDGE = Bridge(
     client=wire.OPENAI_RESPONSES,
     upstream=wire.ANTHROPIC_MESSAGES,
     request=request,
-    answer=answer,
+    answer=_answer,
     error=error,
-    stream=AnthropicToResponsesStream,
+    stream=_stream,
 )

@@ -26,14 +26,16 @@ class _Tagging:
 
 def _pair(client: Any, upstream: Any, tag: str, usage: int) -> Bridge:
     def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
-        return TranslatedRequest(body={"from": data, "by": tag, "model": options.model, "drop": sorted(options.drop)},
-                                 path=f"/{tag}", stream=bool(data.get("stream")))
+        return TranslatedRequest(body={"from": data, "by": tag, "model": options.model, "drop": sorted(options.drop),
+                                       "stream": options.stream or data.get("stream") is True},
+                                 path=f"/{tag}", stream=options.stream or data.get("stream") is True,
+                                 reply=f"{tag}:{options.client_model}:{dict(options.client_query)}")
 
     return Bridge(
         client=client, upstream=upstream, request=request,
-        answer=lambda body, model: f"{tag}[{model}]".encode() + b"<" + body + b">",
+        answer=lambda body, reply: f"{tag}[{reply}]".encode() + b"<" + body + b">",
         error=lambda status, body: f"{tag}{status}".encode() + b"<" + body + b">",
-        stream=lambda model: _Tagging(tag.encode(), usage),
+        stream=lambda reply: _Tagging(f"{tag}[{reply}]".encode(), usage),
     )
 
 
@@ -44,28 +46,52 @@ MESSAGES_TO_GEMINI = _pair("anthropic-messages", "gemini", "a2g", 3)
 def test_the_request_goes_through_messages_and_only_the_target_step_drops_fields() -> None:
     bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
     assert (bridge.client, bridge.upstream) == ("openai-chat", "gemini")
-    out = bridge.request({"stream": True}, RequestOptions(model="gemini-2.5-pro", drop=frozenset({"x"})))
-    assert out.path == "/a2g"
+    out = bridge.request({}, RequestOptions(model="gemini-2.5-pro", drop=frozenset({"x"}), stream=True))
+    assert out.path == "/a2g" and out.stream
     assert out.body["by"] == "a2g" and out.body["drop"] == ["x"]
     middle = out.body["from"]
     assert middle["by"] == "c2a" and middle["drop"] == [] and middle["model"] == "gemini-2.5-pro"
+    # The stream the client asked for outside its body reaches the target through the Messages body.
+    assert middle["stream"] and out.body["stream"]
 
 
-def test_answers_and_errors_come_back_target_first() -> None:
+def test_each_step_gets_its_own_reply_back() -> None:
     bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
-    assert bridge.answer(b"G", "gpt-4o") == b"c2a[gpt-4o]<a2g[gpt-4o]<G>>"
+    out = bridge.request({}, RequestOptions(model="gemini-2.5-pro", client_model="gpt-4o",
+                                            client_query=(("alt", "sse"),)))
+    # The client's query is the client-side step's to read; the client's model both steps'.
+    assert out.reply == ("c2a:gpt-4o:{'alt': 'sse'}", "a2g:gpt-4o:{}")
+    assert bridge.answer(b"G", out.reply) == b"c2a[c2a:gpt-4o:{'alt': 'sse'}]<a2g[a2g:gpt-4o:{}]<G>>"
     assert bridge.error(429, b"E") == b"c2a429<a2g429<E>>"
 
 
 def test_a_stream_runs_through_both_translators_and_ends_both() -> None:
     bridge = compose(CHAT_TO_MESSAGES, MESSAGES_TO_GEMINI)
-    t = bridge.stream("gpt-4o")
-    assert t.feed(b"1") == b"c2a(a2g(1))"
+    t = bridge.stream(("o", "i"))
+    assert t.feed(b"1") == b"c2a[o](a2g[i](1))"
     assert t.feed(b"") == b""
-    assert t.end() == b"c2a(a2g.end)c2a.end"
+    assert t.end() == b"c2a[o](a2g[i].end)c2a[o].end"
     assert t.usage.output_tokens == 7  # counted by the client-side translator
 
 
 def test_only_pairs_through_messages_compose() -> None:
     with pytest.raises(ValueError):
         compose(MESSAGES_TO_GEMINI, CHAT_TO_MESSAGES)
+
+
+def test_the_registry_has_every_crossing_direct_or_through_messages() -> None:
+    from aiproxy.formats import wire
+    from aiproxy.formats.bridges import registry
+
+    formats = (wire.ANTHROPIC_MESSAGES, wire.OPENAI_CHAT, wire.OPENAI_RESPONSES, wire.GEMINI)
+    assert set(registry.BRIDGES) == {(c, t) for c in formats for t in formats if c != t}
+    for (client, target), bridge in registry.BRIDGES.items():
+        assert (bridge.client, bridge.upstream) == (client, target)
+        if wire.ANTHROPIC_MESSAGES in (client, target):
+            assert bridge is registry.PAIRS[(client, target)]  # written by hand, never composed
+    # A composed crossing runs the client's pair, then the target's: chat -> Messages -> Gemini.
+    composed = registry.BRIDGES[(wire.OPENAI_CHAT, wire.GEMINI)]
+    out = composed.request({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                           RequestOptions(model="gemini-2.5-pro", client_model="gpt-4o"))
+    assert out.path == wire.GEMINI_GENERATE_PATH and out.body["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
+    assert out.reply[1] == "gpt-4o"  # the Messages -> Gemini step's reply: the client's model

@@ -4,6 +4,7 @@ through the pairs it is composed with."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,13 +19,14 @@ from google.genai import types as genai
 from aiproxy.formats import gemini, wire
 from aiproxy.formats.bridges import anthropic_gemini, anthropic_openai_chat, anthropic_openai_responses
 from aiproxy.formats.bridges.base import RequestOptions, Untranslatable
-from aiproxy.formats.bridges.gemini_anthropic import BRIDGE, DEFAULT_MAX_TOKENS, DROPPED, request
+from aiproxy.formats.bridges.gemini_anthropic import BRIDGE, DEFAULT_MAX_TOKENS, DROPPED, Reply, request
 from aiproxy.formats.bridges.gemini_anthropic_answer import THINKING_MAGIC, pack_thinking, unpack_thinking
-from aiproxy.formats.bridges.gemini_anthropic_stream import array_stream
 from aiproxy.formats.sse import SSEParser
 from aiproxy.formats.usage import Usage
 
 OPTS = RequestOptions(model="claude-sonnet-4-5")
+# What the route says of a streamGenerateContent call with `alt=sse` (the method and the query, not the body).
+STREAMED = dataclasses.replace(OPTS, stream=True, client_query=(("alt", "sse"),))
 _PARAMS = {
     False: pydantic.TypeAdapter(message_create_params.MessageCreateParamsNonStreaming),
     True: pydantic.TypeAdapter(message_create_params.MessageCreateParamsStreaming),
@@ -163,8 +165,13 @@ def test_field_names_in_protobufs_own_spelling_are_read_too() -> None:
 
 
 def test_stream_is_the_routes_flag_and_the_account_drop_list_applies() -> None:
-    translated = request(body(stream=True), OPTS)
+    translated = request(body(), STREAMED)
     assert translated.stream and translated.body["stream"] is True and translated.query == ()
+    assert translated.reply == Reply("", json_array=False)
+    # Without alt=sse the client reads one JSON array; a `stream` in the body asks for nothing.
+    assert request(body(), dataclasses.replace(OPTS, stream=True, client_model="gemini-2.5-pro")).reply == Reply(
+        "gemini-2.5-pro", json_array=True)
+    assert not request(body(stream=True), OPTS).stream
     assert "stop_sequences" not in translate(body(generationConfig={"stopSequences": ["x"]}),
                                              RequestOptions(model="m", drop=frozenset({"stop_sequences"})))
 
@@ -452,7 +459,7 @@ def test_answer_text_calls_usage_and_shape() -> None:
         {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}},
         {"type": "tool_use", "id": "toolu_02", "name": "now", "input": {}},
     ], "tool_use", input_tokens=5, cache_creation_input_tokens=15, cache_read_input_tokens=100, output_tokens=42),
-        "gemini-2.5-pro")
+        Reply("gemini-2.5-pro"))
     got = gemini_answer(raw)
     assert orjson.loads(raw) == {
         "candidates": [{"content": {"role": "model", "parts": [
@@ -474,7 +481,7 @@ def test_answer_text_calls_usage_and_shape() -> None:
     ("max_tokens", "MAX_TOKENS"), ("model_context_window_exceeded", "MAX_TOKENS"), ("refusal", "SAFETY"),
     (None, "OTHER"), ("something_new", "OTHER")])
 def test_every_stop_reason(stop: str | None, finish: str) -> None:
-    got = gemini_answer(BRIDGE.answer(message([{"type": "text", "text": "x"}], stop), "gemini-2.5-pro"))
+    got = gemini_answer(BRIDGE.answer(message([{"type": "text", "text": "x"}], stop), Reply("gemini-2.5-pro")))
     assert got.candidates and got.candidates[0].finish_reason == finish
 
 
@@ -483,14 +490,14 @@ def test_thinking_rides_the_first_call_else_the_last_text_else_a_part_of_its_own
     redacted = {"type": "redacted_thinking", "data": "EmwKdata"}
     call = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
     parts = orjson.loads(BRIDGE.answer(message([thinking, redacted, {"type": "text", "text": "a"}, call, call]),
-                                       "g"))["candidates"][0]["content"]["parts"]
+                                       Reply("g")))["candidates"][0]["content"]["parts"]
     assert parts[0] == {"text": "Hmm.", "thought": True}
     assert "thoughtSignature" not in parts[1] and "thoughtSignature" not in parts[3]
     assert unpack_thinking(parts[2]["thoughtSignature"]) == [thinking, redacted]
-    parts = orjson.loads(BRIDGE.answer(message([thinking, {"type": "text", "text": "a"}]), "g"))[
+    parts = orjson.loads(BRIDGE.answer(message([thinking, {"type": "text", "text": "a"}]), Reply("g")))[
         "candidates"][0]["content"]["parts"]
     assert unpack_thinking(parts[1]["thoughtSignature"]) == [thinking]
-    parts = orjson.loads(BRIDGE.answer(message([{**thinking, "thinking": ""}], "max_tokens"), "g"))[
+    parts = orjson.loads(BRIDGE.answer(message([{**thinking, "thinking": ""}], "max_tokens"), Reply("g")))[
         "candidates"][0]["content"]["parts"]
     assert parts == [{"text": "", "thoughtSignature": pack_thinking([{**thinking, "thinking": ""}])}]
     # The signature as google-genai decodes and re-encodes it still restores the block.
@@ -501,9 +508,9 @@ def test_thinking_rides_the_first_call_else_the_last_text_else_a_part_of_its_own
 
 def test_an_odd_answer_still_makes_a_valid_response() -> None:
     got = gemini_answer(BRIDGE.answer(orjson.dumps({"content": [1, {"type": "server_tool_use"}], "usage": None}),
-                                      "g"))
+                                      Reply("g")))
     assert got.candidates and got.candidates[0].content and got.candidates[0].content.parts == []
-    assert orjson.loads(BRIDGE.answer(b"[1]", "g"))["error"]["code"] == 502
+    assert orjson.loads(BRIDGE.answer(b"[1]", Reply("g")))["error"]["code"] == 502
 
 
 def test_errors_keep_their_status_in_geminis_shape() -> None:
@@ -561,7 +568,7 @@ RECORDED = b"".join([
 
 
 def run(raw: bytes, pieces: Iterable[bytes] | None = None, json_array: bool = False) -> tuple[bytes, Any]:
-    translator = array_stream("gemini-2.5-pro") if json_array else BRIDGE.stream("gemini-2.5-pro")
+    translator = BRIDGE.stream(Reply("gemini-2.5-pro", json_array=json_array))
     out = b"".join(translator.feed(p) for p in (pieces if pieces is not None else [raw]))
     return out + translator.end(), translator
 
@@ -618,7 +625,7 @@ def test_the_stream_is_the_same_at_every_split_and_relayed_as_it_comes() -> None
     assert run(RECORDED, (RECORDED[i:i + 1] for i in range(len(RECORDED))))[0] == whole
     for i in range(len(RECORDED) + 1):
         assert run(RECORDED, [RECORDED[:i], RECORDED[i:]])[0] == whole, i
-    translator = BRIDGE.stream("g")
+    translator = BRIDGE.stream(Reply("g"))
     assert translator.feed(START) == b""
     assert translator.feed(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))\
         == b""
@@ -688,20 +695,18 @@ def test_fuzzed_streams_never_raise() -> None:
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
 
-def cli_request(name: str) -> dict[str, Any]:
-    """A captured Gemini CLI request's body, with the route's stream flag (the method asks for it)."""
+def cli_request(name: str) -> tuple[dict[str, Any], RequestOptions]:
+    """A captured Gemini CLI request's body, and the route's options for it (the method asks for a stream)."""
     record = orjson.loads((FIXTURES / name).read_bytes())
     data: dict[str, Any] = record["body"]
-    if record["path"].endswith(":streamGenerateContent"):
-        data = {**data, "stream": True}
-    return data
+    return data, STREAMED if record["path"].endswith(":streamGenerateContent") else OPTS
 
 
 @pytest.mark.parametrize("name", ["gemini_cli_classifier.json", "gemini_cli_generate_first.json",
                                   "gemini_cli_generate_tool_result.json"])
 def test_gemini_clis_requests_translate(name: str) -> None:
-    data = cli_request(name)
-    out = translate(data)
+    data, options = cli_request(name)
+    out = translate(data, options)
     assert out["stream"] is (name != "gemini_cli_classifier.json")
     assert out["system"] and len(out["messages"][0]["content"]) == 2
     assert "temperature" not in orjson.dumps(out).decode()
@@ -712,7 +717,7 @@ def test_gemini_clis_requests_translate(name: str) -> None:
 
 
 def test_gemini_clis_classifier_gets_a_closed_lower_case_schema_and_thinking() -> None:
-    out = translate(cli_request("gemini_cli_classifier.json"))
+    out = translate(*cli_request("gemini_cli_classifier.json"))
     assert out["output_config"]["format"]["schema"] == {
         "type": "object", "additionalProperties": False, "required": ["complexity_reasoning", "complexity_score"],
         "properties": {"complexity_reasoning": {"type": "string", "description": "Brief explanation for the score."},
@@ -721,9 +726,9 @@ def test_gemini_clis_classifier_gets_a_closed_lower_case_schema_and_thinking() -
 
 
 def test_gemini_clis_tool_turn_pairs_by_its_id_and_leaves_the_fakes_signature_behind() -> None:
-    data = cli_request("gemini_cli_generate_tool_result.json")
+    data, options = cli_request("gemini_cli_generate_tool_result.json")
     call = data["contents"][1]["parts"][0]
-    out = translate(data)
+    out = translate(data, options)
     assert out["messages"][1] == {"role": "assistant", "content": [
         {"type": "tool_use", "id": call["functionCall"]["id"], "name": "list_directory", "input": {"dir_path": "."}}]}
     result = out["messages"][2]["content"][0]
@@ -751,10 +756,10 @@ def test_the_anthropic_body_is_one_the_anthropic_client_pairs_accept(pair: Any) 
     loop = LOOP
     if pair is anthropic_openai_responses:  # the Responses API has no stop sequences: that pair refuses them
         loop = {**LOOP, "generationConfig": {"maxOutputTokens": 2048}}
-    for data in (loop, {**loop, "stream": True},
-                 body(generationConfig={"responseMimeType": "application/json",
-                                        "responseJsonSchema": {"type": "object"}})):
-        anthropic_body = translate(data)
+    for data, options in ((loop, OPTS), (loop, STREAMED),
+                          (body(generationConfig={"responseMimeType": "application/json",
+                                                  "responseJsonSchema": {"type": "object"}}), OPTS)):
+        anthropic_body = translate(data, options)
         translated = pair.request(anthropic_body, RequestOptions(model="gemini-2.5-pro" if pair is anthropic_gemini
                                                                  else "gpt-4o"))
         assert translated.stream is anthropic_body["stream"]
@@ -775,7 +780,7 @@ def test_gemini_on_gemini_through_the_pivot_keeps_calls_usage_and_signatures() -
                           "thoughtsTokenCount": 5, "totalTokenCount": 325},
         "modelVersion": "gemini-2.5-pro", "responseId": "r1"})
     messages_answer = anthropic_gemini.BRIDGE.answer(upstream, "claude-sonnet-4-5")
-    client = orjson.loads(BRIDGE.answer(messages_answer, "gemini-2.5-pro"))
+    client = orjson.loads(BRIDGE.answer(messages_answer, Reply("gemini-2.5-pro")))
     parts = client["candidates"][0]["content"]["parts"]
     assert [p.get("text") for p in parts[:2]] == ["Thinking…", "Calling."]
     call = parts[2]["functionCall"]
@@ -807,7 +812,7 @@ def test_a_gemini_stream_through_the_pivot_keeps_text_calls_and_usage() -> None:
             "usageMetadata": meta}),
     ])
     first = anthropic_gemini.BRIDGE.stream("claude-sonnet-4-5")
-    second = BRIDGE.stream("gemini-2.5-pro")
+    second = BRIDGE.stream(Reply("gemini-2.5-pro"))
     out = b"".join(second.feed(first.feed(upstream[i:i + 7])) for i in range(0, len(upstream), 7))
     out += second.feed(first.end()) + second.end()
     elements = chunks(out)
@@ -900,7 +905,7 @@ def test_fuzzed_answers_always_give_a_response() -> None:
     for _ in range(300):
         content = [_random_value(rng) for _ in range(rng.randint(0, 4))]
         raw = orjson.dumps({"content": content, "stop_reason": _random_value(rng), "usage": {"output_tokens": 1}})
-        out = orjson.loads(BRIDGE.answer(raw, "g"))
+        out = orjson.loads(BRIDGE.answer(raw, Reply("g")))
         genai.GenerateContentResponse.model_validate_json(orjson.dumps(out))
 
 
@@ -922,14 +927,17 @@ class FakeClaude:
         def handle(req: httpx.Request) -> httpx.Response:
             method = req.url.path.rpartition(":")[2]
             data = orjson.loads(req.content)
-            if method == "streamGenerateContent":
-                data["stream"] = True  # what the route adds
-            body = translate(data)
+            # What the route says: the method asks for a stream, the query for SSE.
+            options = dataclasses.replace(OPTS, stream=method == "streamGenerateContent",
+                                          client_query=tuple(req.url.params.multi_items()),
+                                          client_model="gemini-2.5-pro")
+            reply = request(data, options).reply
+            body = translate(data, options)
             self.bodies.append(body)
             message = self.answer(body)
             if not body["stream"]:
-                return httpx.Response(200, content=BRIDGE.answer(orjson.dumps(message), "gemini-2.5-pro"))
-            translator = (BRIDGE.stream if req.url.params.get("alt") == "sse" else array_stream)("gemini-2.5-pro")
+                return httpx.Response(200, content=BRIDGE.answer(orjson.dumps(message), reply))
+            translator = BRIDGE.stream(reply)
             raw = self.events(message)
             out = b"".join(translator.feed(raw[i:i + 5]) for i in range(0, len(raw), 5)) + translator.end()
             return httpx.Response(200, content=out, headers={"content-type": "text/event-stream"})
@@ -1043,7 +1051,7 @@ def test_composed_with_the_chat_pair_a_gemini_client_is_served_by_a_chat_account
 
     bridge = compose(BRIDGE, anthropic_openai_chat.BRIDGE)
     assert (bridge.client, bridge.upstream) == (wire.GEMINI, wire.OPENAI_CHAT)
-    out = bridge.request({**LOOP, "stream": True}, RequestOptions(model="gpt-4o"))
+    out = bridge.request(LOOP, RequestOptions(model="gpt-4o", stream=True, client_query=(("alt", "sse"),)))
     assert out.path == wire.CHAT_PATH and out.stream and out.body["model"] == "gpt-4o"
     assert [m["role"] for m in out.body["messages"]] == ["system", "user", "assistant", "tool"]
     completion = orjson.dumps({
@@ -1054,7 +1062,7 @@ def test_composed_with_the_chat_pair_a_gemini_client_is_served_by_a_chat_account
                                                                  "arguments": '{"city":"Rome"}'}}]}}],
         "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
                   "prompt_tokens_details": {"cached_tokens": 100}}})
-    got = gemini_answer(bridge.answer(completion, "gemini-2.5-pro"))
+    got = gemini_answer(bridge.answer(completion, (Reply("gemini-2.5-pro"), "gemini-2.5-pro")))
     assert got.text == "Checking."
     assert [(c.id, c.name, c.args) for c in got.function_calls or []] == [("call_1", "get_weather", {"city": "Rome"})]
     assert got.usage_metadata and (got.usage_metadata.prompt_token_count, got.usage_metadata.cached_content_token_count,
@@ -1071,7 +1079,7 @@ def test_composed_with_the_chat_pair_a_gemini_client_is_served_by_a_chat_account
         data({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22}}),
         b"data: [DONE]\n\n"])
     def run_split(cut: int) -> list[dict[str, Any]]:
-        translator = bridge.stream("gemini-2.5-pro")
+        translator = bridge.stream((Reply("gemini-2.5-pro"), "gemini-2.5-pro"))
         raw = translator.feed(upstream[:cut]) + translator.feed(upstream[cut:]) + translator.end()
         return [{k: v for k, v in e.items() if k != "responseId"} for e in chunks(raw)]  # the chat pair's id is random
 

@@ -25,6 +25,7 @@ from aiproxy.formats.bridges.openai_chat_anthropic import (
     BRIDGE,
     DEFAULT_MAX_TOKENS,
     DROPPED_SAMPLING,
+    Reply,
     request,
     stream_for,
     tool_id,
@@ -512,7 +513,7 @@ def message(content: list[dict[str, Any]], stop: str | None = "end_turn", **extr
 
 
 def completion(raw: bytes, model: str = "gpt-4o") -> ChatCompletion:
-    return ChatCompletion.model_validate(orjson.loads(BRIDGE.answer(raw, model)))
+    return ChatCompletion.model_validate(orjson.loads(BRIDGE.answer(raw, Reply(model))))
 
 
 def test_answer_with_text_tool_calls_and_exact_usage() -> None:
@@ -615,7 +616,7 @@ def chunks(raw: bytes) -> list[Any]:
 
 
 def run(raw: bytes, pieces: Iterator[bytes] | None = None, translator: Any = None) -> tuple[bytes, Any]:
-    translator = translator or BRIDGE.stream("gpt-4o")
+    translator = translator or BRIDGE.stream(Reply("gpt-4o"))
     out = b"".join(translator.feed(p) for p in (pieces if pieces is not None else [raw]))
     return out + translator.end(), translator
 
@@ -673,7 +674,7 @@ def test_stream_fed_byte_by_byte_and_at_every_split_gives_the_same_chunks() -> N
 
 
 def test_chunks_go_out_as_their_events_arrive() -> None:
-    translator = BRIDGE.stream("gpt-4o")
+    translator = BRIDGE.stream(Reply("gpt-4o"))
     assert chunks(translator.feed(start()))[0]["choices"][0]["delta"]["role"] == "assistant"
     opened = translator.feed(ev("content_block_start", index=0, content_block={"type": "text", "text": ""}))
     assert opened == b""
@@ -784,7 +785,7 @@ def test_a_chat_stream_through_both_pairs_keeps_text_calls_and_usage() -> None:
         {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [],
          "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
                    "prompt_tokens_details": {"cached_tokens": 100}}}, "[DONE]")
-    translator = compose(BRIDGE, anthropic_openai_chat.BRIDGE).stream("gpt-4o")
+    translator = compose(BRIDGE, anthropic_openai_chat.BRIDGE).stream((Reply("gpt-4o"), "gpt-4o"))
     out = b"".join(translator.feed(upstream[i:i + 7]) for i in range(0, len(upstream), 7)) + translator.end()
     done, usage = accumulate(out)
     message_ = done.choices[0].message
@@ -814,7 +815,7 @@ def test_a_chat_client_on_gemini_through_the_pivot() -> None:
     assert asked.body["generationConfig"]["maxOutputTokens"] == 20000
     parts = [{"text": "Looking it up."}, {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}]
     whole = orjson.loads(_gemini_chunk(parts, "STOP")[len(b"data: "):])
-    done = ChatCompletion.model_validate(orjson.loads(bridge.answer(orjson.dumps(whole), "gpt-4o")))
+    done = ChatCompletion.model_validate(orjson.loads(bridge.answer(orjson.dumps(whole), (Reply("gpt-4o"), "gpt-4o"))))
     message_ = done.choices[0].message
     assert message_.content == "Looking it up." and done.choices[0].finish_reason == "tool_calls"
     assert [(c.function.name, orjson.loads(c.function.arguments)) for c in message_.tool_calls] == [
@@ -824,7 +825,7 @@ def test_a_chat_client_on_gemini_through_the_pivot() -> None:
             done.usage.completion_tokens) == (120, 100, 15)
     upstream = _gemini_chunk([{"text": "Looking"}]) + _gemini_chunk([{"text": " it up."}]) + _gemini_chunk(
         [{"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}], "STOP")
-    translator = bridge.stream("gpt-4o")
+    translator = bridge.stream((Reply("gpt-4o"), "gpt-4o"))
     out = b"".join(translator.feed(upstream[i:i + 1]) for i in range(len(upstream))) + translator.end()
     streamed, usage = accumulate(out)
     assert streamed.choices[0].message.content == "Looking it up."

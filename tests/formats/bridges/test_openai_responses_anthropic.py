@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,7 +28,6 @@ from aiproxy.formats.bridges.openai_responses_anthropic import (
     EFFORT_BUDGETS,
     reply_context,
     request,
-    stream_for,
 )
 from aiproxy.formats.bridges.openai_responses_anthropic_answer import (
     THINKING_PREFIX,
@@ -960,16 +958,15 @@ def test_the_openai_sdk_sees_a_failed_stream_as_failed() -> None:
 def test_a_codex_turn_on_a_gemini_account_through_the_pivot() -> None:
     captured = orjson.loads((FIXTURES / "codex_responses_custom_tool_result.json").read_bytes())["body"]
     bridge = compose(BRIDGE, anthropic_gemini.BRIDGE)
-    composed = bridge.request(captured, RequestOptions(model="gemini-2.5-pro"))
+    composed = bridge.request(captured, RequestOptions(model="gemini-2.5-pro", client_model="gpt-5.5"))
     assert composed.stream and "contents" in composed.body
     gemini_stream = (
         b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Patched ","thoughtSignature":"c2ln"}]}}]}'
         b'\n\ndata: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"apply_patch",'
         b'"args":{"input":"*** Begin Patch\\n"}}}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":'
         b'100,"cachedContentTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":109}}\n\n')
-    # The request's context given to the client-side stream, as the relay will.
-    with_context = dataclasses.replace(BRIDGE, stream=lambda model: stream_for(captured, model))
-    chained = compose(with_context, anthropic_gemini.BRIDGE).stream("gpt-5.5")
+    # The request's own reply carries its context (the custom tool) to the client-side stream.
+    chained = bridge.stream(composed.reply)
     out = b"".join(chained.feed(gemini_stream[i:i + 13]) for i in range(0, len(gemini_stream), 13)) + chained.end()
     final, _ = accumulate(out)
     assert final.status == "completed" and final.output_text == "Patched "

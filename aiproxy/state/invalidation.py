@@ -36,12 +36,16 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import anyio
-import redis.asyncio as aioredis
 
 from ..backoff import backoff_delay, describe
+
+if TYPE_CHECKING:
+    # Only a type here: the client comes from RedisState, and importing the
+    # gateway (which names Changes) must not load redis-py (tests/test_init.py).
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("aiproxy.state")
 

@@ -578,6 +578,8 @@ class _Exchange:
         # its id is then read (`answer_id`).
         self.continuation: Continuation | None = None
         self._body_answer_id: str | None = None
+        # On a model list route: the models reached through a translator, merged into the answer.
+        self.listed: Sequence[str] | None = None
 
     @property
     def answer_id(self) -> str | None:
@@ -588,8 +590,6 @@ class _Exchange:
             answer_id: str | None = getattr(self._tap, "response_id", None)
             return answer_id
         return self._body_answer_id
-        # On a model list route: the models reached through a translator, merged into the answer.
-        self.listed: Sequence[str] | None = None
 
     async def run(self, adapter: Adapter, account: Any, credentials: dict[str, Any], call: UpstreamCall) -> Outcome:
         # The watcher is a bare asyncio task, not an anyio task group: the

@@ -33,7 +33,7 @@ from .anthropic_count import local_count
 from .anthropic_openai_chat_answer import answer, error
 from .anthropic_openai_chat_stream import ChatToAnthropicStream
 from .anthropic_system import last_user_index, system_message_text
-from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
+from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable, expect_object, expect_string
 
 # o-series and gpt-5 reasoning models (optionally behind a `vendor/` prefix, as
 # OpenAI-compatible routers name them): max_completion_tokens only, no
@@ -54,18 +54,6 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(model))
 
 
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Untranslatable(where, "must be an object")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise Untranslatable(where, "must be a string")
-    return value
-
-
 def _text_of(blocks: Any, where: str) -> str:
     """A string or a list of text blocks, as one string (system, tool results)."""
     if isinstance(blocks, str):
@@ -74,38 +62,38 @@ def _text_of(blocks: Any, where: str) -> str:
         raise Untranslatable(where, "must be a string or a list of text blocks")
     texts = []
     for i, block in enumerate(blocks):
-        block = _obj(block, f"{where}[{i}]")
+        block = expect_object(block, f"{where}[{i}]")
         if block.get("type") != "text":
             raise Untranslatable(f"{where}[{i}]", f"block type {block.get('type')!r} is not text")
-        texts.append(_str(block.get("text"), f"{where}[{i}].text"))
+        texts.append(expect_string(block.get("text"), f"{where}[{i}].text"))
     return "\n\n".join(texts)
 
 
 def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
-    source = _obj(block.get("source"), f"{where}.source")
+    source = expect_object(block.get("source"), f"{where}.source")
     kind = source.get("type")
     if kind == "base64":
         media = source.get("media_type")
         if media not in _IMAGE_TYPES:
             raise Untranslatable(where, f"image type {media!r} is not one OpenAI chat takes")
-        url = f"data:{media};base64,{_str(source.get('data'), f'{where}.source.data')}"
+        url = f"data:{media};base64,{expect_string(source.get('data'), f'{where}.source.data')}"
     elif kind == "url":
-        url = _str(source.get("url"), f"{where}.source.url")
+        url = expect_string(source.get("url"), f"{where}.source.url")
     else:
         raise Untranslatable(where, f"image source {kind!r} cannot be sent to OpenAI chat")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _document(block: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    source = _obj(block.get("source"), f"{where}.source")
+    source = expect_object(block.get("source"), f"{where}.source")
     kind = source.get("type")
     title = block.get("title") if isinstance(block.get("title"), str) else None
     if kind == "base64" and source.get("media_type") == "application/pdf":
-        data = _str(source.get("data"), f"{where}.source.data")
+        data = expect_string(source.get("data"), f"{where}.source.data")
         return [{"type": "file", "file": {"filename": f"{title or 'document'}.pdf",
                                           "file_data": f"data:application/pdf;base64,{data}"}}]
     if kind == "text":
-        text = _str(source.get("data"), f"{where}.source.data")
+        text = expect_string(source.get("data"), f"{where}.source.data")
         return [{"type": "text", "text": f"{title}\n\n{text}" if title else text}]
     if kind == "content":
         content = source.get("content")
@@ -119,10 +107,10 @@ def _document(block: dict[str, Any], where: str) -> list[dict[str, Any]]:
 
 def _user_part(block: Any, where: str) -> list[dict[str, Any]]:
     """One Anthropic block of user content as Chat content parts."""
-    block = _obj(block, where)
+    block = expect_object(block, where)
     kind = block.get("type")
     if kind == "text":
-        return [{"type": "text", "text": _str(block.get("text"), f"{where}.text")}]
+        return [{"type": "text", "text": expect_string(block.get("text"), f"{where}.text")}]
     if kind == "image":
         return [_image(block, where)]
     if kind == "document":
@@ -135,7 +123,7 @@ def _user_part(block: Any, where: str) -> list[dict[str, Any]]:
 def _tool_result(block: dict[str, Any], where: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A tool_result as a `tool` message, and the non-text parts Chat cannot put
     in one (images, files): those follow in the user message after the results."""
-    call_id = _str(block.get("tool_use_id"), f"{where}.tool_use_id")
+    call_id = expect_string(block.get("tool_use_id"), f"{where}.tool_use_id")
     content = block.get("content", "")
     texts: list[str] = []
     others: list[dict[str, Any]] = []
@@ -189,14 +177,14 @@ def _assistant_message(content: Any, where: str) -> dict[str, Any] | None:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for i, block in enumerate(content):
-        block = _obj(block, f"{where}[{i}]")
+        block = expect_object(block, f"{where}[{i}]")
         kind = block.get("type")
         if kind == "text":
-            texts.append(_str(block.get("text"), f"{where}[{i}].text"))
+            texts.append(expect_string(block.get("text"), f"{where}[{i}].text"))
         elif kind == "tool_use":
-            arguments = orjson.dumps(_obj(block.get("input", {}), f"{where}[{i}].input")).decode()
-            calls.append({"id": _str(block.get("id"), f"{where}[{i}].id"), "type": "function",
-                          "function": {"name": _str(block.get("name"), f"{where}[{i}].name"),
+            arguments = orjson.dumps(expect_object(block.get("input", {}), f"{where}[{i}].input")).decode()
+            calls.append({"id": expect_string(block.get("id"), f"{where}[{i}].id"), "type": "function",
+                          "function": {"name": expect_string(block.get("name"), f"{where}[{i}].name"),
                                        "arguments": arguments}})
         elif kind not in ("thinking", "redacted_thinking"):  # Anthropic's own: dropped
             raise Untranslatable(f"{where}[{i}]", f"block type {kind!r} cannot be sent to OpenAI chat")
@@ -232,7 +220,7 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         raise Untranslatable("messages", "must be a non-empty list")
     last_user = last_user_index(messages)
     for i, message in enumerate(messages):
-        message = _obj(message, f"messages[{i}]")
+        message = expect_object(message, f"messages[{i}]")
         role, where = message.get("role"), f"messages[{i}].content"
         translated: dict[str, Any] | None
         if role == "user":
@@ -256,10 +244,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         raise Untranslatable("tools", "must be a list")
     out = []
     for i, tool in enumerate(tools):
-        tool = _obj(tool, f"tools[{i}]")
+        tool = expect_object(tool, f"tools[{i}]")
         if tool.get("type") not in (None, "custom"):
             raise Untranslatable(f"tools[{i}]", f"server tool {tool.get('type')!r} cannot run on OpenAI chat")
-        name = _str(tool.get("name"), f"tools[{i}].name")
+        name = expect_string(tool.get("name"), f"tools[{i}].name")
         if not _TOOL_NAME.match(name):
             raise Untranslatable(f"tools[{i}].name", "OpenAI chat takes 1-64 letters, digits, _ or -")
         schema = tool.get("input_schema")
@@ -275,7 +263,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 
 
 def _tool_choice(choice: Any, out: dict[str, Any]) -> None:
-    choice = _obj(choice, "tool_choice")
+    choice = expect_object(choice, "tool_choice")
     kind = choice.get("type")
     if kind == "auto":
         out["tool_choice"] = "auto"
@@ -284,7 +272,7 @@ def _tool_choice(choice: Any, out: dict[str, Any]) -> None:
     elif kind == "none":
         out["tool_choice"] = "none"
     elif kind == "tool":
-        out["tool_choice"] = {"type": "function", "function": {"name": _str(choice.get("name"), "tool_choice.name")}}
+        out["tool_choice"] = {"type": "function", "function": {"name": expect_string(choice.get("name"), "tool_choice.name")}}
     else:
         raise Untranslatable("tool_choice.type", f"{kind!r} is not auto, any, tool or none")
     if choice.get("disable_parallel_tool_use") is True and kind != "none":
@@ -314,7 +302,7 @@ def _response_format(config: Any) -> dict[str, Any] | None:
     fmt = config.get("format") if isinstance(config, dict) else None
     if fmt is None:
         return None
-    fmt = _obj(fmt, "output_config.format")
+    fmt = expect_object(fmt, "output_config.format")
     if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         raise Untranslatable("output_config.format", "only a json_schema format with a schema translates")
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt["schema"]}}

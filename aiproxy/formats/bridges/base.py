@@ -25,6 +25,35 @@ class Untranslatable(ValueError):
         self.message = f"{field}: {message}"
 
 
+# A client's value checked for the type its place needs, naming the place in
+# the 400 when it is not: what every pair's request translation reads first.
+
+
+def expect_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Untranslatable(where, "must be an object")
+    return value
+
+
+def expect_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise Untranslatable(where, "must be a list")
+    return value
+
+
+def expect_string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise Untranslatable(where, "must be a string")
+    return value
+
+
+def expect_count(value: Any, where: str) -> int:
+    """A positive integer (a token limit, a count); a bool is not one."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise Untranslatable(where, "must be a positive integer")
+    return value
+
+
 @dataclass(frozen=True)
 class TranslatedRequest:
     """The client's request as the upstream format asks for it."""

@@ -100,7 +100,7 @@ from typing import Any
 import orjson
 
 from .. import wire
-from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
+from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable, expect_list, expect_object, expect_string
 from .gemini_anthropic_answer import answer, error, unpack_thinking
 from .gemini_anthropic_stream import AnthropicToGeminiStream
 
@@ -196,20 +196,13 @@ def _stream(reply: Reply) -> AnthropicToGeminiStream:
     return AnthropicToGeminiStream(reply.model, json_array=reply.json_array)
 
 
-def _payload(value: Any, where: str) -> dict[str, Any]:
-    """An object of the client's own (a schema, a function's response): keys as they are."""
-    if not isinstance(value, dict):
-        raise Untranslatable(where, "must be an object")
-    return value
-
-
 def _obj(value: Any, where: str) -> dict[str, Any]:
     """An object of Gemini's request structure, its field names in lowerCamelCase.
 
     Google's API reads protobuf JSON, which takes a field's proto name too
     (`thinking_budget` for `thinkingBudget`), and google-genai sends such names
     in places (`parameters_json_schema`, `thinking_config`'s fields)."""
-    fields = _payload(value, where)
+    fields = expect_object(value, where)
     if not any("_" in key for key in fields):
         return fields
     return {_camel(key): item for key, item in fields.items()}
@@ -222,28 +215,16 @@ def _camel(key: str) -> str:
     return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise Untranslatable(where, "must be a list")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise Untranslatable(where, "must be a string")
-    return value
-
-
 def _system(instruction: Any) -> list[dict[str, Any]]:
     if instruction is None:
         return []
     if isinstance(instruction, str):  # the SDKs send Content; a bare string is read kindly
         return [{"type": "text", "text": instruction}] if instruction else []
-    parts = _list(_obj(instruction, "systemInstruction").get("parts", []), "systemInstruction.parts")
+    parts = expect_list(_obj(instruction, "systemInstruction").get("parts", []), "systemInstruction.parts")
     blocks = []
     for i, part in enumerate(parts):
         where = f"systemInstruction.parts[{i}]"
-        text = _str(_obj(part, where).get("text"), f"{where}.text")
+        text = expect_string(_obj(part, where).get("text"), f"{where}.text")
         if text:
             blocks.append({"type": "text", "text": text})
     return blocks
@@ -266,7 +247,7 @@ class _Conversation:
             role = content.get("role") or "user"  # Gemini reads a turn without a role as the user's
             if role not in _ROLES:
                 raise Untranslatable(f"{where}.role", "must be user or model")
-            parts = _list(content.get("parts", []), f"{where}.parts")
+            parts = expect_list(content.get("parts", []), f"{where}.parts")
             if _ROLES[role] == "assistant":
                 self._model_turn(parts, where)
             else:
@@ -318,7 +299,7 @@ class _Conversation:
             if "functionCall" in part:
                 blocks.append(self._tool_use(part["functionCall"], f"{field}.functionCall"))
             elif "text" in part:
-                text = _str(part["text"], f"{field}.text")
+                text = expect_string(part["text"], f"{field}.text")
                 if text:
                     blocks.append({"type": "text", "text": text})
             elif set(part) - {"thoughtSignature", "thought", "partMetadata"}:
@@ -335,7 +316,7 @@ class _Conversation:
 
     def _tool_use(self, call: Any, where: str) -> dict[str, Any]:
         call = _obj(call, where)
-        name = _str(call.get("name"), f"{where}.name")
+        name = expect_string(call.get("name"), f"{where}.name")
         args = call.get("args", {})
         if args is None:
             args = {}
@@ -360,7 +341,7 @@ class _Conversation:
             if "functionResponse" in part:
                 results.append(self._tool_result(part["functionResponse"], f"{field}.functionResponse"))
             elif "text" in part:
-                text = _str(part["text"], f"{field}.text")
+                text = expect_string(part["text"], f"{field}.text")
                 if text:
                     blocks.append({"type": "text", "text": text})
             elif "inlineData" in part:
@@ -417,8 +398,8 @@ def _call_id(n: int, name: str) -> str:
 
 def _media(blob: Any, where: str) -> dict[str, Any]:
     blob = _obj(blob, where)
-    mime = _str(blob.get("mimeType"), f"{where}.mimeType").lower()
-    data = _str(blob.get("data"), f"{where}.data")
+    mime = expect_string(blob.get("mimeType"), f"{where}.mimeType").lower()
+    data = expect_string(blob.get("data"), f"{where}.data")
     if not data:
         raise Untranslatable(f"{where}.data", "is empty")
     if mime in _IMAGE_TYPES:
@@ -442,7 +423,7 @@ def _result_content(response: dict[str, Any], where: str) -> tuple[str | list[di
     value = response.get("response", {})
     if value is None:
         value = {}
-    value = _payload(value, f"{where}.response")
+    value = expect_object(value, f"{where}.response")
     failed = "error" in value and "output" not in value
     key = "error" if failed else "output"
     if set(value) == {key} and isinstance(value[key], str):
@@ -451,7 +432,7 @@ def _result_content(response: dict[str, Any], where: str) -> tuple[str | list[di
         text = orjson.dumps(value[key]).decode()
     else:
         text = orjson.dumps(value).decode() if value else ""
-    extra = _list(response.get("parts", []), f"{where}.parts")
+    extra = expect_list(response.get("parts", []), f"{where}.parts")
     if not extra:
         return text, failed
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
@@ -473,14 +454,14 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         return []
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for i, tool in enumerate(_list(tools, "tools")):
+    for i, tool in enumerate(expect_list(tools, "tools")):
         where = f"tools[{i}]"
         tool = _obj(tool, where)
         for key, value in tool.items():
             if key != "functionDeclarations" and value is not None:
                 raise Untranslatable(f"{where}.{key}", "a tool Google runs has no counterpart on Claude accounts")
         declarations = tool.get("functionDeclarations") or []
-        for j, declaration in enumerate(_list(declarations, f"{where}.functionDeclarations")):
+        for j, declaration in enumerate(expect_list(declarations, f"{where}.functionDeclarations")):
             made = _declaration(declaration, f"{where}.functionDeclarations[{j}]")
             if made["name"] in seen:
                 raise Untranslatable(f"{where}.functionDeclarations[{j}].name", "is declared twice")
@@ -491,12 +472,12 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 
 def _declaration(declaration: Any, where: str) -> dict[str, Any]:
     declaration = _obj(declaration, where)
-    name = _str(declaration.get("name"), f"{where}.name")
+    name = expect_string(declaration.get("name"), f"{where}.name")
     if not _TOOL_NAME.fullmatch(name):
         raise Untranslatable(f"{where}.name", "Claude takes tool names of letters, digits, _ and -, at most 128")
     if declaration.get("parametersJsonSchema") is not None:
         field = f"{where}.parametersJsonSchema"
-        schema = _plain_types(_payload(declaration["parametersJsonSchema"], field), field)
+        schema = _plain_types(expect_object(declaration["parametersJsonSchema"], field), field)
     elif declaration.get("parameters") is not None:
         field = f"{where}.parameters"
         schema = _json_schema(declaration["parameters"], field)
@@ -521,19 +502,19 @@ def _json_schema(schema: Any, where: str, depth: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {k: schema[k] for k in _SCHEMA_KEYS if k in schema}
     kind = schema.get("type")
     if kind is not None:
-        kind = _str(kind, f"{where}.type").lower()
+        kind = expect_string(kind, f"{where}.type").lower()
         if kind == "type_unspecified":
             kind = None
     if kind is not None:
         out["type"] = [kind, "null"] if schema.get("nullable") is True else kind
     if "properties" in schema:
-        props = _payload(schema["properties"], f"{where}.properties")
+        props = expect_object(schema["properties"], f"{where}.properties")
         out["properties"] = {k: _json_schema(v, f"{where}.properties.{k}", depth + 1) for k, v in props.items()}
     if "items" in schema:
         out["items"] = _json_schema(schema["items"], f"{where}.items", depth + 1)
     if "anyOf" in schema:
         out["anyOf"] = [_json_schema(s, f"{where}.anyOf[{n}]", depth + 1)
-                        for n, s in enumerate(_list(schema["anyOf"], f"{where}.anyOf"))]
+                        for n, s in enumerate(expect_list(schema["anyOf"], f"{where}.anyOf"))]
         if schema.get("nullable") is True:
             out["anyOf"].append({"type": "null"})
     return out
@@ -590,7 +571,7 @@ def _tool_choice(config: Any, tools: list[dict[str, Any]]) -> tuple[dict[str, An
     if kind != "any" or not allowed:
         return ({"type": kind} if tools else None), tools
     where = "toolConfig.functionCallingConfig.allowedFunctionNames"
-    names = [_str(n, f"{where}[{i}]") for i, n in enumerate(_list(allowed, where))]
+    names = [expect_string(n, f"{where}[{i}]") for i, n in enumerate(expect_list(allowed, where))]
     unknown = [n for n in names if n not in {t["name"] for t in tools}]
     if unknown:
         raise Untranslatable(where, f"names no declared function: {unknown[0]!r}")
@@ -600,8 +581,8 @@ def _tool_choice(config: Any, tools: list[dict[str, Any]]) -> tuple[dict[str, An
 
 
 def _stops(value: Any) -> list[str]:
-    stops = _list(value, "generationConfig.stopSequences")
-    return [_str(s, f"generationConfig.stopSequences[{i}]") for i, s in enumerate(stops)]
+    stops = expect_list(value, "generationConfig.stopSequences")
+    return [expect_string(s, f"generationConfig.stopSequences[{i}]") for i, s in enumerate(stops)]
 
 
 def _int(value: Any, where: str, minimum: int) -> int:
@@ -623,8 +604,8 @@ def _generation(config: dict[str, Any]) -> tuple[int, dict[str, Any] | None, dic
             raise Untranslatable(f"{where}.{key}", "Claude accounts give no log probabilities")
     modalities = config.get("responseModalities")
     if modalities is not None:
-        names = [_str(m, f"{where}.responseModalities[{i}]").upper()
-                 for i, m in enumerate(_list(modalities, f"{where}.responseModalities"))]
+        names = [expect_string(m, f"{where}.responseModalities[{i}]").upper()
+                 for i, m in enumerate(expect_list(modalities, f"{where}.responseModalities"))]
         if any(m != "TEXT" for m in names):
             raise Untranslatable(f"{where}.responseModalities", "Claude answers with text only")
     thinking = _thinking(config.get("thinkingConfig"))
@@ -667,7 +648,7 @@ def _output(config: dict[str, Any]) -> dict[str, Any]:
         raise Untranslatable(f"{where}.responseMimeType", "Claude answers text/plain or application/json")
     if json_schema is not None:
         field = f"{where}.responseJsonSchema"
-        fmt = _plain_types(_payload(json_schema, field), field, close=True)
+        fmt = _plain_types(expect_object(json_schema, field), field, close=True)
     elif schema is not None:
         field = f"{where}.responseSchema"
         fmt = _plain_types(_json_schema(schema, field), field, close=True)

@@ -74,7 +74,7 @@ from typing import Any
 import orjson
 
 from .. import openai_chat, wire
-from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable
+from .base import Bridge, RequestOptions, TranslatedRequest, Untranslatable, expect_count, expect_object, expect_string
 from .openai_chat_anthropic_answer import answer, error
 from .openai_chat_anthropic_stream import AnthropicToChatStream, stream_for
 
@@ -105,24 +105,6 @@ _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _DATA_URL = re.compile(r"^data:([\w.+/-]+);base64,(.*)$", re.DOTALL)
 
 
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Untranslatable(where, "must be an object")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise Untranslatable(where, "must be a string")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise Untranslatable(where, "must be a positive integer")
-    return value
-
-
 def _text(parts: Any, where: str, *, refusals: bool = False) -> list[str]:
     """The texts of a content string or a list of text parts (and, in an
     assistant message, refusal parts), blank ones left out: Anthropic refuses
@@ -135,12 +117,12 @@ def _text(parts: Any, where: str, *, refusals: bool = False) -> list[str]:
         raise Untranslatable(where, "must be a string or a list of content parts")
     texts = []
     for i, part in enumerate(parts):
-        part = _obj(part, f"{where}[{i}]")
+        part = expect_object(part, f"{where}[{i}]")
         kind = part.get("type")
         if kind == "text":
-            text = _str(part.get("text"), f"{where}[{i}].text")
+            text = expect_string(part.get("text"), f"{where}[{i}].text")
         elif kind == "refusal" and refusals:
-            text = _str(part.get("refusal"), f"{where}[{i}].refusal")
+            text = expect_string(part.get("refusal"), f"{where}[{i}].refusal")
         else:
             raise Untranslatable(f"{where}[{i}]", f"part type {kind!r} is not text")
         if text.strip():
@@ -149,7 +131,7 @@ def _text(parts: Any, where: str, *, refusals: bool = False) -> list[str]:
 
 
 def _image(part: dict[str, Any], where: str) -> dict[str, Any]:
-    url = _str(_obj(part.get("image_url"), f"{where}.image_url").get("url"), f"{where}.image_url.url")
+    url = expect_string(expect_object(part.get("image_url"), f"{where}.image_url").get("url"), f"{where}.image_url.url")
     data_url = _DATA_URL.match(url)
     if data_url:
         media, data = data_url.groups()
@@ -168,10 +150,10 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         raise Untranslatable(where, "must be a string or a list of content parts")
     blocks = []
     for i, part in enumerate(content):
-        part = _obj(part, f"{where}[{i}]")
+        part = expect_object(part, f"{where}[{i}]")
         kind = part.get("type")
         if kind == "text":
-            text = _str(part.get("text"), f"{where}[{i}].text")
+            text = expect_string(part.get("text"), f"{where}[{i}].text")
             if text.strip():
                 blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
@@ -192,7 +174,7 @@ def tool_id(call_id: str) -> str:
 
 
 def _arguments(value: Any, where: str) -> dict[str, Any]:
-    text = _str(value, where)
+    text = expect_string(value, where)
     if not text.strip():
         return {}  # some clients send "" for a call without arguments
     try:
@@ -207,7 +189,7 @@ def _arguments(value: Any, where: str) -> dict[str, Any]:
 def _assistant_blocks(message: dict[str, Any], i: int, origin: dict[int, str]) -> list[dict[str, Any]]:
     texts = _text(message.get("content"), f"messages[{i}].content", refusals=True)
     refusal = message.get("refusal")
-    if refusal is not None and _str(refusal, f"messages[{i}].refusal") and refusal not in texts:
+    if refusal is not None and expect_string(refusal, f"messages[{i}].refusal") and refusal not in texts:
         texts.append(refusal)  # an earlier answer's refusal, kept as what the model said
     blocks: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
     if message.get("function_call") is not None:
@@ -219,12 +201,12 @@ def _assistant_blocks(message: dict[str, Any], i: int, origin: dict[int, str]) -
         raise Untranslatable(f"messages[{i}].tool_calls", "must be a list")
     for j, call in enumerate(calls):
         where = f"messages[{i}].tool_calls[{j}]"
-        call = _obj(call, where)
+        call = expect_object(call, where)
         if call.get("type", "function") != "function":
             raise Untranslatable(f"{where}.type", f"{call.get('type')!r} tool calls cannot be sent to Anthropic")
-        function = _obj(call.get("function"), f"{where}.function")
-        block = {"type": "tool_use", "id": tool_id(_str(call.get("id"), f"{where}.id")),
-                 "name": _str(function.get("name"), f"{where}.function.name"),
+        function = expect_object(call.get("function"), f"{where}.function")
+        block = {"type": "tool_use", "id": tool_id(expect_string(call.get("id"), f"{where}.id")),
+                 "name": expect_string(function.get("name"), f"{where}.function.name"),
                  "input": _arguments(function.get("arguments"), f"{where}.function.arguments")}
         origin[id(block)] = where
         blocks.append(block)
@@ -233,7 +215,7 @@ def _assistant_blocks(message: dict[str, Any], i: int, origin: dict[int, str]) -
 
 def _tool_result(message: dict[str, Any], i: int, origin: dict[int, str]) -> dict[str, Any]:
     where = f"messages[{i}].tool_call_id"
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(_str(message.get("tool_call_id"), where))}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(expect_string(message.get("tool_call_id"), where))}
     content = message.get("content")
     if isinstance(content, str):
         if content.strip():
@@ -285,7 +267,7 @@ def _conversation(messages: Any) -> tuple[list[str], list[dict[str, Any]]]:
     origin: dict[int, str] = {}  # id() of a tool block -> the client field it came from
     first: dict[str, str] = {}  # role -> the first message of that role, for the error
     for i, message in enumerate(messages):
-        message = _obj(message, f"messages[{i}]")
+        message = expect_object(message, f"messages[{i}]")
         role = message.get("role")
         if role in ("system", "developer"):
             system.extend(_text(message.get("content"), f"messages[{i}].content"))
@@ -333,11 +315,11 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         raise Untranslatable("tools", "must be a list")
     out = []
     for i, tool in enumerate(tools):
-        tool = _obj(tool, f"tools[{i}]")
+        tool = expect_object(tool, f"tools[{i}]")
         if tool.get("type", "function") != "function":
             raise Untranslatable(f"tools[{i}].type", f"{tool.get('type')!r} tools cannot run on Anthropic")
-        function = _obj(tool.get("function"), f"tools[{i}].function")
-        name = _str(function.get("name"), f"tools[{i}].function.name")
+        function = expect_object(tool.get("function"), f"tools[{i}].function")
+        name = expect_string(function.get("name"), f"tools[{i}].function.name")
         if not _TOOL_NAME.match(name):
             raise Untranslatable(f"tools[{i}].function.name", "must be 1-64 letters, digits, _ or -")
         schema = function.get("parameters")
@@ -348,7 +330,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         translated: dict[str, Any] = {"name": name, "input_schema": schema}
         description = function.get("description")
         if description is not None:
-            translated["description"] = _str(description, f"tools[{i}].function.description")
+            translated["description"] = expect_string(description, f"tools[{i}].function.description")
         out.append(translated)
     return out
 
@@ -360,10 +342,10 @@ def _tool_choice(choice: Any, names: set[str]) -> dict[str, Any]:
         return {"type": "any"}
     if choice == "none":
         return {"type": "none"}
-    choice = _obj(choice, "tool_choice")
+    choice = expect_object(choice, "tool_choice")
     if choice.get("type") != "function":
         raise Untranslatable("tool_choice.type", f"{choice.get('type')!r} tool choices cannot be sent to Anthropic")
-    name = _str(_obj(choice.get("function"), "tool_choice.function").get("name"), "tool_choice.function.name")
+    name = expect_string(expect_object(choice.get("function"), "tool_choice.function").get("name"), "tool_choice.function.name")
     if name not in names:
         raise Untranslatable("tool_choice.function.name", f"{name!r} is not one of the tools")
     return {"type": "tool", "name": name}
@@ -371,7 +353,7 @@ def _tool_choice(choice: Any, names: set[str]) -> dict[str, Any]:
 
 def _refusals(data: dict[str, Any]) -> None:
     n = data.get("n")
-    if n is not None and _count(n, "n") > 1:
+    if n is not None and expect_count(n, "n") > 1:
         raise Untranslatable("n", "Anthropic makes one answer per request")
     logprobs = data.get("logprobs")
     if logprobs is not None and logprobs is not False:
@@ -393,7 +375,7 @@ def _stop(stop: Any) -> list[str]:
 
 
 def _output_format(fmt: Any) -> dict[str, Any] | None:
-    fmt = _obj(fmt, "response_format")
+    fmt = expect_object(fmt, "response_format")
     kind = fmt.get("type")
     if kind == "text":
         return None
@@ -401,14 +383,14 @@ def _output_format(fmt: Any) -> dict[str, Any] | None:
         raise Untranslatable("response_format", "Anthropic has no free JSON mode: send a json_schema format")
     if kind != "json_schema":
         raise Untranslatable("response_format.type", f"{kind!r} is not text, json_object or json_schema")
-    schema = _obj(fmt.get("json_schema"), "response_format.json_schema").get("schema")
-    return {"type": "json_schema", "schema": _obj(schema, "response_format.json_schema.schema")}
+    schema = expect_object(fmt.get("json_schema"), "response_format.json_schema").get("schema")
+    return {"type": "json_schema", "schema": expect_object(schema, "response_format.json_schema.schema")}
 
 
 def _limit(data: dict[str, Any]) -> int | None:
     for name in ("max_completion_tokens", "max_tokens"):
         if data.get(name) is not None:
-            return _count(data[name], name)
+            return expect_count(data[name], name)
     return None
 
 
@@ -462,7 +444,7 @@ def request(data: dict[str, Any], options: RequestOptions) -> TranslatedRequest:
         if fmt is not None:
             out["output_config"] = {"format": fmt}
     _thinking(data.get("reasoning_effort"), limit, out, turns)
-    end_users = [_str(data[name], name) for name in ("safety_identifier", "user") if data.get(name) is not None]
+    end_users = [expect_string(data[name], name) for name in ("safety_identifier", "user") if data.get(name) is not None]
     if any(end_users):
         out["metadata"] = {"user_id": next(u for u in end_users if u)}
     stream = data.get("stream") is True

@@ -6,7 +6,11 @@ One run measures, at the same concurrency and with the same load generator:
 the fake upstream hit directly; a bare Starlette forwarder (bench/forwarder.py)
 on httpx's own transport and on httpx-aiohttp (and, for reference, on aiohttp
 directly); and the gateway (aiproxy.create_app, every middleware on, SQLite
-stores) on the same two transports. Each server is its own process, one
+stores) on the same two transports. The bridged rows put the gateway's one
+account in another wire format than the client's (an Anthropic client on an
+OpenAI chat account; an OpenAI chat client, `--format chat` in the load
+generator, on a Claude account, next to the native chat row), each printed as a
+multiple of its native row's CPU per request. Each server is its own process, one
 uvicorn worker, started only for its measurements so that it competes for the
 CPU with nothing but the upstream and the load generator. See bench/README.md.
 
@@ -54,6 +58,7 @@ class Target:
     server: str | None  # serve.py target; None: the load generator hits the upstream itself
     path: str = "/v1/messages"
     gateway: bool = False
+    client: str = "messages"  # the load generator's request format (loadgen.FORMATS)
 
 
 TARGETS = (
@@ -66,6 +71,18 @@ TARGETS = (
     # An Anthropic client served by an OpenAI account: request, answer and stream translated.
     Target("gateway-bridged-aiohttp", "gateway, bridged to chat", "aiohttp", "gateway-bridged",
            "/claude/v1/messages", True),
+    # An OpenAI chat client: forwarded to an OpenAI account as it is (the native
+    # row), and served by a Claude account, translated to Messages and back.
+    Target("gateway-chat-aiohttp", "gateway, chat client", "aiohttp", "gateway-chat",
+           "/openai/v1/chat/completions", True, "chat"),
+    Target("gateway-chat-bridged-aiohttp", "gateway, chat to messages", "aiohttp", "gateway-chat-bridged",
+           "/openai/v1/chat/completions", True, "chat"),
+)
+# Each bridged row, the native row of its client format, and what the ratio's heading says.
+BRIDGED = (
+    ("gateway-bridged-aiohttp", "gateway-aiohttp", "bridged (Anthropic client, OpenAI chat account) / native gateway"),
+    ("gateway-chat-bridged-aiohttp", "gateway-chat-aiohttp",
+     "bridged (OpenAI chat client, Anthropic account) / native chat gateway"),
 )
 
 
@@ -183,9 +200,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_load(children: Children, args: argparse.Namespace, url: str, stream: bool,
-             headers: list[str], name: str) -> Result:
+             headers: list[str], name: str, client: str = "messages") -> Result:
     argv = [PYTHON, str(HERE / "loadgen.py"), "--url", url, "--concurrency", str(args.concurrency),
-            "--warmup", str(args.warmup), "--seconds", str(args.seconds)]
+            "--warmup", str(args.warmup), "--seconds", str(args.seconds), "--format", client]
     if args.requests is not None:
         argv += ["--requests", str(args.requests)]
     if stream:
@@ -239,7 +256,8 @@ def measure_target(children: Children, args: argparse.Namespace, target: Target,
     for mode in MODES:
         print(f"  {target.label} [{target.transport}] {mode} ...", file=sys.stderr, flush=True)
         cpu_before = cpu_seconds(server_pid)
-        result = run_load(children, args, base + target.path, mode == "stream", headers, f"load-{target.id}-{mode}")
+        result = run_load(children, args, base + target.path, mode == "stream", headers, f"load-{target.id}-{mode}",
+                          target.client)
         # CPU per request barely depends on what else runs on the machine,
         # unlike req/s: the steadier measure of per-request overhead.
         sent = result.requests + result.warmup_requests
@@ -290,14 +308,16 @@ def print_ratios(measurements: list[Measurement]) -> None:
     if lines:
         print("\ngateway / bare forwarder, same transport (req/s: higher is better; p50, CPU: lower is better)")
         print("\n".join(lines))
-    bridged_lines = []
-    for mode in MODES:
-        bridged, native = by_key.get(("gateway-bridged-aiohttp", mode)), by_key.get(("gateway-aiohttp", mode))
-        if bridged is not None and native is not None and native.cpu_ms_per_req:
-            bridged_lines.append(f"  aiohttp  {mode:<11} server CPU/req x{bridged.cpu_ms_per_req / native.cpu_ms_per_req:.2f}")
-    if bridged_lines:
-        print("\nbridged (Anthropic client, OpenAI chat account) / native gateway, same run")
-        print("\n".join(bridged_lines))
+    for bridged_id, native_id, heading in BRIDGED:
+        bridged_lines = []
+        for mode in MODES:
+            bridged, native = by_key.get((bridged_id, mode)), by_key.get((native_id, mode))
+            if bridged is not None and native is not None and native.cpu_ms_per_req:
+                ratio = bridged.cpu_ms_per_req / native.cpu_ms_per_req
+                bridged_lines.append(f"  aiohttp  {mode:<11} server CPU/req x{ratio:.2f}")
+        if bridged_lines:
+            print(f"\n{heading}, same run")
+            print("\n".join(bridged_lines))
 
 
 def parse_args() -> argparse.Namespace:

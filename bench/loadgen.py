@@ -1,13 +1,15 @@
 """The load generator: N concurrent workers POSTing Messages requests over keep-alive connections.
 
-`python bench/loadgen.py --url URL [--stream] [--concurrency 16] [--seconds S | --requests N]`
+`python bench/loadgen.py --url URL [--stream] [--format messages|chat] [--concurrency 16] [--seconds S | --requests N]`
 prints one JSON object with the counts and latencies of the measured window.
 It runs in its own process so that its CPU use is the same, and separate from
-the server's, for every target.
+the server's, for every target. `--format chat` sends the same small
+conversation as an OpenAI Chat Completions request instead (a stream asking
+for the usage chunk, as clients that count tokens do).
 
 A request counts as failed unless it answers 200 with a complete body (a
-Messages JSON with usage, or an SSE stream through message_stop), so a
-gateway answering errors quickly cannot pass for a fast one.
+Messages or chat JSON with usage, or an SSE stream through message_stop or
+`data: [DONE]`), so a gateway answering errors quickly cannot pass for a fast one.
 """
 
 from __future__ import annotations
@@ -38,7 +40,27 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
 
 
-def request_body(stream: bool) -> bytes:
+FORMATS = ("messages", "chat")
+# What only a complete answer holds, per format and stream or not.
+COMPLETE_MARKERS = {
+    ("messages", False): b'"usage"',
+    ("messages", True): b"event: message_stop",
+    ("chat", False): b'"usage"',
+    ("chat", True): b"data: [DONE]",
+}
+
+
+def request_body(stream: bool, client_format: str = "messages") -> bytes:
+    if client_format == "chat":
+        body: dict[str, object] = {
+            "model": "gpt-bench-1",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hello in five words."}],
+            "stream": stream,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return json.dumps(body).encode()
     return json.dumps({
         "model": "claude-bench-1",
         "max_tokens": 64,
@@ -54,9 +76,9 @@ def percentile(ordered: list[float], q: float) -> float:
 
 
 async def run(url: str, headers: dict[str, str], stream: bool, concurrency: int, warmup: float,
-              seconds: float, max_requests: int | None) -> Result:
-    body = request_body(stream)
-    marker = b"event: message_stop" if stream else b'"usage"'
+              seconds: float, max_requests: int | None, client_format: str = "messages") -> Result:
+    body = request_body(stream, client_format)
+    marker = COMPLETE_MARKERS[client_format, stream]
     result = Result()
     latencies: list[float] = []
     started = 0  # measured requests started, for --requests
@@ -122,6 +144,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--header", action="append", default=[], help="'name: value', repeatable")
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--format", choices=FORMATS, default="messages", help="the request's wire format")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of uncounted load first")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds (a cap when --requests is given)")
@@ -131,7 +154,8 @@ def main() -> None:
     for item in args.header:
         name, _, value = item.partition(":")
         headers[name.strip()] = value.strip()
-    result = asyncio.run(run(args.url, headers, args.stream, args.concurrency, args.warmup, args.seconds, args.requests))
+    result = asyncio.run(run(args.url, headers, args.stream, args.concurrency, args.warmup, args.seconds, args.requests,
+                             args.format))
     print(json.dumps(asdict(result)))
 
 

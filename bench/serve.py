@@ -1,11 +1,16 @@
 """Run one benchmarked server: `python bench/serve.py TARGET --port P --upstream URL [--transport T]`.
 
 TARGET is `bare` (bench/forwarder.py on httpx), `bare-aiohttp` (the same on
-aiohttp's client directly) or `gateway` (aiproxy.create_app on SQLite stores,
-seeded here with a user, a key and a claude-console account pointing at the
-upstream; the key's plain text comes in BENCH_API_KEY). Every target runs as
-one uvicorn worker with the same loop, HTTP parser and logging; the gateway on
-the protocol from aiproxy.server_limits, as server.py runs it.
+aiohttp's client directly) or a gateway (aiproxy.create_app on SQLite stores,
+seeded here with a user, a key and one account pointing at the upstream; the
+key's plain text comes in BENCH_API_KEY). The gateway targets differ only in
+that account (`GATEWAY_ACCOUNTS`): `gateway` a claude-console account,
+`gateway-bridged` an openai one taking Claude models (Anthropic clients
+translated to chat), `gateway-chat` an openai one (chat clients forwarded as
+they are), `gateway-chat-bridged` a claude-console one taking GPT models (chat
+clients translated to Messages). Every target runs as one uvicorn worker with
+the same loop, HTTP parser and logging; the gateway on the protocol from
+aiproxy.server_limits, as server.py runs it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import gc
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -51,10 +57,32 @@ def make_transport(name: str) -> httpx.AsyncBaseTransport:
     raise ValueError(f"unknown transport {name!r}")
 
 
-async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream: str, bridged: bool = False) -> None:
-    """Put alice, her key and one account in the database, as an admin would: a
-    claude-console account, or (bridged) an openai one that takes Claude models
-    by its model_mapping, so every request is translated both ways."""
+@dataclass(frozen=True)
+class BenchAccount:
+    """The gateway's one account: its type and platform, its upstream key and model_mapping."""
+
+    name: str
+    platform: str
+    type: str
+    api_key: str
+    model_mapping: dict[str, str] = field(default_factory=dict)
+
+
+CONSOLE = BenchAccount("console-bench", "claude", "claude-console", "sk-ant-bench")
+OPENAI = BenchAccount("openai-bench", "openai", "openai", "sk-bench")
+# Each gateway target by its account. A bridged one maps the client's model
+# family onto the upstream's model, so every request is translated both ways.
+GATEWAY_ACCOUNTS = {
+    "gateway": CONSOLE,
+    "gateway-bridged": replace(OPENAI, model_mapping={"claude-*": "gpt-bench-1"}),
+    "gateway-chat": OPENAI,
+    "gateway-chat-bridged": replace(CONSOLE, model_mapping={"gpt-*": "claude-bench-1"}),
+}
+
+
+async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream: str,
+                       bench_account: BenchAccount = CONSOLE) -> None:
+    """Put alice, her key and one account in the database, as an admin would."""
     from aiproxy.security.api_keys import hash_api_key, shown_prefix
     from aiproxy.security.cipher import CredentialCipher
     from aiproxy.stores.entities import Account, ApiKey, User
@@ -69,20 +97,17 @@ async def seed_gateway(db_url: str, encryption_key: str, api_key: str, upstream:
             ApiKey(user_id=user.id, name="bench", key_hash=hash_api_key(api_key), key_prefix=shown_prefix(api_key))
         )
         cipher = CredentialCipher(encryption_key)
-        if bridged:
-            account = Account(name="openai-bench", platform="openai", type="openai",
-                              credentials=cipher.encrypt({"api_key": "sk-bench"}), base_url=upstream,
-                              model_mapping={"claude-*": "gpt-bench-1"})
-        else:
-            account = Account(name="console-bench", platform="claude", type="claude-console",
-                              credentials=cipher.encrypt({"api_key": "sk-ant-bench"}), base_url=upstream)
-        await stores.accounts.create(account)
+        a = bench_account
+        await stores.accounts.create(Account(
+            name=a.name, platform=a.platform, type=a.type, credentials=cipher.encrypt({"api_key": a.api_key}),
+            base_url=upstream, model_mapping=dict(a.model_mapping),
+        ))
     finally:
         await stores.close()
 
 
 def build_gateway(db_path: str, upstream: str, transport: str | httpx.AsyncBaseTransport,
-                  bridged: bool = False) -> Starlette:
+                  bench_account: BenchAccount = CONSOLE) -> Starlette:
     from aiproxy import Settings, create_app
     from aiproxy.security.cipher import CredentialCipher
     from aiproxy.settings import UpstreamURLs
@@ -90,7 +115,7 @@ def build_gateway(db_path: str, upstream: str, transport: str | httpx.AsyncBaseT
 
     db_url = f"sqlite+aiosqlite:///{db_path}"
     encryption_key = CredentialCipher.generate_key()
-    asyncio.run(seed_gateway(db_url, encryption_key, os.environ["BENCH_API_KEY"], upstream, bridged))
+    asyncio.run(seed_gateway(db_url, encryption_key, os.environ["BENCH_API_KEY"], upstream, bench_account))
     settings = Settings(
         jwt_secret="bench-jwt-secret",
         encryption_key=encryption_key,
@@ -107,16 +132,16 @@ def build(target: str, upstream: str, transport: str, db_path: str | None) -> AS
     if target == "bare-aiohttp":
         assert LIMITS.max_connections is not None
         return create_aiohttp_forwarder(upstream, limit=LIMITS.max_connections)
-    if target in ("gateway", "gateway-bridged"):
+    if target in GATEWAY_ACCOUNTS:
         if db_path is None:
             raise SystemExit("gateway needs --db")
-        return build_gateway(db_path, upstream, transport, bridged=target == "gateway-bridged")
+        return build_gateway(db_path, upstream, transport, GATEWAY_ACCOUNTS[target])
     raise SystemExit(f"unknown target {target!r}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("target", choices=("bare", "bare-aiohttp", "gateway", "gateway-bridged"))
+    parser.add_argument("target", choices=("bare", "bare-aiohttp", *GATEWAY_ACCOUNTS))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="base URL of the fake upstream")
     parser.add_argument("--transport", choices=TRANSPORTS, default="aiohttp")

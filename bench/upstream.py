@@ -1,8 +1,10 @@
 """A fast fake upstream: Anthropic Messages and OpenAI Chat Completions, `python bench/upstream.py --port P`.
 
 The chat endpoint is for the gateway's bridged row (an Anthropic client served
-by an OpenAI account): the same text and token counts as the Messages answer,
-streamed as chat chunks with a closing usage chunk and `[DONE]`.
+by an OpenAI account) and the native chat row: the same text and token counts
+as the Messages answer, streamed as chat chunks with a closing usage chunk and
+`[DONE]`. The Messages endpoint serves the Claude rows, the chat client's
+bridged row among them (its requests translated to Messages).
 
 Written directly on aiohttp.web rather than on Starlette so that it costs far
 less per request than anything benchmarked through it: the numbers should

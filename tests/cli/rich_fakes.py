@@ -18,9 +18,16 @@ the suite's fakes send `{"path": ...}`), or, for a `custom` (freeform) tool
 such as Codex's `apply_patch`, a `custom_tool_call` whose input is a patch
 adding one file. A message that names no tool gets the suite's fakes' answer
 (their first tool called with `{"path": ...}`), so that other trials, such as
-Claude Code's, do not start sub-agents with valid arguments. Everything else
-is the suite's fake unchanged; the Anthropic fake was enough for Claude Code,
-so it is the suite's own.
+Claude Code's, do not start sub-agents with valid arguments. RichAnthropic does
+the same for Messages (for Codex CLI and Gemini CLI on a Claude account, through
+the gateway's translation): a tool named in the prompt (the last text block of
+the last user message) is called, after a signed thinking block when thinking
+is on, with arguments that fit its `input_schema` (a patch for a tool whose
+description shows Codex's patch grammar); `output_config.format` (structured
+outputs, what Gemini CLI's classifier becomes) is answered with JSON that fits
+the schema; and, as Anthropic does, a tool loop sent back with thinking on but
+without the thinking block it was answered with (or with another signature)
+is refused with a 400. Everything else is the suite's fake unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.anthropic_upstream import FakeAnthropic as RichAnthropic
+from tests.fakes.anthropic_upstream import USAGE as ANTHROPIC_USAGE
+from tests.fakes.anthropic_upstream import FakeAnthropic, sse
 from tests.fakes.gemini_upstream import THOUGHT, THOUGHT_SIGNATURE, USAGE, FakeGemini
 from tests.fakes.openai_upstream import HEADERS, RESPONSES_USAGE, FakeOpenAI, compact, response_object, responses_stream
 
@@ -200,3 +208,136 @@ class RichOpenAI(FakeOpenAI):
         # After a custom tool's output the turn ends in text (the suite's fake knows function outputs only).
         events = tool_stream(model, tool) if tool is not None else responses_stream(model)
         return StreamingResponse(iter(events), media_type="text/event-stream", headers=HEADERS)
+
+
+# What the Anthropic fake's thinking says, and the signature it signs it with:
+# a later request that sends the block back must carry this signature, as
+# Anthropic checks its own.
+ANTHROPIC_THINKING = "The user wants a tool run first."
+ANTHROPIC_SIGNATURE = "c2lnbmVkLWJ5LXRoZS1mYWtl"
+_MESSAGE_HEADERS = {"request-id": "req_fake"}
+
+
+def messages_user_text(messages: list[Any]) -> str:
+    """The last text block of the last (user) message: the prompt. Only that one, since the blocks
+    before it (Claude Code's system reminders, Codex's environment context) name tools too."""
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    if last.get("role") != "user":
+        return ""
+    content = last.get("content")
+    if isinstance(content, str):
+        return content
+    texts = [str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
+    return texts[-1] if texts else ""
+
+
+def has_block(message: Any, kind: str) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == kind for b in content)
+
+
+def thinking_refusal(body: dict[str, Any]) -> str | None:
+    """Anthropic's 400 for a tool loop sent back without its thinking (or with a thinking block
+    that is not the fake's own): with thinking on, the last assistant turn that called a tool
+    must start with the thinking block it was answered with."""
+    if (body.get("thinking") or {}).get("type") != "enabled":
+        return None
+    assistants = [(i, m) for i, m in enumerate(body.get("messages") or [])
+                  if isinstance(m, dict) and m.get("role") == "assistant"]
+    if not assistants or not has_block(assistants[-1][1], "tool_use"):
+        return None
+    index, last = assistants[-1]
+    first = (last["content"] or [{}])[0]
+    if not isinstance(first, dict) or first.get("type") not in ("thinking", "redacted_thinking"):
+        kind = first.get("type") if isinstance(first, dict) else None
+        return (f"messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+                f"but found `{kind}`. When `thinking` is enabled, a final `assistant` message must start with a "
+                "thinking block.")
+    if first.get("type") == "thinking" and first.get("signature") != ANTHROPIC_SIGNATURE:
+        return f"messages.{index}.content.0: Invalid `signature` in `thinking` block"
+    return None
+
+
+def anthropic_tool_input(tool: dict[str, Any]) -> dict[str, Any]:
+    """Arguments that fit the tool's schema; for a one-string tool whose argument's description
+    shows Codex's patch grammar (apply_patch, a custom tool offered so), a patch in that grammar,
+    as a model reading the grammar would write it."""
+    schema = tool.get("input_schema") or {}
+    properties = schema.get("properties") or {}
+    if list(properties) == ["input"] and "Begin Patch" in json.dumps(properties["input"].get("description", "")):
+        return {"input": PATCH}
+    value = sample(schema, required_only=True)
+    return value if isinstance(value, dict) else {}
+
+
+def anthropic_blocks(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str] | None:
+    """The content and stop reason of an answer the suite's fake does not give: a call of the tool
+    the user's last message names (after a thinking block when thinking is on), or JSON that fits
+    `output_config.format`'s schema (structured outputs). None: the suite's fake answers."""
+    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
+    chosen = None if not messages or has_block(messages[-1], "tool_result") else named(tools, messages_user_text(messages))
+    if chosen is not None and (body.get("tool_choice") or {}).get("type") != "none":
+        blocks: list[dict[str, Any]] = []
+        if (body.get("thinking") or {}).get("type") == "enabled":
+            blocks.append({"type": "thinking", "thinking": ANTHROPIC_THINKING, "signature": ANTHROPIC_SIGNATURE})
+        blocks.append({"type": "tool_use", "id": "toolu_rich", "name": chosen["name"],
+                       "input": anthropic_tool_input(chosen)})
+        return blocks, "tool_use"
+    fmt = (body.get("output_config") or {}).get("format") or {}
+    if fmt.get("type") == "json_schema":
+        return [{"type": "text", "text": json.dumps(sample(fmt.get("schema") or {}))}], "end_turn"
+    return None
+
+
+def anthropic_events(model: str, blocks: list[dict[str, Any]], stop: str) -> list[bytes]:
+    """The Messages stream of an answer: each block started, its content in one or two deltas, stopped."""
+    events = [sse("message_start", {"type": "message_start", "message": {
+        "id": "msg_rich", "type": "message", "role": "assistant", "model": model, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}})]
+    for index, block in enumerate(blocks):
+        if block["type"] == "thinking":
+            start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                      {"type": "signature_delta", "signature": block["signature"]}]
+        elif block["type"] == "tool_use":
+            start = {**block, "input": {}}
+            text = json.dumps(block["input"])
+            deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in (text[:5], text[5:])]
+        else:
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": block["text"]}]
+        events.append(sse("content_block_start", {"type": "content_block_start", "index": index,
+                                                  "content_block": start}))
+        events += [sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+                   for d in deltas]
+        events.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events + [
+        sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                              "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]}}),
+        sse("message_stop", {"type": "message_stop"}),
+    ]
+
+
+class RichAnthropic(FakeAnthropic):
+    async def messages(self, request: Request) -> Response:
+        body = json.loads(await request.body() or b"{}")
+        model = str(body.get("model", ""))
+        if model.startswith("fail-"):
+            return await super().messages(request)
+        refusal = thinking_refusal(body)
+        answer = anthropic_blocks(body) if refusal is None else None
+        if refusal is None and answer is None:
+            return await super().messages(request)
+        await self._record(request)
+        if refusal is not None:
+            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error", "message": refusal}},
+                                status_code=400, headers=_MESSAGE_HEADERS)
+        assert answer is not None
+        blocks, stop = answer
+        if body.get("stream"):
+            return StreamingResponse(iter(anthropic_events(model, blocks, stop)), media_type="text/event-stream",
+                                     headers=_MESSAGE_HEADERS)
+        return JSONResponse({"id": "msg_rich", "type": "message", "role": "assistant", "model": model,
+                             "content": blocks, "stop_reason": stop, "stop_sequence": None,
+                             "usage": ANTHROPIC_USAGE}, headers=_MESSAGE_HEADERS)

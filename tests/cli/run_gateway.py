@@ -11,16 +11,23 @@ status answered) and every usage record the gateway writes. Exits by itself
 after --minutes (default 15), or on Ctrl-C / SIGTERM.
 
     .venv/bin/python -m tests.cli.run_gateway [--port 0] [--minutes 15] [--log FILE] [--rich]
-        [--claude-on openai|responses|codex|gemini] [--dump-bodies DIR]
+        [--claude-on openai|responses|codex|gemini | --others-on claude] [--dump-bodies DIR]
 
 With --dump-bodies, each request the gateway receives is also written whole to
 DIR, one JSON file per request (`0001-POST-openai-v1-responses.json`: method,
 path, query and headers, secrets cut as in the log, and the full body, parsed
-when it is JSON): the raw material of tests/fixtures' recorded requests.
+when it is JSON): the raw material of tests/fixtures' recorded requests. So is
+each request a fake upstream receives (`0002-upstream-anthropic-POST-v1-messages.json`),
+to see what a translated request became.
 
 With --claude-on there is no Claude account: Claude models are served by one
 account of that kind, translated (`model_mapping: {"claude-*": ...}`); `codex`
 is an openai-responses account logged in to a fake ChatGPT Codex backend.
+
+With --others-on claude there is no OpenAI and no Gemini account: one
+claude-console account on the Anthropic fake serves every model, OpenAI's and
+Gemini's mapped to a Claude model (`OTHERS_ON`), so Codex CLI's Responses
+calls and Gemini CLI's generateContent calls are served translated.
 
 The first lines printed are `GATEWAY=http://127.0.0.1:PORT` and `KEY=ap-...`
 (also written to --env-file if given, as shell assignments).
@@ -127,7 +134,10 @@ def dump(directory: Path, entry: dict[str, Any], body: bytes) -> None:
         parsed = body.decode("utf-8", "replace")
     record = {key: entry[key] for key in ("method", "path", "query", "headers")}
     record.update(status=entry["status"], body_bytes=len(body), body=parsed)
-    path = directory / f"{seq:04d}-{entry['method']}-{slug}.json"
+    # The gateway's requests as `0001-POST-openai-v1-responses.json`, what a fake received as
+    # `0002-upstream-anthropic-POST-v1-messages.json`, numbered in one sequence.
+    at = "" if entry["at"] == "gateway" else entry["at"].replace(":", "-") + "-"
+    path = directory / f"{seq:04d}-{at}{entry['method']}-{slug}.json"
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -212,6 +222,14 @@ CLAUDE_ON: dict[str, dict[str, Any]] = {
 }
 
 
+# --others-on: the one account that serves every platform's models, translated for the OpenAI and Gemini ones.
+OTHERS_ON: dict[str, dict[str, Any]] = {
+    "claude": {"name": "console-all", "platform": "claude", "type": "claude-console",
+               "models": ["claude-*", "gpt-*", "gemini-*"],
+               "model_mapping": {"gpt-*": "claude-sonnet-4-5", "gemini-*": "claude-sonnet-4-5"}},
+}
+
+
 def codex_credentials() -> dict[str, Any]:
     from tests.fakes.openai_oauth import id_token
 
@@ -219,11 +237,16 @@ def codex_credentials() -> dict[str, Any]:
             "id_token": id_token("acct-1"), "chatgpt_account_id": "acct-1"}
 
 
-async def seed(stores: MemoryStores, claude_on: str | None = None) -> str:
+async def seed(stores: MemoryStores, claude_on: str | None = None, others_on: str | None = None) -> str:
     cipher = CredentialCipher(ENCRYPTION_KEY)
     user = await seed_user(stores)
     key = generate_api_key()
     await stores.keys.create(ApiKey(user_id=user.id, name="cli-trial", key_hash=hash_api_key(key), key_prefix=key[:8]))
+    if others_on is not None:
+        fields = dict(OTHERS_ON[others_on])
+        credentials = {"api_key": UPSTREAM_KEYS[fields["platform"]]}
+        await stores.accounts.create(Account(credentials=cipher.encrypt(credentials), **fields))
+        return key
     for name, platform, kind in (("console", "claude", "claude-console"), ("oa", "openai", "openai"),
                                  ("studio", "gemini", "gemini-api")):
         if claude_on is not None and platform == "claude":
@@ -245,8 +268,11 @@ def main() -> None:
     parser.add_argument("--log", help="append the request log here instead of stdout")
     parser.add_argument("--env-file", help="write GATEWAY=... and KEY=... here")
     parser.add_argument("--rich", action="store_true", help="use tests/cli/rich_fakes.py (answers more paths)")
-    parser.add_argument("--claude-on", choices=sorted(CLAUDE_ON),
-                        help="no Claude account: Claude models served, translated, by an account of this kind")
+    accounts = parser.add_mutually_exclusive_group()
+    accounts.add_argument("--claude-on", choices=sorted(CLAUDE_ON),
+                          help="no Claude account: Claude models served, translated, by an account of this kind")
+    accounts.add_argument("--others-on", choices=sorted(OTHERS_ON),
+                          help="one account of this platform only: the other platforms' models served, translated")
     parser.add_argument("--dump-bodies", metavar="DIR",
                         help="also write each request the gateway receives, whole, to DIR (one JSON file each)")
     args = parser.parse_args()
@@ -264,20 +290,20 @@ def main() -> None:
         from tests.fakes.openai_upstream import FakeOpenAI as OpenAI
 
     stores = MemoryStores()
-    key = anyio.run(seed, stores, args.claude_on)
+    key = anyio.run(seed, stores, args.claude_on, args.others_on)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     with ExitStack() as stack:
         if args.log:
             _out = stack.enter_context(open(args.log, "a", buffering=1))
-        fakes = {name: stack.enter_context(Server(logged(f"upstream:{name}", fake().app())))
+        fakes = {name: stack.enter_context(Server(logged(f"upstream:{name}", fake().app(), dump_to)))
                  for name, fake in (("anthropic", Anthropic), ("openai", OpenAI), ("gemini", Gemini))}
         urls = UpstreamURLs(anthropic=fakes["anthropic"].url, openai=fakes["openai"].url, gemini=fakes["gemini"].url)
         if args.claude_on == "codex":
             from tests.fakes.openai_oauth import FakeCodex
 
-            codex = stack.enter_context(Server(logged("upstream:codex", FakeCodex().app())))
+            codex = stack.enter_context(Server(logged("upstream:codex", FakeCodex().app(), dump_to)))
             urls.codex = codex.url + "/backend-api/codex"
         settings = gateway_settings(upstream=urls)
         gateway = stack.enter_context(Server(logged("gateway", create_app(stores, settings), dump_to), args.port))
@@ -297,7 +323,7 @@ def main() -> None:
                          "model": record.model, "stream": record.stream, "status": record.status,
                          "in": record.input_tokens, "out": record.output_tokens,
                          "cache_write": record.cache_creation_tokens, "cache_read": record.cache_read_tokens,
-                         "error": record.error})
+                         "formats": f"{record.client_format}->{record.upstream_format}", "error": record.error})
                 shown = len(records)
         except KeyboardInterrupt:
             pass

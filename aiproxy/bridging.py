@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import orjson
 
 from .adapters.base import UpstreamCall
+from .formats import anthropic, gemini, openai_chat, openai_responses
 from .formats.bridges import registry
 from .formats.bridges.base import Bridge, RequestOptions, StreamTranslator, Untranslatable, UpstreamCount
 from .formats.usage import Usage
@@ -112,6 +113,18 @@ def bridged_types(types: Iterable[_TypeLike]) -> dict[WireFormat, dict[str, Brid
     return table
 
 
+# Usage read from a whole answer in each upstream format, normalised (formats.usage):
+# a bridged answer's record is read from the upstream's own counts, before the
+# pair rewrites them into a client format that may have no field for some
+# (Gemini's has none for cache writes).
+_BODY_USAGE: Mapping[WireFormat, Callable[[bytes], tuple[Usage | None, str | None]]] = {
+    "anthropic-messages": anthropic.usage_from_body,
+    "openai-chat": openai_chat.usage_from_body,
+    "openai-responses": openai_responses.usage_from_body,
+    "gemini": gemini.usage_from_body,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Crossing:
     """One attempt's translation: the pair, what its answer needs of the request
@@ -125,6 +138,13 @@ class Crossing:
 
     def tap(self, route_tap: Any) -> BridgedTap:
         return BridgedTap(self.bridge.stream(self.reply), route_tap)
+
+    def upstream_usage(self, body: bytes) -> Usage | None:
+        """The usage a 2xx whole answer reports, in the upstream's own terms (exact
+        whatever the client's format can carry); None for a count, or none found."""
+        if self.counting:
+            return None
+        return _BODY_USAGE[self.bridge.upstream](body)[0]
 
     def answer(self, body: bytes) -> bytes:
         """A 2xx upstream answer in the client's format."""

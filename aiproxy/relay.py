@@ -727,8 +727,11 @@ class _Exchange:
 
     async def _send_body(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         if status < 400:
+            exact: Usage | None = None
             if self.crossing is not None:
-                # Usage is read from the translated answer: the pair counts in the client's terms.
+                # The upstream's own counts are the record's; the client's answer
+                # carries them as far as its format has fields for them.
+                exact = self.crossing.upstream_usage(body)
                 body = self.crossing.answer(body)
             usage: Usage | None = None
             model: str | None = None
@@ -736,6 +739,8 @@ class _Exchange:
                 usage, model, self._body_answer_id = self.continuation.read_body(body)
             elif self.spec.body_usage is not None:
                 usage, model = self.spec.body_usage(body)
+            if exact is not None:
+                usage = exact
             if usage is not None:
                 self.meter.usage = usage
             if model and not self.meter.model:

@@ -9,6 +9,9 @@ only judged, and nothing decoded, once it is whole.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 _BLANK = (b"\n", b"\r\n", b"\r")
 
@@ -73,6 +76,23 @@ def parse_frame(frame: bytes) -> SSEEvent | None:
         elif name == b"event":
             event = value.decode("utf-8", "replace")
     return SSEEvent(event or "message", "\n".join(data)) if data else None
+
+
+def typed_json_event(frame: bytes) -> tuple[str, dict[str, Any]] | None:
+    """One raw event's JSON object and its kind: the object's own `type` (Anthropic
+    and Responses events name it there), else the event's name. None for an event
+    with no data, or data that is not a JSON object: a translator skips those."""
+    event = parse_frame(frame)
+    if event is None:
+        return None
+    try:
+        data = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind = data["type"] if isinstance(data.get("type"), str) else event.event
+    return kind, data
 
 
 class SSEParser:

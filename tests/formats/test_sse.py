@@ -37,3 +37,16 @@ def test_unterminated_event_is_held_back():
     parser = SSEParser()
     assert parser.feed(b"event: x\ndata: 1\n") == []
     assert parser.feed(b"\n") == [SSEEvent("x", "1")]
+
+
+def test_typed_json_event_names_an_event_by_its_type_else_its_name() -> None:
+    from aiproxy.formats.sse import typed_json_event
+
+    assert typed_json_event(b'event: x\ndata: {"type": "message_stop"}\n\n') == ("message_stop", {"type": "message_stop"})
+    assert typed_json_event(b'event: error\ndata: {"error": {"message": "m"}}\n\n') == (
+        "error", {"error": {"message": "m"}})
+    assert typed_json_event(b'data: {"a": 1}\n\n') == ("message", {"a": 1})
+    # Nothing to read: no data, not JSON, or JSON that is not an object.
+    assert typed_json_event(b": keep-alive\n\n") is None
+    assert typed_json_event(b"data: [DONE]\n\n") is None
+    assert typed_json_event(b"data: [1, 2]\n\n") is None

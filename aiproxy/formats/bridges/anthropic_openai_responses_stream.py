@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import orjson
-
 from ..openai_responses import RESPONSES_USAGE, failure_status
-from ..sse import SSEFramer, parse_frame
+from ..sse import SSEFramer, typed_json_event
 from ..usage import Usage
 from .anthropic_events import AnthropicEvents, tool_use_id
 from .anthropic_openai_responses_answer import stop_reason
@@ -67,16 +65,10 @@ class ResponsesToAnthropicStream:
         return out + self._events.error(502, "the upstream stream ended before the response completed")
 
     def _frame(self, frame: bytes) -> bytes:
-        event = parse_frame(frame)
-        if event is None:
+        read = typed_json_event(frame)
+        if read is None:
             return b""
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(data, dict):
-            return b""
-        kind: str = data["type"] if isinstance(data.get("type"), str) else event.event
+        kind, data = read
         if kind not in _HANDLERS and isinstance(data.get("error"), dict):
             kind = "error"  # the gateway's own stream error (openai_chat.stream_error): no type, no event name
         handler = _HANDLERS.get(kind)

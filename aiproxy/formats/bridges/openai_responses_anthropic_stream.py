@@ -38,7 +38,7 @@ from typing import Any, Callable
 import orjson
 
 from .. import anthropic
-from ..sse import SSEFramer, parse_frame
+from ..sse import SSEFramer, typed_json_event
 from ..usage import Usage
 from .openai_responses_anthropic_answer import (
     CUSTOM_INPUT,
@@ -241,16 +241,10 @@ class AnthropicToResponsesStream:
     # --- reading -----------------------------------------------------------------
 
     def _frame(self, frame: bytes) -> bytes:
-        event = parse_frame(frame)
-        if event is None:
+        read = typed_json_event(frame)
+        if read is None:
             return b""
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(data, dict):
-            return b""
-        kind = data["type"] if isinstance(data.get("type"), str) else event.event
+        kind, data = read
         handler = _HANDLERS.get(kind)
         return handler(self, data) if handler is not None else b""
 

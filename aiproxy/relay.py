@@ -737,7 +737,8 @@ class _Exchange:
             model: str | None = None
             if self.continuation is not None:
                 usage, model, self._body_answer_id = self.continuation.read_body(body)
-            elif self.spec.body_usage is not None:
+            elif exact is None and self.spec.body_usage is not None:
+                # (A translated answer's usage was read above, and its model is the requested one.)
                 usage, model = self.spec.body_usage(body)
             if exact is not None:
                 usage = exact

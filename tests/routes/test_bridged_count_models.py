@@ -6,22 +6,18 @@ upstream's and what translating accounts serve the key, or made here without a C
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any
 
 import anthropic.types
 import pytest
 
 from aiproxy.formats.bridges.anthropic_count import estimate
-from aiproxy.settings import UpstreamURLs
-from tests.fakes.code_assist_upstream import CODE_ASSIST, gemini_oauth_settings
 from tests.fakes.gemini_upstream import words
-from tests.fakes.openai_oauth import CODEX_BASE
-from tests.harness import UPSTREAM, Harness, start_harness
+from tests.harness import Harness
+from tests.routes import test_bridged_messages
 from tests.routes.test_bridged_messages import (
     BY_NAME,
     CLAUDE_CODE_REQUEST,
-    GEMINI_BASE,
-    OPENAI_BASE,
     TOOLS,
     Upstreams,
     auth,
@@ -29,19 +25,9 @@ from tests.routes.test_bridged_messages import (
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def up() -> Upstreams:
-    return Upstreams()
-
-
-@pytest.fixture
-async def gw(up: Upstreams, anyio_backend: str) -> AsyncIterator[Harness]:
-    upstream = UpstreamURLs(anthropic=UPSTREAM, openai=OPENAI_BASE, codex=CODEX_BASE, gemini=GEMINI_BASE,
-                            code_assist=CODE_ASSIST)
-    async with start_harness(up.transport(), seed_account=False, upstream=upstream,
-                             oauth=gemini_oauth_settings()) as h:
-        yield h
+# The messages tests' fixtures: the same gateway and fake upstreams.
+up = test_bridged_messages.up
+gw = test_bridged_messages.gw
 
 MODEL = "claude-sonnet-4-5"
 COUNT_BODY = {"model": MODEL, "system": "Be brief and kind.", "tools": TOOLS,
